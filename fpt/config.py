@@ -1,0 +1,247 @@
+"""One immutable configuration, built once at the boundary.
+
+Sources, strongest first: ``fpt_load(...)`` arguments, the test's ``fpt`` marker,
+``--fpt-*`` options, ``FPT_*`` environment variables, pytest ini keys ``fpt_*``,
+``[tool.fpt]`` in pyproject.toml, defaults. Every value is parsed here; a bad one
+raises :class:`ConfigError` naming the key, the value, what is allowed and where
+it came from. Nothing below this module sees ``pytest.Config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fpt.errors import ConfigError
+from fpt.units import DURATION_FORM, parse_duration
+
+PROFILES = ("live", "virtual")
+PROFILE_RATE = {"live": 5.0, "virtual": 50.0}
+"""Default rate of each profile; for ``live`` it is also the ceiling."""
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _positive_float(v: Any) -> float:
+    f = float(v) if not isinstance(v, bool) else math.nan
+    if not f > 0 or math.isinf(f):
+        raise ValueError
+    return f
+
+
+def _positive_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError
+    if isinstance(v, float) and not v.is_integer():
+        raise ValueError
+    i = int(v)
+    if i < 1:
+        raise ValueError
+    return i
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError
+    return int(v)
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError
+
+
+def _duration(v: Any) -> float:
+    d = parse_duration(v)
+    if d <= 0:
+        raise ValueError
+    return d
+
+
+def _grace(v: Any) -> float:
+    return parse_duration(v)
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(v: Any) -> str:
+        s = str(v).strip()
+        if s not in options:
+            raise ValueError
+        return s
+
+    return parse
+
+
+def _url(v: Any) -> str:
+    s = str(v).strip()
+    parts = urlsplit(s)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError
+    return s.rstrip("/")
+
+
+def _str_list(v: Any) -> tuple[str, ...]:
+    if isinstance(v, list | tuple):
+        items = [str(x).strip() for x in v]
+    else:
+        items = [x.strip() for x in str(v).replace("\n", ",").split(",")]
+    return tuple(x for x in items if x)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its parser and how to explain what it takes."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    allowed: str
+    help: str
+    default: Any = None
+    flag: bool = False
+
+
+KEYS: tuple[Key, ...] = (
+    Key("base_url", _url, "be an http(s) URL such as http://127.0.0.1:8000",
+        "base URL of the service under test"),
+    Key("profile", _choice(PROFILES), f"be one of {', '.join(PROFILES)}",
+        "load profile: live (real service, 5/s) or virtual (virtualized downstream, 50/s)", "live"),
+    Key("rate", _positive_float, "be a number > 0 (iterations per second)",
+        "target iterations per second (default: the profile's)"),
+    Key("users", _positive_int, "be a whole number >= 1", "number of virtual users", 20),
+    Key("duration", _duration, DURATION_FORM, "length of each load run", 30.0),
+    Key("seed", _int, "be a whole number", "seed for identities and arrivals", 1),
+    Key("report_dir", str, "be a directory path", "where reports are written", "fpt-report"),
+    Key("arrivals", _choice(("uniform", "poisson", "rendezvous")),
+        "be one of uniform, poisson, rendezvous", "how arrivals are spread within the rate",
+        "uniform"),
+    Key("burst", _positive_int, "be a whole number >= 1",
+        "users released together by rendezvous arrivals", 5),
+    Key("max_inflight", _positive_int, "be a whole number >= 1",
+        "cap on iterations in flight (default: users)"),
+    Key("grace", _grace, DURATION_FORM, "how long stragglers may finish after the run", 10.0),
+    Key("thresholds", _str_list, "be a list such as p90<800ms, errors<1%",
+        "pass/fail limits, comma separated", ("errors<1%",)),
+    Key("allow_rate", _bool, "be true or false",
+        "allow a live rate above the live profile's ceiling of 5/s", False, flag=True),
+    Key("live_hosts", _str_list, "be a list of host names",
+        "hosts the live profile may send load to", LOOPBACK),
+)
+KEY_BY_NAME = {k.name: k for k in KEYS}
+
+
+def parse_value(name: str, value: Any, source: str = "") -> Any:
+    """Parse one value for ``name`` or raise a :class:`ConfigError` that explains it."""
+    key = KEY_BY_NAME.get(name)
+    if key is None:
+        raise ConfigError(name, value, f"be one of the known keys ({', '.join(sorted(KEY_BY_NAME))})",
+                          source)
+    try:
+        return key.parse(value)
+    except (ValueError, TypeError):
+        raise ConfigError(name, value, key.allowed, source) from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FptConfig:
+    """Settings for load runs; ``rate=None`` means the profile's default."""
+
+    base_url: str | None = None
+    profile: str = "live"
+    rate: float | None = None
+    users: int = 20
+    duration: float = 30.0
+    seed: int = 1
+    report_dir: str = "fpt-report"
+    arrivals: str = "uniform"
+    burst: int = 5
+    max_inflight: int | None = None
+    grace: float = 10.0
+    thresholds: tuple[str, ...] = ("errors<1%",)
+    allow_rate: bool = False
+    live_hosts: tuple[str, ...] = LOOPBACK
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
+
+    def with_values(self, values: Mapping[str, Any], source: str) -> FptConfig:
+        """A copy with ``values`` parsed and applied (``None`` values are skipped)."""
+        parsed: dict[str, Any] = {}
+        sources = dict(self.sources)
+        for name, raw in values.items():
+            if raw is None:
+                continue
+            parsed[name] = parse_value(name, raw, source)
+            sources[name] = source
+        return dataclasses.replace(self, **parsed, sources=sources)
+
+    @property
+    def effective_rate(self) -> float:
+        """The rate to run at: explicit, or the profile's default."""
+        return self.rate if self.rate is not None else PROFILE_RATE[self.profile]
+
+    def validate(self) -> None:
+        """Cross-key rules: the live ceiling and the live host allowlist."""
+        if self.profile == "live" and not self.allow_rate and self.effective_rate > PROFILE_RATE["live"]:
+            raise ConfigError(
+                "rate", self.rate,
+                f"be <= {PROFILE_RATE['live']:g}/s with the live profile unless raised explicitly "
+                "(--fpt-allow-rate, allow_rate = true in [tool.fpt], or fpt_load(..., allow_rate=True))",
+                self.sources.get("rate", ""),
+            )
+        if self.profile == "live" and self.base_url:
+            host = urlsplit(self.base_url).hostname or ""
+            if host not in self.live_hosts:
+                raise ConfigError(
+                    "base_url", self.base_url,
+                    f"point at an allowed live host ({', '.join(self.live_hosts)}); "
+                    "add the host to live_hosts in [tool.fpt] to load-test it",
+                    self.sources.get("base_url", ""),
+                )
+
+
+def from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """``FPT_RATE=10`` style overrides."""
+    out = {}
+    for key in KEYS:
+        v = environ.get(f"FPT_{key.name.upper()}")
+        if v is not None and v != "":
+            out[key.name] = v
+    return out
+
+
+def read_pyproject(rootpath: Path) -> dict[str, Any]:
+    """The ``[tool.fpt]`` table of ``rootpath/pyproject.toml`` (sub-tables left out)."""
+    import tomllib
+
+    path = rootpath / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    table = data.get("tool", {}).get("fpt", {})
+    return {k: v for k, v in table.items() if not isinstance(v, dict)}
+
+
+def build(*, pyproject: Mapping[str, Any], ini: Mapping[str, Any], environ: Mapping[str, str],
+          cli: Mapping[str, Any]) -> FptConfig:
+    """Layer every source over the defaults, weakest first."""
+    cfg = FptConfig()
+    cfg = cfg.with_values(pyproject, "[tool.fpt] in pyproject.toml")
+    cfg = cfg.with_values(ini, "pytest ini")
+    cfg = cfg.with_values(from_env(environ), "environment")
+    cfg = cfg.with_values(cli, "command line")
+    return cfg
+
+
+def build_from_process(rootpath: Path, ini: Mapping[str, Any], cli: Mapping[str, Any]) -> FptConfig:
+    """:func:`build` with this process's environment and the rootdir's pyproject."""
+    return build(pyproject=read_pyproject(rootpath), ini=ini, environ=os.environ, cli=cli)

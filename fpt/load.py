@@ -1,0 +1,131 @@
+"""The ``fpt_load`` callable: per-test configuration in, one judged run out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from fpt.config import FptConfig
+from fpt.errors import ConfigError, FptFailure
+from fpt.result import RunResult
+from fpt.shapes import Shape, constant
+from fpt.thresholds import Threshold, parse_threshold
+from fpt.user import Observer
+
+OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max_inflight", "grace",
+               "allow_rate", "base_url")
+
+
+def merge_thresholds(*groups: Iterable[str]) -> tuple[Threshold, ...]:
+    """Later groups override earlier ones for the same step and metric."""
+    merged: dict[tuple[str, str], Threshold] = {}
+    for group in groups:
+        for text in group:
+            try:
+                th = parse_threshold(text)
+            except ValueError as e:
+                raise ConfigError("thresholds", text, str(e)) from None
+            merged[(th.step, th.metric)] = th
+    return tuple(merged.values())
+
+
+class LoadRunner:
+    """What ``fpt_load`` is: call it in a sync test, ``await .arun(...)`` in an async one."""
+
+    def __init__(self, cfg: FptConfig, *, name: str, marker: Mapping[str, Any],
+                 record: Callable[[RunResult], None], progress: Callable[[Any], None] | None = None,
+                 observers: Sequence[Observer] = (), worker: str = "main", first_user: int = 0) -> None:
+        self._cfg = cfg
+        self._name = name
+        self._marker = dict(marker)
+        self._record = record
+        self._progress = progress
+        self._observers = tuple(observers)
+        self._worker = worker
+        self._first_user = first_user
+        self.results: list[RunResult] = []
+
+    def __call__(self, flow: Callable[..., Any], **kwargs: Any) -> RunResult:
+        """Run ``flow`` under load with its own event loop and return the judged result."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.arun(flow, **kwargs))
+        raise ConfigError("fpt_load", "called inside a running event loop",
+                          "be awaited as `await fpt_load.arun(...)` in an async test")
+
+    def plan(self, **kwargs: Any) -> tuple[FptConfig, Shape, float, tuple[Threshold, ...], Any]:
+        """Resolve marker and call arguments over the session config."""
+        from fpt.config import KEY_BY_NAME
+
+        for k in self._marker:
+            if k not in KEY_BY_NAME and k not in ("rate", "thresholds", "target"):
+                raise ConfigError(k, self._marker[k], "be a known fpt key in @pytest.mark.fpt(...)")
+        marker = {k: v for k, v in self._marker.items() if k in OVERRIDABLE or k == "rate"}
+        call = {k: v for k, v in kwargs.items() if k in OVERRIDABLE}
+        target = kwargs.get("target", self._marker.get("target"))
+        rate = kwargs.get("rate", self._marker.get("rate"))
+        cfg = self._cfg.with_values({k: v for k, v in marker.items() if not isinstance(v, Shape)},
+                                    "@pytest.mark.fpt")
+        cfg = cfg.with_values(call, "fpt_load()")
+        if isinstance(target, str):
+            cfg = cfg.with_values({"base_url": target}, "fpt_load()")
+            target = cfg.base_url
+        if target is None:
+            target = cfg.base_url
+        if target is None:
+            raise ConfigError("base_url", None, "be set: pass target= to fpt_load, or set base_url "
+                              "(--fpt-base-url, FPT_BASE_URL, or [tool.fpt])")
+        if cfg.profile == "live" and not isinstance(target, str):
+            raise ConfigError("target", type(target).__name__,
+                              "be a base URL with the live profile (use profile='virtual' for an "
+                              "in-process app)")
+        if isinstance(rate, Shape):
+            shape = rate
+            if "rate" in kwargs or "rate" in self._marker:
+                cfg = cfg.with_values({"rate": max(shape.peak, 1e-9)}, "fpt_load()")
+        else:
+            if rate is not None:
+                cfg = cfg.with_values({"rate": rate}, "fpt_load()")
+            shape = constant(cfg.effective_rate)
+        if shape.fixed_length and "duration" not in kwargs and "duration" not in self._marker:
+            duration = shape.length
+        else:
+            duration = cfg.duration
+        cfg.validate()
+        thresholds = merge_thresholds(cfg.thresholds, self._marker.get("thresholds", ()),
+                                      kwargs.get("thresholds") or ())
+        return cfg, shape, duration, thresholds, target
+
+    async def arun(self, flow: Callable[..., Any], *, check: bool = True, **kwargs: Any) -> RunResult:
+        """Run ``flow`` under load inside the caller's event loop."""
+        from fpt.runner import Run
+
+        known = set(OVERRIDABLE) | {"rate", "thresholds", "target", "events"}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ConfigError(unknown[0], kwargs[unknown[0]],
+                              f"not be passed: fpt_load takes {', '.join(sorted(known | {'check'}))}")
+        cfg, shape, duration, thresholds, target = self.plan(**kwargs)
+        step_every = shape.segments[0].duration if shape.name == "step_up" else None
+        run = Run(flow, cfg=cfg, shape=shape, duration=duration, target=target,
+                  thresholds=thresholds, name=self._name, observers=self._observers,
+                  progress=self._progress, step_every=step_every, worker=self._worker,
+                  first_user=self._first_user)
+        result = await run.execute()
+        self.results.append(result)
+        self._record(result)
+        if check:
+            failures = result.failures()
+            if failures:
+                raise FptFailure(failure_message(result, failures))
+        return result
+
+
+def failure_message(result: RunResult, failures: Sequence[str]) -> str:
+    """The readable summary an ``FptFailure`` carries."""
+    head = (f"fpt: {result.flow} failed {len(failures)} check{'s' if len(failures) != 1 else ''} "
+            f"({result.profile}, {result.achieved_rate:.1f}/s of {result.target_rate:.1f}/s, "
+            f"{result.engine.started} iterations, {result.users} users)")
+    return "\n".join([head, *(f"  - {f}" for f in failures)])

@@ -1,0 +1,136 @@
+"""Counters and histograms per step, per flow and per second; all merge exactly."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from fpt.hist import COARSE, Histogram
+
+
+class StepMetrics:
+    """Latency histogram and outcome counts of one step (or of the flow, or of requests)."""
+
+    __slots__ = ("bytes_in", "count", "errors", "hist")
+
+    def __init__(self, digits: int | None = None) -> None:
+        self.hist = Histogram() if digits is None else Histogram(digits)
+        self.count = 0
+        self.errors: Counter[str] = Counter()
+        self.bytes_in = 0
+
+    def record(self, latency_us: float, error: str | None = None, nbytes: int = 0) -> None:
+        """Count one outcome."""
+        self.hist.record(latency_us)
+        self.count += 1
+        if error:
+            self.errors[error] += 1
+        self.bytes_in += nbytes
+
+    @property
+    def failed(self) -> int:
+        """Outcomes that were errors of any kind."""
+        return sum(self.errors.values())
+
+    @property
+    def error_rate(self) -> float:
+        """Failed share of all outcomes (0 when nothing ran)."""
+        return self.failed / self.count if self.count else 0.0
+
+    def merge(self, other: StepMetrics) -> None:
+        """Add ``other`` into this one."""
+        self.hist.merge(other.hist)
+        self.count += other.count
+        self.errors.update(other.errors)
+        self.bytes_in += other.bytes_in
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, error rate and latency percentiles (ms) for reports."""
+        s = {k: v / 1000.0 for k, v in self.hist.summary().items()}
+        return {"count": self.count, "failed": self.failed, "error_rate": self.error_rate,
+                "errors": dict(self.errors), "bytes_in": self.bytes_in, "ms": s}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {"hist": self.hist.to_dict(), "count": self.count, "errors": dict(self.errors),
+                "bytes_in": self.bytes_in}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepMetrics:
+        """Inverse of :meth:`to_dict`."""
+        m = cls()
+        m.hist = Histogram.from_dict(data["hist"])
+        m.count = data["count"]
+        m.errors.update(data["errors"])
+        m.bytes_in = data["bytes_in"]
+        return m
+
+
+class Metrics:
+    """Everything counted during one run: steps, the flow, requests, and per-second series."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, StepMetrics] = {}
+        self.flow = StepMetrics()
+        self.requests = StepMetrics()
+        #: second -> step name (``"*"`` for requests, ``"@flow"`` for iterations) -> metrics
+        self.series: dict[int, dict[str, StepMetrics]] = {}
+
+    def _second(self, t: float, name: str) -> StepMetrics:
+        sec = self.series.get(int(t))
+        if sec is None:
+            sec = self.series[int(t)] = {}
+        m = sec.get(name)
+        if m is None:
+            m = sec[name] = StepMetrics(COARSE)
+        return m
+
+    def step(self, name: str, t: float, latency_us: float, error: str | None) -> None:
+        """Record one transaction (a ``user.step``) ending at run time ``t``."""
+        m = self.steps.get(name)
+        if m is None:
+            m = self.steps[name] = StepMetrics()
+        m.record(latency_us, error)
+        self._second(t, name).record(latency_us, error)
+
+    def request(self, t: float, latency_us: float, error: str | None, nbytes: int) -> None:
+        """Record one HTTP request ending at run time ``t``."""
+        self.requests.record(latency_us, error, nbytes)
+        self._second(t, "*").record(latency_us, error, nbytes)
+
+    def iteration(self, t: float, latency_us: float, error: str | None) -> None:
+        """Record one flow iteration ending at run time ``t``."""
+        self.flow.record(latency_us, error)
+        self._second(t, "@flow").record(latency_us, error)
+
+    def merge(self, other: Metrics) -> None:
+        """Add ``other`` into this one (second by second, step by step)."""
+        for name, m in other.steps.items():
+            self.steps.setdefault(name, StepMetrics()).merge(m)
+        self.flow.merge(other.flow)
+        self.requests.merge(other.requests)
+        for sec, names in other.series.items():
+            mine = self.series.setdefault(sec, {})
+            for name, m in names.items():
+                mine.setdefault(name, StepMetrics(COARSE)).merge(m)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {
+            "steps": {k: v.to_dict() for k, v in self.steps.items()},
+            "flow": self.flow.to_dict(),
+            "requests": self.requests.to_dict(),
+            "series": {str(s): {k: v.to_dict() for k, v in d.items()}
+                       for s, d in sorted(self.series.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Metrics:
+        """Inverse of :meth:`to_dict`."""
+        m = cls()
+        m.steps = {k: StepMetrics.from_dict(v) for k, v in data["steps"].items()}
+        m.flow = StepMetrics.from_dict(data["flow"])
+        m.requests = StepMetrics.from_dict(data["requests"])
+        m.series = {int(s): {k: StepMetrics.from_dict(v) for k, v in d.items()}
+                    for s, d in data["series"].items()}
+        return m

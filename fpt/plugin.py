@@ -1,0 +1,123 @@
+"""pytest plugin: declares options, ini keys, the marker and fixtures, and delegates."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from fpt.config import KEYS, build
+from fpt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fpt.load import LoadRunner
+    from fpt.session import FptSession
+
+SESSION_KEY: pytest.StashKey[FptSession] = pytest.StashKey()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Every config key as ``--fpt-<key>`` and ini ``fpt_<key>``."""
+    group = parser.getgroup("fpt", "functional performance testing")
+    for key in KEYS:
+        flag = "--fpt-" + key.name.replace("_", "-")
+        if key.flag:
+            group.addoption(flag, action="store_true", default=None, dest=f"fpt_{key.name}",
+                            help=key.help)
+        else:
+            group.addoption(flag, action="store", default=None, dest=f"fpt_{key.name}",
+                            metavar=key.name.upper(), help=key.help)
+        parser.addini(f"fpt_{key.name}", key.help, default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker and build the one immutable config (bad values stop the run)."""
+    config.addinivalue_line(
+        "markers", "fpt(**settings): a functional performance test; keyword settings override "
+        "fpt config for this test (rate, users, duration, profile, thresholds, ...)")
+    if config.option.help:
+        return
+    from fpt.config import read_pyproject
+    from fpt.session import FptSession
+
+    ini = {k.name: config.getini(f"fpt_{k.name}") or None for k in KEYS}
+    cli = {k.name: getattr(config.option, f"fpt_{k.name}", None) for k in KEYS}
+    try:
+        cfg = build(pyproject=read_pyproject(config.rootpath), ini=ini, environ=os.environ, cli=cli)
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from None
+    except Exception as e:  # a pyproject that is not valid TOML
+        raise pytest.UsageError(f"fpt: cannot read [tool.fpt] in pyproject.toml: {e}") from None
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    config.stash[SESSION_KEY] = FptSession(config=cfg, worker=worker)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use ``fpt_load`` are FPT tests: mark them so ``-m fpt`` selects them."""
+    for item in items:
+        if "fpt_load" in getattr(item, "fixturenames", ()) and item.get_closest_marker("fpt") is None:
+            item.add_marker(pytest.mark.fpt)
+
+
+@pytest.fixture
+def fpt_config(request: pytest.FixtureRequest) -> Any:
+    """The session's resolved :class:`fpt.config.FptConfig`."""
+    return request.config.stash[SESSION_KEY].config
+
+
+@pytest.fixture
+def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
+    """Run a flow under load: ``fpt_load(flow, rate=..., users=..., duration=...)``."""
+    from fpt.load import LoadRunner
+
+    state = request.config.stash[SESSION_KEY]
+    marker: dict[str, Any] = {}
+    for m in reversed(list(request.node.iter_markers("fpt"))):
+        marker.update(m.kwargs)
+    runner = LoadRunner(state.config, name=request.node.nodeid, marker=marker, record=state.record,
+                        progress=_progress_printer(request.config), worker=state.worker)
+    return runner
+
+
+def _progress_printer(config: pytest.Config) -> Any:
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is None or config.option.verbose < 0:
+        return None
+    from fpt.report.terminal import progress_line
+
+    last = [0.0]
+
+    def show(p: Any) -> None:
+        # Only long runs get a progress line, at most every 5 s.
+        if p.duration < 5 or time.monotonic() - last[0] < 5:
+            return
+        last[0] = time.monotonic()
+        tr.write_line(progress_line(p))
+
+    return show
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Turn a bad ``fpt_load(...)`` argument into a clean failure without a traceback."""
+    try:
+        return (yield)
+    except ConfigError as e:
+        raise pytest.fail.Exception(str(e), pytrace=False) from None
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Per-run, per-step tables at the end of the session."""
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or not state.results:
+        return
+    from fpt.report.terminal import run_summary
+
+    terminalreporter.section("fpt summary")
+    for result in state.results:
+        for line in run_summary(result):
+            terminalreporter.write_line(line)

@@ -1,0 +1,116 @@
+"""Plain, frozen, serialisable records of what a run observed.
+
+Findings are bounded: every finding is counted, but only the first few of each
+kind keep their full evidence, so a soak with a broken service stays flat in memory.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+ERROR_KINDS = ("status", "timeout", "connect", "read", "check", "exception")
+"""Why a request or transaction counts as an error."""
+
+FINDING_KINDS = ("functional", "data_swap", "foreign_canary", "cross_user", "session", "data_loss")
+EXAMPLES_PER_KIND = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """One thing a check saw: what, where, who, and the evidence (already redacted)."""
+
+    kind: str
+    message: str
+    flow: str = ""
+    step: str = ""
+    user: str = ""
+    other_user: str = ""
+    method: str = ""
+    path: str = ""
+    at: float = 0.0
+    request_id: str = ""
+    phase: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+    def one_line(self) -> str:
+        """A readable line for terminals and failure messages."""
+        where = " ".join(x for x in (self.method, self.path) if x)
+        who = self.user + (f" saw {self.other_user}'s data" if self.other_user else "")
+        parts = [f"[{self.kind}]", self.message]
+        if self.step:
+            parts.append(f"in step '{self.step}'")
+        if where:
+            parts.append(f"({where})")
+        if who:
+            parts.append(f"— {who}")
+        if self.phase:
+            parts.append(f"[{self.phase}]")
+        return " ".join(parts)
+
+
+class FindingLog:
+    """Counts every finding by kind and message; keeps evidence for the first few."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.messages: Counter[tuple[str, str, str]] = Counter()
+        self.examples: list[Finding] = []
+        self._kept: Counter[str] = Counter()
+
+    def add(self, finding: Finding) -> None:
+        """Count ``finding`` and keep it when its kind has room."""
+        self.counts[finding.kind] += 1
+        self.messages[(finding.kind, finding.step, finding.message)] += 1
+        if self._kept[finding.kind] < EXAMPLES_PER_KIND:
+            self._kept[finding.kind] += 1
+            self.examples.append(finding)
+
+    def merge(self, other: FindingLog) -> None:
+        """Fold another log into this one."""
+        self.counts.update(other.counts)
+        self.messages.update(other.messages)
+        for f in other.examples:
+            if self._kept[f.kind] < EXAMPLES_PER_KIND:
+                self._kept[f.kind] += 1
+                self.examples.append(f)
+
+    @property
+    def total(self) -> int:
+        """Number of findings of every kind."""
+        return sum(self.counts.values())
+
+    def of(self, kind: str) -> list[Finding]:
+        """Kept examples of one kind."""
+        return [f for f in self.examples if f.kind == kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {
+            "counts": dict(self.counts),
+            "messages": [[k, s, m, n] for (k, s, m), n in self.messages.items()],
+            "examples": [f.to_dict() for f in self.examples],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FindingLog:
+        """Inverse of :meth:`to_dict`."""
+        log = cls()
+        log.counts.update(data["counts"])
+        for k, s, m, n in data["messages"]:
+            log.messages[(k, s, m)] = n
+        for f in data["examples"]:
+            finding = Finding.from_dict(f)
+            log._kept[finding.kind] += 1
+            log.examples.append(finding)
+        return log

@@ -1,0 +1,1 @@
+"""Reporters: render run results and the checklist; they compute nothing new."""

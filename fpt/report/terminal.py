@@ -1,0 +1,61 @@
+"""Plain-text tables for the terminal summary and the progress line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fpt.metrics import StepMetrics
+from fpt.result import RunResult
+from fpt.runner import Progress
+
+COLUMNS = ("step", "count", "err%", "p50", "p90", "p95", "p99", "max")
+
+
+def _row(name: str, m: StepMetrics) -> list[str]:
+    ms = {k: v / 1000.0 for k, v in m.hist.summary().items()}
+    return [name, str(m.count), f"{m.error_rate * 100:.1f}",
+            *(f"{ms[k]:.1f}" for k in ("p50", "p90", "p95", "p99", "max"))]
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for n, r in enumerate(rows):
+        cells = [c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)]
+        out.append("  ".join(cells))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out
+
+
+def run_summary(r: RunResult) -> list[str]:
+    """Header line, per-step table (ms) and engine figures of one run."""
+    e = r.engine
+    lines = [
+        f"{r.name} — flow {r.flow} [{r.profile}] target {r.target}",
+        f"  rate {r.achieved_rate:.2f}/s achieved of {r.target_rate:.2f}/s ({r.shape}, {r.arrivals}), "
+        f"{e.started} iterations, {e.dropped} dropped, {e.cancelled} cancelled, {r.users} users",
+        f"  in flight peak {e.peak_inflight} mean {e.mean_inflight:.2f}; "
+        f"start lateness p99 {e.lateness.percentile(99) / 1000:.2f}ms max {e.lateness.max / 1000:.2f}ms; "
+        f"{r.metrics.requests.count} requests, "
+        f"{r.metrics.requests.bytes_in / max(e.window, 1e-9) / 1024:.1f} KiB/s received",
+    ]
+    if r.broke_at_rate is not None:
+        lines.append(f"  breaking point: thresholds broke at {r.broke_at_rate:.1f}/s")
+    rows: list[list[str]] = [[*COLUMNS]]
+    rows.extend(_row(name, m) for name, m in r.metrics.steps.items())
+    rows.append(_row("(flow)", r.metrics.flow))
+    rows.append(_row("(requests)", r.metrics.requests))
+    lines.extend("  " + x for x in _table(rows))
+    for t in r.thresholds:
+        lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
+    for f in r.failures():
+        if not f.endswith(("ok", "FAILED")) and "not evidenced" not in f:
+            lines.append(f"  FAIL {f}")
+    return lines
+
+
+def progress_line(p: Progress) -> str:
+    """One line: elapsed/total, achieved rate, p90, errors, findings."""
+    return (f"fpt {p.elapsed:5.0f}s/{p.duration:.0f}s  {p.rate:7.1f}/s  p90 {p.p90_ms:7.1f}ms  "
+            f"errors {p.errors}  findings {p.findings}")

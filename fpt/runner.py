@@ -1,0 +1,211 @@
+"""Run one flow under load: users + engine + recording, then judge the thresholds.
+
+This is where the layers meet: it builds identities and users, hands the engine a
+``work(slot, i)`` that runs the flow as that slot's user, and turns what was
+recorded into a :class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from fpt.config import FptConfig
+from fpt.engine import LoadEngine
+from fpt.errors import ConfigError
+from fpt.identity import IdentityFactory
+from fpt.metrics import StepMetrics
+from fpt.result import RunResult
+from fpt.shapes import Shape, schedule
+from fpt.thresholds import Threshold, ThresholdOutcome
+from fpt.user import Observer, RunContext, User, reset_current, set_current
+
+Flow = Callable[[User], Awaitable[None]]
+ASGI_BASE = "http://fpt.asgi"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress:
+    """A snapshot for the live progress line."""
+
+    elapsed: float
+    duration: float
+    started: int
+    rate: float
+    p90_ms: float
+    errors: int
+    findings: int
+
+
+def describe_target(target: Any) -> str:
+    """A short, secret-free name for the target."""
+    if isinstance(target, str):
+        return target
+    if isinstance(target, httpx.AsyncBaseTransport):
+        return f"transport:{type(target).__name__}"
+    return f"asgi:{getattr(target, '__name__', type(target).__name__)}"
+
+
+def client_kwargs(target: Any) -> Callable[[], dict[str, Any]]:
+    """Per-user ``httpx.AsyncClient`` arguments for a URL, an ASGI app or a transport."""
+    timeout = httpx.Timeout(10.0, connect=5.0)
+    if isinstance(target, str):
+        # One small pool per user: users never share connections, and no pool is
+        # contended by many tasks (httpx pools slow down sharply under contention).
+        def per_url() -> dict[str, Any]:
+            return {"base_url": target, "timeout": timeout,
+                    "limits": httpx.Limits(max_connections=4, max_keepalive_connections=4)}
+        return per_url
+    if isinstance(target, httpx.AsyncBaseTransport):
+        transport: httpx.AsyncBaseTransport = target
+    elif callable(target):
+        transport = httpx.ASGITransport(app=target)
+    else:
+        raise ConfigError("target", target, "be a base URL, an ASGI app or an httpx transport")
+    return lambda: {"base_url": ASGI_BASE, "timeout": timeout, "transport": transport}
+
+
+class Run:
+    """One load run of one flow; ``await run.execute()`` gives its result."""
+
+    def __init__(self, flow: Flow, *, cfg: FptConfig, shape: Shape, duration: float, target: Any,
+                 thresholds: Sequence[Threshold], name: str, first_user: int = 0,
+                 observers: Sequence[Observer] = (), progress: Callable[[Progress], None] | None = None,
+                 step_every: float | None = None, phase: str = "load", worker: str = "main") -> None:
+        self.flow = flow
+        self.cfg = cfg
+        self.shape = shape
+        self.duration = duration
+        self.target = target
+        self.thresholds = tuple(thresholds)
+        self.name = name
+        self.first_user = first_user
+        self.ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase=phase)
+        self.ctx.observers.extend(observers)
+        self.progress = progress
+        self.step_every = step_every
+        self.worker = worker
+        self.users: list[User | None] = [None] * cfg.users
+        self._identities = IdentityFactory(cfg.seed)
+        self._client_kwargs = client_kwargs(target)
+        self._broke_at: float | None = None
+        self._stair_checked = 0
+
+    def user(self, slot: int) -> User:
+        """The user in ``slot``, created on first use (a large pool costs nothing up front)."""
+        u = self.users[slot]
+        if u is None:
+            u = self.users[slot] = User(self._identities.make(self.first_user + slot), self.ctx,
+                                        **self._client_kwargs())
+        return u
+
+    async def _work(self, slot: int, i: int) -> None:
+        user = self.user(slot)
+        token = set_current(user)
+        user._iteration_error = None
+        start = time.perf_counter()
+        try:
+            await self.flow(user)
+        except (TimeoutError, httpx.TransportError) as exc:
+            user._iteration_error = user._iteration_error or _kind(exc)
+        except Exception as exc:
+            user.fail("functional", f"flow raised {type(exc).__name__}: {exc}"[:300])
+            user._iteration_error = "exception"
+        finally:
+            end = time.perf_counter()
+            self.ctx.metrics.iteration(end - self.ctx.t0, (end - start) * 1e6, user._iteration_error)
+            user.iterations += 1
+            reset_current(token)
+
+    def _stop(self) -> bool:
+        return self._broke_at is not None
+
+    def _tick(self, elapsed: float) -> None:
+        if self.step_every:
+            self._check_stair(elapsed)
+        if self.progress:
+            m = self.ctx.metrics
+            self.progress(Progress(
+                elapsed=elapsed, duration=self.duration, started=m.flow.count,
+                rate=m.flow.count / elapsed if elapsed else 0.0,
+                p90_ms=m.flow.hist.percentile(90) / 1000.0, errors=m.flow.failed,
+                findings=self.ctx.findings.total))
+
+    def _check_stair(self, elapsed: float) -> None:
+        """step_up: judge each finished stair on its own seconds; stop at the first that breaks."""
+        assert self.step_every
+        stair = int(elapsed // self.step_every)
+        while self._stair_checked < stair and self._broke_at is None:
+            lo = int(self._stair_checked * self.step_every)
+            hi = int((self._stair_checked + 1) * self.step_every)
+            merged: dict[str, StepMetrics] = {}
+            for sec in range(lo, hi):
+                for name, m in self.ctx.metrics.series.get(sec, {}).items():
+                    merged.setdefault(name, StepMetrics(1)).merge(m)
+            for th in self.thresholds:
+                if th.metric in ("throughput", "dropped"):
+                    continue
+                sm = merged.get(th.step or "@flow")
+                if sm is None or not sm.count:
+                    continue
+                if th.metric == "errors":
+                    value = sm.error_rate
+                elif th.metric in ("max", "mean"):
+                    value = (sm.hist.max if th.metric == "max" else sm.hist.mean) / 1000.0
+                else:
+                    value = sm.hist.percentile(float(th.metric[1:])) / 1000.0
+                if not th.holds(value):
+                    self._broke_at = self.shape.rate_at((self._stair_checked + 0.5) * self.step_every)
+                    break
+            self._stair_checked += 1
+
+    async def execute(self) -> RunResult:
+        """Run the load, close every client, and build the result."""
+        cfg = self.cfg
+        engine = LoadEngine(users=cfg.users, max_inflight=cfg.max_inflight, grace=cfg.grace)
+        due = schedule(self.shape, self.duration, arrivals=cfg.arrivals, burst=cfg.burst, seed=cfg.seed)
+        wall = time.time()
+        self.ctx.t0 = time.perf_counter()
+        try:
+            stats = await engine.run(due, self._work, duration=self.duration, stop=self._stop,
+                                     tick=self._tick if (self.progress or self.step_every) else None)
+        finally:
+            await asyncio.gather(*(u.aclose() for u in self.users if u is not None),
+                                 return_exceptions=True)
+        result = RunResult(
+            name=self.name, flow=self.ctx.flow, profile=cfg.profile,
+            target=describe_target(self.target), shape=self.shape.describe(),
+            target_rate=self.shape.total(self.duration) / self.duration,
+            duration=self.duration, users=cfg.users, seed=cfg.seed, arrivals=cfg.arrivals,
+            engine=stats, metrics=self.ctx.metrics, findings=self.ctx.findings,
+            first_user=self.first_user, worker=self.worker, started_at=wall,
+            broke_at_rate=self._broke_at, phase=self.ctx.phase,
+        )
+        if stats.stopped_at is not None:
+            # A stress run that stopped at its breaking point is judged on the rate it did reach.
+            result = _replace_rate(result, self.shape.total(stats.stopped_at) / stats.stopped_at
+                                   if stats.stopped_at else result.target_rate)
+        outcomes = tuple(result.measure(t) for t in self.thresholds)
+        return _with_thresholds(result, outcomes)
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect"
+    return "read"
+
+
+def _replace_rate(r: RunResult, rate: float) -> RunResult:
+    return dataclasses.replace(r, target_rate=rate)
+
+
+def _with_thresholds(r: RunResult, outcomes: tuple[ThresholdOutcome, ...]) -> RunResult:
+    return dataclasses.replace(r, thresholds=outcomes)

@@ -1,0 +1,101 @@
+"""Pass/fail limits such as ``p90<800ms``, ``login:p99<=1s``, ``errors<1%``, ``throughput>=95%``.
+
+Parsed once at the boundary into :class:`Threshold`; evaluated as a pure function
+of the measured values.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from fpt.units import parse_latency_ms, parse_percent
+
+THRESHOLD_FORM = ("look like p90<800ms, login:p99<=1s, max<2s, errors<1%, throughput>=95% "
+                  "or dropped<1%")
+_EXPR = re.compile(
+    r"^\s*(?:(?P<step>[^:<>=]+):)?\s*(?P<metric>p\d{1,2}(?:\.\d+)?|max|mean|errors|throughput|dropped)"
+    r"\s*(?P<op><=|<|>=|>)\s*(?P<value>\S+)\s*$"
+)
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+RATIO_METRICS = ("errors", "throughput", "dropped")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Threshold:
+    """One parsed limit: ``step`` (``""`` for the whole flow), metric, operator, limit."""
+
+    expr: str
+    step: str
+    metric: str
+    op: str
+    limit: float
+
+    @property
+    def unit(self) -> str:
+        """``%`` for ratios, ``ms`` for latencies."""
+        return "%" if self.metric in RATIO_METRICS else "ms"
+
+    def holds(self, measured: float) -> bool:
+        """Whether ``measured`` (ms, or a fraction for ratios) is within the limit."""
+        return _OPS[self.op](measured, self.limit)
+
+    def show(self, value: float) -> str:
+        """Render a value in this threshold's unit."""
+        return f"{value * 100:.2f}%" if self.unit == "%" else f"{value:.1f}ms"
+
+
+def parse_threshold(text: str) -> Threshold:
+    """Parse one expression; ``ValueError`` says what the form must be."""
+    m = _EXPR.match(text)
+    if not m:
+        raise ValueError(THRESHOLD_FORM)
+    metric = m.group("metric")
+    raw = m.group("value")
+    try:
+        limit = parse_percent(raw) if metric in RATIO_METRICS else parse_latency_ms(raw)
+    except ValueError:
+        raise ValueError(THRESHOLD_FORM) from None
+    if metric.startswith("p") and not 0 < float(metric[1:]) < 100:
+        raise ValueError(THRESHOLD_FORM)
+    return Threshold(expr=text.strip(), step=(m.group("step") or "").strip(), metric=metric,
+                     op=m.group("op"), limit=limit)
+
+
+def parse_thresholds(items: Iterable[str]) -> tuple[Threshold, ...]:
+    """Parse several expressions."""
+    return tuple(parse_threshold(x) for x in items)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThresholdOutcome:
+    """A threshold with what was measured; ``measured is None`` means not evidenced."""
+
+    expr: str
+    measured: float | None
+    passed: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ThresholdOutcome:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+def evaluate(th: Threshold, measured: float | None, what: str) -> ThresholdOutcome:
+    """Judge one threshold against a measured value (``None``: nothing to measure)."""
+    if measured is None:
+        return ThresholdOutcome(expr=th.expr, measured=None, passed=False,
+                                detail=f"{th.expr}: not evidenced ({what})")
+    ok = th.holds(measured)
+    return ThresholdOutcome(expr=th.expr, measured=measured, passed=ok,
+                            detail=f"{th.expr}: measured {th.show(measured)} {'ok' if ok else 'FAILED'}")

@@ -1,0 +1,228 @@
+"""Virtual users: identity, own HTTP client, steps, state, ledger, checks.
+
+Every user has its own ``httpx.AsyncClient`` (own cookie jar, own headers, own
+connections), so fpt itself can never mix two users up. Each request is timed and
+recorded with the step it ran in; response observers (the data-swap scanners)
+see every response.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from fpt.identity import Identity
+from fpt.metrics import Metrics
+from fpt.records import Finding, FindingLog
+
+Observer = Callable[["User", httpx.Request, httpx.Response], None]
+"""Called for every response a user receives (after the body is read)."""
+
+NO_STEP = "(no step)"
+
+_current: contextvars.ContextVar[User | None] = contextvars.ContextVar("fpt_user", default=None)
+
+
+@dataclass
+class RunContext:
+    """What every user of one run shares: where to record, and who observes."""
+
+    flow: str
+    metrics: Metrics = field(default_factory=Metrics)
+    findings: FindingLog = field(default_factory=FindingLog)
+    observers: list[Observer] = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+    phase: str = ""
+
+    def now(self) -> float:
+        """Seconds since the run started."""
+        return time.perf_counter() - self.t0
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerEntry:
+    """An acknowledged write: where its owner can read it back, and what it holds."""
+
+    kind: str
+    url: str
+    owner: int
+    fields: dict[str, Any]
+    at: float
+
+
+class Ledger:
+    """The acknowledged writes of one user, for read-back and cross-user probes."""
+
+    def __init__(self, owner: int, ctx: RunContext) -> None:
+        self._owner = owner
+        self._ctx = ctx
+        self.entries: list[LedgerEntry] = []
+
+    def add(self, kind: str, url: str, **fields: Any) -> LedgerEntry:
+        """Record that the service acknowledged a write readable at ``url``."""
+        entry = LedgerEntry(kind=kind, url=url, owner=self._owner, fields=fields, at=self._ctx.now())
+        self.entries.append(entry)
+        return entry
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Any:
+        return iter(self.entries)
+
+
+def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect"
+    if isinstance(exc, httpx.TransportError):
+        return "read"
+    return "exception"
+
+
+class UserClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` that times, records and shows every response to observers."""
+
+    def __init__(self, user: User, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._fpt_user = user
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        """Send ``request`` as this user; record its outcome whatever happens."""
+        user = self._fpt_user
+        ctx = user.ctx
+        start = time.perf_counter()
+        try:
+            response = await super().send(request, **kwargs)
+        except Exception as exc:
+            kind = _error_kind(exc)
+            user._request_done(start, kind, 0)
+            raise
+        nbytes = len(response.content) if not kwargs.get("stream") else 0
+        error = None if user._status_ok(response.status_code) else "status"
+        user._request_done(start, error, nbytes)
+        if not kwargs.get("stream"):
+            for observe in ctx.observers:
+                observe(user, request, response)
+        return response
+
+
+class _Step:
+    """``async with user.step(name)``: one named transaction, timed as a whole."""
+
+    __slots__ = ("_expect", "_prev_expect", "_prev_name", "_start", "_user", "name")
+
+    def __init__(self, user: User, name: str, expect: Collection[int] | None) -> None:
+        self._user = user
+        self.name = name
+        self._expect = expect
+
+    async def __aenter__(self) -> _Step:
+        u = self._user
+        self._prev_name, self._prev_expect = u.current_step, u._expect
+        u.current_step, u._expect = self.name, self._expect
+        u._step_error = None
+        self._start = time.perf_counter()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        u = self._user
+        end = time.perf_counter()
+        error = u._step_error
+        if exc is not None and error is None:
+            error = _error_kind(exc)
+        u.ctx.metrics.step(self.name, end - u.ctx.t0, (end - self._start) * 1e6, error)
+        if error:
+            u._iteration_error = u._iteration_error or error
+        u.current_step, u._expect = self._prev_name, self._prev_expect
+        u._step_error = None
+
+
+class User:
+    """One virtual user: a synthetic identity with its own client, state and ledger."""
+
+    def __init__(self, identity: Identity, ctx: RunContext, **client_kwargs: Any) -> None:
+        self.identity = identity
+        self.ctx = ctx
+        self.state: dict[str, Any] = {}
+        self.ledger = Ledger(identity.index, ctx)
+        self.current_step = NO_STEP
+        self.iterations = 0
+        self._expect: Collection[int] | None = None
+        self._step_error: str | None = None
+        self._iteration_error: str | None = None
+        self.http: httpx.AsyncClient = UserClient(self, **client_kwargs)
+
+    @property
+    def index(self) -> int:
+        """The user's index in the run's pool."""
+        return self.identity.index
+
+    def step(self, name: str, *, expect_status: Collection[int] | None = None) -> _Step:
+        """A named transaction; ``expect_status`` lists the statuses that are not errors here."""
+        return _Step(self, name, expect_status)
+
+    def check(self, condition: object, message: str) -> bool:
+        """Count a functional failure when ``condition`` is false; never raises."""
+        if condition:
+            return True
+        self.fail("functional", message)
+        return False
+
+    def fail(self, kind: str, message: str, **details: Any) -> None:
+        """Record a finding for this user in the current step."""
+        self._step_error = self._step_error or "check"
+        self._iteration_error = self._iteration_error or "check"
+        self.ctx.findings.add(Finding(kind=kind, message=message, flow=self.ctx.flow,
+                                      step=self.current_step, user=self.identity.label,
+                                      at=round(self.ctx.now(), 3), phase=self.ctx.phase, **details))
+
+    def _status_ok(self, status: int) -> bool:
+        if self._expect is not None:
+            return status in self._expect
+        return status < 400
+
+    def _request_done(self, start: float, error: str | None, nbytes: int) -> None:
+        end = time.perf_counter()
+        self.ctx.metrics.request(end - self.ctx.t0, (end - start) * 1e6, error, nbytes)
+        if error:
+            self._step_error = self._step_error or error
+            if self.current_step == NO_STEP:
+                self._iteration_error = self._iteration_error or error
+
+    async def aclose(self) -> None:
+        """Close the user's client and its connections."""
+        await self.http.aclose()
+
+
+def current_user() -> User | None:
+    """The user whose iteration is running in this task, if any."""
+    return _current.get()
+
+
+def set_current(user: User | None) -> contextvars.Token[User | None]:
+    """Make ``user`` current for this task (the runner does this per iteration)."""
+    return _current.set(user)
+
+
+def reset_current(token: contextvars.Token[User | None]) -> None:
+    """Undo :func:`set_current`."""
+    _current.reset(token)
+
+
+def check(condition: object, message: str) -> bool:
+    """Functional check inside a flow: counted, not raised; outside a flow it asserts."""
+    user = _current.get()
+    if user is None:
+        if not condition:
+            raise AssertionError(message)
+        return True
+    return user.check(condition, message)

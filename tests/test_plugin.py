@@ -1,0 +1,289 @@
+"""The plugin as a user runs it, through pytester."""
+
+from __future__ import annotations
+
+import pytest
+
+APP = '''
+import fpt
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def hello(request):
+    return JSONResponse({"hello": "world"})
+
+async def boom(request):
+    return JSONResponse({"error": "down"}, status_code=500)
+
+app = Starlette(routes=[Route("/", hello), Route("/boom", boom)])
+
+async def ok_flow(user):
+    async with user.step("hello"):
+        r = await user.http.get("/")
+        fpt.check(r.status_code == 200, "hello refused")
+
+async def checked_flow(user):
+    async with user.step("hello"):
+        r = await user.http.get("/")
+        fpt.check(r.json().get("hello") == "moon", "greeting is not moon")
+'''
+
+
+@pytest.fixture
+def app_module(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(demoapp=APP)
+    pytester.syspathinsert()
+    return pytester
+
+
+def test_help_lists_options(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines([
+        "*functional performance testing*",
+        "*--fpt-base-url=BASE_URL*",
+        "*--fpt-profile=PROFILE*",
+        "*--fpt-rate=RATE*",
+        "*--fpt-users=USERS*",
+        "*--fpt-duration=DURATION*",
+        "*--fpt-seed=SEED*",
+        "*--fpt-report-dir=REPORT_DIR*",
+        "*fpt_rate*",
+    ])
+
+
+def test_marker_selection(app_module: pytest.Pytester) -> None:
+    app_module.makepyfile(test_sel='''
+        from demoapp import app, ok_flow
+
+        def test_load(fpt_load):
+            fpt_load(ok_flow, profile="virtual", target=app, rate=20, users=4, duration=0.5)
+
+        def test_plain():
+            pass
+    ''')
+    res = app_module.runpytest("-m", "fpt")
+    res.assert_outcomes(passed=1, deselected=1)
+    res = app_module.runpytest("-m", "not fpt")
+    res.assert_outcomes(passed=1, deselected=1)
+    res = app_module.runpytest("-m", "fpt", "--strict-markers")
+    res.stdout.fnmatch_lines(["*fpt summary*", "*hello*", "*(flow)*"])
+
+
+def test_summary_table_has_steps_and_percentiles(app_module: pytest.Pytester) -> None:
+    app_module.makepyfile(test_sum='''
+        from demoapp import app, ok_flow
+
+        def test_load(fpt_load):
+            r = fpt_load(ok_flow, profile="virtual", target=app, rate=40, users=4, duration=0.5)
+            assert r.engine.started == 20
+            assert r.metrics.steps["hello"].count == 20
+    ''')
+    res = app_module.runpytest()
+    res.assert_outcomes(passed=1)
+    res.stdout.fnmatch_lines([
+        "*rate 40.00/s achieved of 40.00/s*",
+        "*step*count*err%*p50*p90*p95*p99*max*",
+        "*hello*20*0.0*",
+    ])
+
+
+PRECEDENCE_TEST = '''
+def test_cfg(fpt_config):
+    print("RATE", fpt_config.rate, fpt_config.sources.get("rate"))
+    print("USERS", fpt_config.users, fpt_config.sources.get("users"))
+'''
+
+
+def test_precedence_cli_over_env_over_ini_over_pyproject(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyprojecttoml('''
+        [tool.fpt]
+        rate = 1
+        users = 2
+        [tool.pytest.ini_options]
+        fpt_rate = "3"
+    ''')
+    pytester.makepyfile(test_p=PRECEDENCE_TEST)
+    res = pytester.runpytest("-s")
+    res.stdout.fnmatch_lines(["*RATE 3.0 pytest ini", "USERS 2 [[]tool.fpt[]] in pyproject.toml"])
+    monkeypatch.setenv("FPT_RATE", "4")
+    res = pytester.runpytest("-s")
+    res.stdout.fnmatch_lines(["*RATE 4.0 environment"])
+    res = pytester.runpytest("-s", "--fpt-rate", "5")
+    res.stdout.fnmatch_lines(["*RATE 5.0 command line"])
+
+
+def test_marker_and_call_override_config(app_module: pytest.Pytester) -> None:
+    app_module.makepyfile(test_m='''
+        import pytest
+        from demoapp import app, ok_flow
+
+        @pytest.mark.fpt(users=3, duration=0.5)
+        def test_load(fpt_load):
+            r = fpt_load(ok_flow, profile="virtual", target=app, rate=10)
+            assert r.users == 3
+            assert r.duration == 0.5
+            r = fpt_load(ok_flow, profile="virtual", target=app, rate=10, users=2)
+            assert r.users == 2
+    ''')
+    app_module.runpytest("--fpt-users", "9").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("where", "args", "message"),
+    [
+        ("pyproject", "duration = 'fast'",
+         "*fpt: duration must look like 30s, 2m, 500ms or 90 (seconds); got 'fast' "
+         "(from [[]tool.fpt[]] in pyproject.toml)*"),
+        ("pyproject", "colour = 'blue'", "*fpt: colour must be one of the known keys*"),
+        ("cli", "--fpt-users=0", "*fpt: users must be a whole number >= 1; got '0' (from command line)*"),
+        ("cli", "--fpt-rate=-3", "*fpt: rate must be a number > 0*got '-3'*"),
+        ("cli", "--fpt-profile=prod", "*fpt: profile must be one of live, virtual; got 'prod'*"),
+        ("cli", "--fpt-base-url=localhost:80", "*fpt: base_url must be an http(s) URL*"),
+        ("cli", "--fpt-thresholds=p90 under 3", "*"),
+        ("env", "FPT_SEED=abc", "*fpt: seed must be a whole number; got 'abc' (from environment)*"),
+        ("ini", "fpt_arrivals = 'bunched'", "*fpt: arrivals must be one of uniform, poisson, rendezvous*"
+         "(from pytest ini)*"),
+    ],
+)
+def test_bad_config_is_a_usage_error_without_traceback(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, where: str, args: str,
+        message: str) -> None:
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    cli: list[str] = []
+    if where == "pyproject":
+        pytester.makepyprojecttoml(f"[tool.fpt]\n{args}\n")
+    elif where == "ini":
+        pytester.makepyprojecttoml(f"[tool.pytest.ini_options]\n{args}\n")
+    elif where == "env":
+        k, v = args.split("=", 1)
+        monkeypatch.setenv(k, v)
+    else:
+        cli = [args]
+    res = pytester.runpytest(*cli)
+    if args.startswith("--fpt-thresholds"):
+        # thresholds are parsed when a run is planned; the key is still checked as a list
+        res.assert_outcomes(passed=1)
+        return
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines([message])
+    assert "Traceback" not in res.stderr.str()
+    assert "Traceback" not in res.stdout.str()
+
+
+def test_bad_fpt_load_argument_fails_cleanly(app_module: pytest.Pytester) -> None:
+    app_module.makepyfile(test_bad='''
+        from demoapp import app, ok_flow
+
+        def test_bad_duration(fpt_load):
+            fpt_load(ok_flow, profile="virtual", target=app, duration="soon")
+
+        def test_bad_threshold(fpt_load):
+            fpt_load(ok_flow, profile="virtual", target=app, duration=0.2, thresholds=["p90 < fast"])
+
+        def test_unknown_kwarg(fpt_load):
+            fpt_load(ok_flow, profile="virtual", target=app, speed=3)
+
+        def test_live_needs_url(fpt_load):
+            fpt_load(ok_flow, profile="live", target=app)
+
+        def test_no_target(fpt_load):
+            fpt_load(ok_flow, profile="live")
+    ''')
+    res = app_module.runpytest()
+    res.assert_outcomes(failed=5)
+    res.stdout.fnmatch_lines([
+        "*fpt: duration must look like 30s*got 'soon' (from fpt_load())*",
+        "*fpt: thresholds must look like p90<800ms*got 'p90 < fast'*",
+        "*fpt: speed must not be passed: fpt_load takes*",
+        "*fpt: target must be a base URL with the live profile*",
+        "*fpt: base_url must be set: pass target= to fpt_load*",
+    ])
+    assert "Traceback" not in res.stdout.str()
+
+
+def test_failed_check_raises_fpt_failure_with_summary(app_module: pytest.Pytester) -> None:
+    app_module.makepyfile(test_fail='''
+        import fpt
+        import pytest
+        from demoapp import app, checked_flow
+
+        def test_checked(fpt_load):
+            fpt_load(checked_flow, profile="virtual", target=app, rate=20, users=2, duration=0.5)
+
+        def test_unchecked(fpt_load):
+            r = fpt_load(checked_flow, profile="virtual", target=app, rate=20, users=2,
+                         duration=0.5, check=False)
+            assert r.findings.counts["functional"] == 10
+            with pytest.raises(fpt.FptFailure):
+                fpt_load(checked_flow, profile="virtual", target=app, rate=20, users=2, duration=0.5)
+    ''')
+    res = app_module.runpytest()
+    res.assert_outcomes(failed=1, passed=1)
+    res.stdout.fnmatch_lines([
+        "*FptFailure: fpt: checked_flow failed 2 checks (virtual, 20.0/s of 20.0/s, 10 iterations, 2 users)",
+        "*errors<1%: measured 100.00% FAILED",
+        "*10 functional findings; e.g. [[]functional[]] greeting is not moon in step 'hello'*user#*",
+    ])
+
+
+def test_thresholds_fail_on_status_errors(app_module: pytest.Pytester) -> None:
+    app_module.makepyfile(test_thr='''
+        import fpt
+
+        from demoapp import app
+
+        async def boom_flow(user):
+            async with user.step("boom"):
+                await user.http.get("/boom")
+
+        def test_boom(fpt_load):
+            fpt_load(boom_flow, profile="virtual", target=app, rate=20, users=2, duration=0.5,
+                     thresholds=["boom:errors<5%", "p99<10s"])
+    ''')
+    res = app_module.runpytest()
+    res.assert_outcomes(failed=1)
+    res.stdout.fnmatch_lines(["*boom:errors<5%: measured 100.00% FAILED*"])
+
+
+def test_async_test_uses_arun(app_module: pytest.Pytester) -> None:
+    app_module.makepyfile(test_async='''
+        import asyncio
+        import pytest
+        from demoapp import app, ok_flow
+
+        def test_async(fpt_load):
+            async def main():
+                return await fpt_load.arun(ok_flow, profile="virtual", target=app, rate=20,
+                                           users=2, duration=0.5)
+            r = asyncio.run(main())
+            assert r.engine.started == 10
+
+        def test_sync_call_in_loop_is_refused(fpt_load):
+            async def main():
+                fpt_load(ok_flow, profile="virtual", target=app)
+            asyncio.run(main())
+    ''')
+    res = app_module.runpytest()
+    res.assert_outcomes(passed=1, failed=1)
+    res.stdout.fnmatch_lines(["*be awaited as `await fpt_load.arun(...)`*"])
+
+
+def test_live_ceiling_and_allowlist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_live='''
+        async def flow(user):
+            raise AssertionError("no request may be sent")
+
+        def test_ceiling(fpt_load):
+            fpt_load(flow, profile="live", target="http://127.0.0.1:9", rate=20)
+
+        def test_allowlist(fpt_load):
+            fpt_load(flow, profile="live", target="http://example.com", rate=1)
+    ''')
+    res = pytester.runpytest()
+    res.assert_outcomes(failed=2)
+    res.stdout.fnmatch_lines([
+        "*fpt: rate must be <= 5/s with the live profile unless raised explicitly (--fpt-allow-rate*",
+        "*fpt: base_url must point at an allowed live host (127.0.0.1, localhost, ::1)*",
+    ])
