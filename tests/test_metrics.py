@@ -14,7 +14,7 @@ from fpt.records import Finding, FindingLog
 
 
 @settings(max_examples=50, deadline=None)
-@given(a=st.lists(st.integers(1, 10_000_000), max_size=300), b=st.lists(st.integers(1, 10_000_000), max_size=300))
+@given(a=st.lists(st.integers(1, 10**7), max_size=300), b=st.lists(st.integers(1, 10**7), max_size=300))
 def test_merged_percentiles_equal_union(a: list[int], b: list[int]) -> None:
     ha, hb, hu = Histogram(), Histogram(), Histogram()
     for v in a:

@@ -87,7 +87,8 @@ def test_unknown_arrivals_and_bad_rates() -> None:
 
 def test_fixed_length_shapes() -> None:
     s = stages([("5s", 10), ("10s", 0)])
-    assert s.fixed_length and s.length == 15
+    assert s.fixed_length
+    assert s.length == 15
     assert s.rate_at(2.5) == pytest.approx(5)
     assert s.peak == 10
     assert "stages" in s.describe()

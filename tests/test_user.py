@@ -24,7 +24,8 @@ def handler(request: httpx.Request) -> httpx.Response:
     if request.url.path == "/login":
         return httpx.Response(200, json={}, headers={"set-cookie": f"session={request.content.decode()}"})
     if request.url.path == "/whoami":
-        return httpx.Response(200, json={"session": request.headers.get("cookie", "").removeprefix("session=")})
+        session = request.headers.get("cookie", "").removeprefix("session=")
+        return httpx.Response(200, json={"session": session})
     if request.url.path == "/missing":
         return httpx.Response(404, json={})
     return httpx.Response(200, text="x" * 100)
