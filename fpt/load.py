@@ -17,6 +17,15 @@ OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max
                "allow_rate", "base_url")
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (timers wake ~0.2 ms late instead of ~1 ms), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def merge_thresholds(*groups: Iterable[str]) -> tuple[Threshold, ...]:
     """Later groups override earlier ones for the same step and metric."""
     merged: dict[tuple[str, str], Threshold] = {}
@@ -51,7 +60,8 @@ class LoadRunner:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(flow, **kwargs))
+            with asyncio.Runner(loop_factory=loop_factory()) as runner:
+                return runner.run(self.arun(flow, **kwargs))
         raise ConfigError("fpt_load", "called inside a running event loop",
                           "be awaited as `await fpt_load.arun(...)` in an async test")
 

@@ -1,0 +1,69 @@
+"""Shared helpers for the benchmarks: a local server on a pre-bound loopback socket."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def uvicorn_server(app: str = "bench.hello_app:app", core: int | None = 1) -> Iterator[str]:
+    """Start uvicorn (httptools, uvloop) on 127.0.0.1 on a free port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--fd", str(sock.fileno()), "--log-level", "warning",
+         "--no-access-log", "--http", "httptools", "--loop", "uvloop", app],
+        pass_fds=(sock.fileno(),), env=env, cwd=ROOT,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {core})) if core is not None else None)
+    sock.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("benchmark server did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """Most events in any ``window``-second span (two pointers over sorted times)."""
+    times = sorted(times)
+    best = lo = 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def pin_to_core(core: int) -> None:
+    """Keep this process on one core, so 'per core' figures mean what they say."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {core})

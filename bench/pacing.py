@@ -1,0 +1,72 @@
+"""Pacing: does fpt start iterations when they are due?
+
+For 50 and 500 TPS, 20 s each, uniform arrivals, against a local uvicorn server:
+achieved rate, start lateness p50/p99/max, and the most requests in any 100 ms
+window (at 50/s uniform the ideal is 5). Run: ``python bench/pacing.py [--seconds 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import max_in_window, pin_to_core, uvicorn_server  # noqa: E402
+from fpt.config import FptConfig  # noqa: E402
+from fpt.runner import Run  # noqa: E402
+from fpt.shapes import constant  # noqa: E402
+from fpt.user import User  # noqa: E402
+
+
+def run_once(url: str, rate: float, seconds: float, loop_name: str) -> dict[str, float]:
+    starts: list[float] = []
+
+    async def flow(user: User) -> None:
+        starts.append(asyncio.get_running_loop().time())
+        async with user.step("get"):
+            await user.http.get("/")
+
+    cfg = FptConfig(users=max(20, int(rate)), profile="live", allow_rate=True, grace=5)
+    run = Run(flow, cfg=cfg, shape=constant(rate), duration=seconds, target=url, thresholds=(), name="pacing")
+    if loop_name == "uvloop":
+        import uvloop
+
+        result = uvloop.run(run.execute())
+    else:
+        result = asyncio.run(run.execute())
+    lat = result.engine.lateness
+    return {
+        "achieved": result.achieved_rate,
+        "error_pct": abs(result.achieved_rate - rate) / rate * 100,
+        "late_p50_ms": lat.percentile(50) / 1000,
+        "late_p99_ms": lat.percentile(99) / 1000,
+        "late_max_ms": lat.max / 1000,
+        "max_per_100ms": max_in_window(starts, 0.1),
+        "dropped": result.engine.dropped,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rates", default="50,500")
+    ap.add_argument("--loops", default="asyncio,uvloop")
+    args = ap.parse_args()
+    pin_to_core(0)
+    print(f"command: python bench/pacing.py --seconds {args.seconds:g} --rates {args.rates} --loops {args.loops}")
+    with uvicorn_server() as url:
+        print(f"{'loop':8} {'target':>7} {'achieved':>9} {'err%':>6} {'late p50':>9} {'p99':>7} {'max':>7} "
+              f"{'max/100ms':>9} {'dropped':>7}")
+        for loop_name in args.loops.split(","):
+            for rate in (float(r) for r in args.rates.split(",")):
+                r = run_once(url, rate, args.seconds, loop_name)
+                print(f"{loop_name:8} {rate:7.0f} {r['achieved']:9.2f} {r['error_pct']:6.2f} "
+                      f"{r['late_p50_ms']:8.2f}ms {r['late_p99_ms']:6.2f}ms {r['late_max_ms']:6.2f}ms "
+                      f"{r['max_per_100ms']:9d} {r['dropped']:7d}")
+
+
+if __name__ == "__main__":
+    main()
