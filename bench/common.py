@@ -52,6 +52,52 @@ def uvicorn_server(app: str = "bench.hello_app:app", core: int | None = 1) -> It
             proc.wait()
 
 
+@contextlib.contextmanager
+def nginx_server(core: int | None = 1) -> Iterator[str]:
+    """Start nginx (one worker) on 127.0.0.1 answering a small JSON body; yield its URL."""
+    import shutil
+    import tempfile
+
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise RuntimeError("nginx is not installed: apt-get install nginx")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(f"""
+worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
+  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{ default_type application/json; return 200 '{{"hello":"world"}}'; }}
+  }}
+}}
+""")
+        pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+        proc = subprocess.Popen([binary, "-c", str(conf), "-p", tmp], preexec_fn=pin)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    httpx.get(url + "/", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("nginx did not start") from None
+                    time.sleep(0.05)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 def max_in_window(times: list[float], window: float) -> int:
     """Most events in any ``window``-second span (two pointers over sorted times)."""
     times = sorted(times)

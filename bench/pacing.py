@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import max_in_window, pin_to_core, uvicorn_server  # noqa: E402
-from fpt.config import FptConfig  # noqa: E402
-from fpt.runner import Run  # noqa: E402
-from fpt.shapes import constant  # noqa: E402
-from fpt.user import User  # noqa: E402
+from bench.common import max_in_window, pin_to_core, uvicorn_server
+from fpt.config import FptConfig
+from fpt.runner import Run
+from fpt.shapes import constant
+from fpt.user import User
 
 
 def run_once(url: str, rate: float, seconds: float, loop_name: str) -> dict[str, float]:
@@ -56,7 +56,8 @@ def main() -> None:
     ap.add_argument("--loops", default="asyncio,uvloop")
     args = ap.parse_args()
     pin_to_core(0)
-    print(f"command: python bench/pacing.py --seconds {args.seconds:g} --rates {args.rates} --loops {args.loops}")
+    print(f"command: python bench/pacing.py --seconds {args.seconds:g} --rates {args.rates} "
+          f"--loops {args.loops}")
     with uvicorn_server() as url:
         print(f"{'loop':8} {'target':>7} {'achieved':>9} {'err%':>6} {'late p50':>9} {'p99':>7} {'max':>7} "
               f"{'max/100ms':>9} {'dropped':>7}")

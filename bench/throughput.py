@@ -1,0 +1,106 @@
+"""Throughput: max requests/s of one fpt process on one core, next to Locust.
+
+Same target (nginx, one worker, pinned to core 1), same duration, clients pinned
+to core 0. fpt runs with every recording on (per-step histograms, time series,
+observers); Locust runs headless with FastHttpUser and HttpUser.
+Run: ``python bench/throughput.py [--seconds 10] [--users 64]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import nginx_server, uvicorn_server
+from fpt.config import FptConfig
+from fpt.load import loop_factory
+from fpt.runner import Run
+from fpt.shapes import constant
+from fpt.user import User
+
+HERE = Path(__file__).resolve().parent
+
+
+def fpt_rps(url: str, seconds: float, users: int) -> float:
+    """Requests/s fpt completes when offered far more than it can do."""
+
+    async def flow(user: User) -> None:
+        async with user.step("get"):
+            await user.http.get("/")
+
+    def child() -> None:
+        os.sched_setaffinity(0, {0})
+        cfg = FptConfig(users=users, profile="live", allow_rate=True, grace=2)
+        run = Run(flow, cfg=cfg, shape=constant(100_000), duration=seconds, target=url,
+                  thresholds=(), name="throughput")
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            result = runner.run(run.execute())
+        print(result.metrics.requests.count / result.engine.window, flush=True)
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a fresh process on core 0, like Locust gets
+        os.close(r)
+        os.dup2(w, 1)
+        try:
+            child()
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as fh:
+        out = fh.read()
+    os.waitpid(pid, 0)
+    return float(out.strip().splitlines()[-1])
+
+
+def locust_rps(url: str, seconds: float, users: int, cls: str) -> float | None:
+    """Requests/s of a headless Locust run of user class ``cls``, or None without Locust."""
+    locust = shutil.which("locust")
+    if locust is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = Path(tmp) / "stats"
+        subprocess.run(
+            ["taskset", "-c", "0", locust, "-f", str(HERE / "locustfile.py"), cls, "--headless",
+             "-u", str(users), "-r", str(users), "-t", f"{int(seconds)}s", "--host", url,
+             "--only-summary", "--csv", str(prefix), "--loglevel", "ERROR"],
+            check=False, capture_output=True, timeout=seconds + 60)
+        with open(f"{prefix}_stats.csv") as fh:
+            for row in csv.DictReader(fh):
+                if row["Name"] == "Aggregated":
+                    return float(row["Requests/s"])
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--users", type=int, default=64)
+    ap.add_argument("--server", choices=("nginx", "uvicorn"), default="nginx")
+    args = ap.parse_args()
+    print(f"command: python bench/throughput.py --seconds {args.seconds:g} --users {args.users} "
+          f"--server {args.server}")
+    server = nginx_server() if args.server == "nginx" else uvicorn_server()
+    with server as url:
+        fpt = fpt_rps(url, args.seconds, args.users)
+        fast = locust_rps(url, args.seconds, args.users, "Fast")
+        plain = locust_rps(url, args.seconds, args.users, "Plain")
+    print(f"fpt (all recording on)      {fpt:9.0f} req/s")
+    for name, v in (("Locust FastHttpUser", fast), ("Locust HttpUser", plain)):
+        if v is None:
+            print(f"{name:27} not installed (pip install locust)")
+        else:
+            print(f"{name:27} {v:9.0f} req/s   fpt/this = {fpt / v:.2f}")
+
+
+if __name__ == "__main__":
+    main()
