@@ -36,6 +36,33 @@ class RunResult:
     started_at: float = 0.0
     broke_at_rate: float | None = None
     phase: str = "load"
+    #: data-swap checks that were active: canary_scan, ownership, cross_user_probes
+    checks: tuple[str, ...] = ()
+    #: plain counters: scan.bodies, scan.bytes, scan.skipped, ownership.checked,
+    #: probes.tried / denied / leaked / errors, overlap.request_pairs
+    counters: dict[str, int] = field(default_factory=dict, compare=False)
+    #: the single-user phase run first: iterations, passed, findings by kind, failures
+    alone: dict[str, Any] | None = None
+    #: scale events and phases (before / during / after), when the run had events
+    continuity: dict[str, Any] | None = None
+    #: True when part of the run is missing (a crashed xdist worker): it cannot pass
+    incomplete: bool = False
+
+    SWAP_KINDS = ("data_swap", "foreign_canary", "cross_user")
+
+    @property
+    def swaps(self) -> int:
+        """Findings of a user seeing another user's data."""
+        return sum(self.findings.counts.get(k, 0) for k in self.SWAP_KINDS)
+
+    @property
+    def swap_verdict(self) -> str:
+        """fails_alone, fails_under_load, or passes (alone and under load)."""
+        if self.alone is not None and not self.alone.get("passed", False):
+            return "fails_alone"
+        if self.swaps:
+            return "fails_under_load"
+        return "passes"
 
     @property
     def achieved_rate(self) -> float:
@@ -80,6 +107,8 @@ class RunResult:
                 v = v.to_dict()
             elif k == "thresholds":
                 v = [t.to_dict() for t in v]
+            elif k == "checks":
+                v = list(v)
             d[k] = v
         return d
 
@@ -93,6 +122,7 @@ class RunResult:
         d["metrics"] = Metrics.from_dict(d["metrics"])
         d["findings"] = FindingLog.from_dict(d["findings"])
         d["thresholds"] = tuple(ThresholdOutcome.from_dict(t) for t in d["thresholds"])
+        d["checks"] = tuple(d.get("checks", ()))
         return cls(**d)
 
     def failures(self) -> list[str]:
@@ -106,4 +136,9 @@ class RunResult:
             out.append(f"{self.engine.crashed} iterations crashed inside fpt")
         if self.engine.started == 0:
             out.append("no iteration started: nothing was tested")
+        if self.alone is not None and not self.alone.get("passed", False):
+            out.append("fails for one user alone (a functional bug, not a concurrency one): "
+                       + "; ".join(self.alone.get("failures", [])[:3]))
+        if self.incomplete:
+            out.append("incomplete: part of the run is missing (a worker crashed or was interrupted)")
         return out
