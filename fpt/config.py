@@ -51,6 +51,23 @@ def _int(v: Any) -> int:
     return int(v)
 
 
+def _non_negative_int(v: Any) -> int:
+    i = _int(v)
+    if i < 0:
+        raise ValueError
+    return i
+
+
+def _fraction(v: Any) -> float:
+    if isinstance(v, bool):
+        raise ValueError
+    s = str(v).strip()
+    f = float(s[:-1]) / 100 if s.endswith("%") else float(s)
+    if not 0 <= f <= 1:
+        raise ValueError
+    return f
+
+
 def _bool(v: Any) -> bool:
     if isinstance(v, bool):
         return v
@@ -127,6 +144,14 @@ KEYS: tuple[Key, ...] = (
         "uniform"),
     Key("burst", _positive_int, "be a whole number >= 1",
         "users released together by rendezvous arrivals", 5),
+    Key("alone", _non_negative_int, "be a whole number >= 0",
+        "iterations of the flow for one user alone before the load (0: skip)", 3),
+    Key("probe_share", _fraction, "be a fraction between 0 and 1 (or a percentage like 20%)",
+        "share of iterations followed by a cross-user probe", 0.2),
+    Key("canary_scan", _bool, "be true or false", "scan every response for other users' canaries",
+        True),
+    Key("scan_limit", _positive_int, "be a whole number of bytes >= 1",
+        "bytes of each response body scanned for canaries", 1 << 20),
     Key("max_inflight", _positive_int, "be a whole number >= 1",
         "cap on iterations in flight (default: users)"),
     Key("grace", _grace, DURATION_FORM, "how long stragglers may finish after the run", 10.0),
@@ -165,6 +190,10 @@ class FptConfig:
     report_dir: str = "fpt-report"
     arrivals: str = "uniform"
     burst: int = 5
+    alone: int = 3
+    probe_share: float = 0.2
+    canary_scan: bool = True
+    scan_limit: int = 1 << 20
     max_inflight: int | None = None
     grace: float = 10.0
     thresholds: tuple[str, ...] = ("errors<1%",)

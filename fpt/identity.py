@@ -89,3 +89,26 @@ class IdentityFactory:
             password=f.password(length=14, special_chars=False),
             canary=make_canary(self.seed, index),
         )
+
+
+OWNER_FIELDS = ("email", "member_id", "canary", "phone")
+
+
+class OwnerIndex:
+    """Maps identity values (email, member id, canary, phone) to the user they belong to."""
+
+    def __init__(self) -> None:
+        self._by_value: dict[str, str] = {}
+        self.canaries: dict[str, str] = {}
+        self.by_index: dict[int, Identity] = {}
+
+    def add(self, identity: Identity) -> None:
+        """Register a user's identifying values."""
+        self.by_index[identity.index] = identity
+        for name in OWNER_FIELDS:
+            self._by_value[str(getattr(identity, name))] = identity.label
+        self.canaries[identity.canary] = identity.label
+
+    def owner_of(self, value: object) -> str:
+        """The label of the user ``value`` belongs to, or ``""`` when it is nobody's in this run."""
+        return self._by_value.get(str(value), "")

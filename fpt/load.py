@@ -14,7 +14,7 @@ from fpt.thresholds import Threshold, parse_threshold
 from fpt.user import Observer
 
 OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max_inflight", "grace",
-               "allow_rate", "base_url")
+               "allow_rate", "base_url", "alone", "probe_share", "canary_scan", "scan_limit")
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from fpt.checks.canary import CanaryScanner
+from fpt.checks.probes import CrossUserProbe
 from fpt.config import FptConfig
 from fpt.engine import LoadEngine
 from fpt.errors import ConfigError
@@ -28,6 +30,8 @@ from fpt.user import Observer, RunContext, User, reset_current, set_current
 
 Flow = Callable[[User], Awaitable[None]]
 ASGI_BASE = "http://fpt.asgi"
+ALONE_BASE = 10_000_000
+"""Identity index of the single-user phase's user: outside every load pool."""
 PREBUILT_USERS = 2000
 
 
@@ -99,6 +103,11 @@ class Run:
         self.users: list[User | None] = [None] * cfg.users
         self._identities = IdentityFactory(cfg.seed)
         self._client_kwargs = client_kwargs(target)
+        self.scanner = CanaryScanner(self.ctx.owners, limit=cfg.scan_limit) if cfg.canary_scan else None
+        if self.scanner is not None:
+            self.ctx.observers.append(self.scanner)
+        self.probe = (CrossUserProbe(self.ctx, share=cfg.probe_share, seed=cfg.seed)
+                      if cfg.probe_share > 0 and cfg.users > 1 else None)
         self._broke_at: float | None = None
         self._stair_checked = 0
 
@@ -112,21 +121,54 @@ class Run:
 
     async def _work(self, slot: int, i: int) -> None:
         user = self.user(slot)
-        token = set_current(user)
-        user._iteration_error = None
         start = time.perf_counter()
         try:
-            await self.flow(user)
-        except (TimeoutError, httpx.TransportError) as exc:
-            user._iteration_error = user._iteration_error or _kind(exc)
-        except Exception as exc:
-            user.fail("functional", f"flow raised {type(exc).__name__}: {exc}"[:300])
-            user._iteration_error = "exception"
+            await iterate(self.flow, user)
         finally:
             end = time.perf_counter()
             self.ctx.metrics.iteration(end - self.ctx.t0, (end - start) * 1e6, user._iteration_error)
-            user.iterations += 1
-            reset_current(token)
+        if self.probe is not None:
+            await self.probe.maybe_probe(user)
+
+    async def run_alone(self, iterations: int) -> dict[str, Any]:
+        """The flow for one user alone, ``iterations`` times in a row, before any load."""
+        ctx = RunContext(flow=self.ctx.flow, phase="alone")
+        if self.cfg.canary_scan:
+            ctx.observers.append(CanaryScanner(ctx.owners, limit=self.cfg.scan_limit))
+        user = User(self._identities.make(ALONE_BASE + self.first_user), ctx, **self._client_kwargs())
+        errors: dict[str, int] = {}
+        try:
+            for _ in range(iterations):
+                error = await iterate(self.flow, user)
+                if error:
+                    errors[error] = errors.get(error, 0) + 1
+        finally:
+            await user.aclose()
+        failures = [f.one_line() for f in ctx.findings.examples[:5]]
+        if errors:
+            failures.append(f"{sum(errors.values())} of {iterations} iterations had errors {errors}")
+        return {"iterations": iterations, "passed": not ctx.findings.total and not errors,
+                "findings": dict(ctx.findings.counts), "errors": errors, "failures": failures,
+                "user": user.identity.label}
+
+    def _active_checks(self) -> tuple[str, ...]:
+        out = []
+        if self.scanner is not None:
+            out.append("canary_scan")
+        if self.ctx.counters["ownership.checked"]:
+            out.append("ownership")
+        if self.probe is not None:
+            out.append("cross_user_probes")
+        return tuple(out)
+
+    def _counters(self) -> dict[str, int]:
+        out = {k: v for k, v in self.ctx.counters.items() if v}
+        out.setdefault("overlap.request_pairs", 0)
+        if self.scanner is not None:
+            out.update(self.scanner.counters())
+        if self.probe is not None:
+            out.update(self.probe.counters())
+        return out
 
     def _stop(self) -> bool:
         return self._broke_at is not None
@@ -173,6 +215,7 @@ class Run:
     async def execute(self) -> RunResult:
         """Run the load, close every client, and build the result."""
         cfg = self.cfg
+        alone = await self.run_alone(cfg.alone) if cfg.alone else None
         engine = LoadEngine(users=cfg.users, max_inflight=cfg.max_inflight, grace=cfg.grace)
         due = schedule(self.shape, self.duration, arrivals=cfg.arrivals, burst=cfg.burst, seed=cfg.seed)
         # Users are built before the clock starts, so their cost does not make the
@@ -195,6 +238,7 @@ class Run:
             engine=stats, metrics=self.ctx.metrics, findings=self.ctx.findings,
             first_user=self.first_user, worker=self.worker, started_at=wall,
             broke_at_rate=self._broke_at, phase=self.ctx.phase,
+            checks=self._active_checks(), counters=self._counters(), alone=alone,
         )
         if stats.stopped_at is not None:
             # A stress run that stopped at its breaking point is judged on the rate it did reach.
@@ -202,6 +246,23 @@ class Run:
                                    if stats.stopped_at else result.target_rate)
         outcomes = tuple(result.measure(t) for t in self.thresholds)
         return _with_thresholds(result, outcomes)
+
+
+async def iterate(flow: Flow, user: User) -> str | None:
+    """One iteration of ``flow`` as ``user``; returns its error kind (None when clean)."""
+    token = set_current(user)
+    user._iteration_error = None
+    try:
+        await flow(user)
+    except (TimeoutError, httpx.TransportError) as exc:
+        user._iteration_error = user._iteration_error or _kind(exc)
+    except Exception as exc:
+        user.fail("functional", f"flow raised {type(exc).__name__}: {exc}"[:300])
+        user._iteration_error = "exception"
+    finally:
+        user.iterations += 1
+        reset_current(token)
+    return user._iteration_error
 
 
 def _kind(exc: BaseException) -> str:

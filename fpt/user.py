@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -17,9 +18,12 @@ from typing import Any
 
 import httpx
 
-from fpt.identity import Identity
+from fpt.checks.ownership import compare
+from fpt.identity import Identity, OwnerIndex
 from fpt.metrics import Metrics
 from fpt.records import Finding, FindingLog
+from fpt.redact import mask
+from fpt.redact import url as redact_url
 
 Observer = Callable[["User", httpx.Request, httpx.Response], None]
 """Called for every response a user receives (after the body is read)."""
@@ -39,6 +43,11 @@ class RunContext:
     observers: list[Observer] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
     phase: str = ""
+    owners: OwnerIndex = field(default_factory=OwnerIndex)
+    counters: Counter[str] = field(default_factory=Counter)
+    #: every acknowledged write of every user, for cross-user probes and read-back
+    writes: list[LedgerEntry] = field(default_factory=list)
+    inflight_requests: int = 0
 
     def now(self) -> float:
         """Seconds since the run started."""
@@ -68,6 +77,7 @@ class Ledger:
         """Record that the service acknowledged a write readable at ``url``."""
         entry = LedgerEntry(kind=kind, url=url, owner=self._owner, fields=fields, at=self._ctx.now())
         self.entries.append(entry)
+        self._ctx.writes.append(entry)
         return entry
 
     def __len__(self) -> int:
@@ -98,6 +108,11 @@ class UserClient(httpx.AsyncClient):
         """Send ``request`` as this user; record its outcome whatever happens."""
         user = self._fpt_user
         ctx = user.ctx
+        user._requests += 1
+        # An id the service can log, so a finding can be matched to its server-side trace.
+        request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
+        ctx.counters["overlap.request_pairs"] += ctx.inflight_requests
+        ctx.inflight_requests += 1
         start = time.perf_counter()
         try:
             response = await super().send(request, **kwargs)
@@ -105,6 +120,8 @@ class UserClient(httpx.AsyncClient):
             kind = _error_kind(exc)
             user._request_done(start, kind, 0)
             raise
+        finally:
+            ctx.inflight_requests -= 1
         nbytes = len(response.content) if not kwargs.get("stream") else 0
         error = None if user._status_ok(response.status_code) else "status"
         user._request_done(start, error, nbytes)
@@ -152,6 +169,7 @@ class User:
     def __init__(self, identity: Identity, ctx: RunContext, **client_kwargs: Any) -> None:
         self.identity = identity
         self.ctx = ctx
+        ctx.owners.add(identity)
         self.state: dict[str, Any] = {}
         self.ledger = Ledger(identity.index, ctx)
         self.current_step = NO_STEP
@@ -159,6 +177,9 @@ class User:
         self._expect: Collection[int] | None = None
         self._step_error: str | None = None
         self._iteration_error: str | None = None
+        self._requests = 0
+        #: True while the harness probes another user's data as this user
+        self.probing = False
         self.http: httpx.AsyncClient = UserClient(self, **client_kwargs)
 
     @property
@@ -176,6 +197,53 @@ class User:
             return True
         self.fail("functional", message)
         return False
+
+    def expect_owner(self, response_or_json: httpx.Response | Any, *paths: str,
+                     **fields: Any) -> bool:
+        """Data-swap check: the named fields must hold this user's values.
+
+        ``paths`` are dotted paths compared with the identity field of the same last
+        name (``"member.email"`` against ``identity.email``); keyword fields give the
+        expected value (``member__email=...`` for nested paths). A mismatch is a
+        ``data_swap`` finding naming whose data came back; a body that is not JSON or
+        lacks a field is a functional failure.
+        """
+        expected: dict[str, Any] = {}
+        for path in paths:
+            attr = path.rsplit(".", 1)[-1]
+            if not hasattr(self.identity, attr):
+                raise TypeError(f"expect_owner: identity has no field {attr!r} (from {path!r})")
+            expected[path] = getattr(self.identity, attr)
+        for name, value in fields.items():
+            expected[name.replace("__", ".")] = value
+        if not expected:
+            expected["email"] = self.identity.email
+        method = path_ = rid = ""
+        if isinstance(response_or_json, httpx.Response):
+            rid = response_or_json.request.headers.get("x-fpt-request", "")
+            method = response_or_json.request.method
+            path_ = redact_url(response_or_json.request.url.path)
+            try:
+                doc = response_or_json.json()
+            except ValueError:
+                self.fail("functional", "expect_owner: response is not JSON", method=method, path=path_,
+                          evidence={"status": response_or_json.status_code})
+                return False
+        else:
+            doc = response_or_json
+        self.ctx.counters["ownership.checked"] += 1
+        ok = True
+        for m in compare(doc, expected):
+            ok = False
+            if m.missing:
+                self.fail("functional", f"expect_owner: field {m.path!r} missing from the response",
+                          method=method, path=path_)
+                continue
+            owner = self.ctx.owners.owner_of(m.found)
+            self.fail("data_swap", f"{m.path} belongs to {owner or 'someone else'}",
+                      other_user=owner or "unknown", method=method, path=path_, request_id=rid,
+                      evidence={"field": m.path, "expected": mask(m.expected), "found": mask(m.found)})
+        return ok
 
     def fail(self, kind: str, message: str, **details: Any) -> None:
         """Record a finding for this user in the current step."""

@@ -222,9 +222,10 @@ def test_failed_check_raises_fpt_failure_with_summary(app_module: pytest.Pyteste
     res = app_module.runpytest()
     res.assert_outcomes(failed=1, passed=1)
     res.stdout.fnmatch_lines([
-        "*FptFailure: fpt: checked_flow failed 2 checks (virtual, 20.0/s of 20.0/s, 10 iterations, 2 users)",
+        "*FptFailure: fpt: checked_flow failed 3 checks (virtual, 20.0/s of 20.0/s, 10 iterations, 2 users)",
         "*errors<1%: measured 100.00% FAILED",
         "*10 functional findings; e.g. [[]functional[]] greeting is not moon in step 'hello'*user#*",
+        "*fails for one user alone (a functional bug, not a concurrency one): *greeting is not moon*",
     ])
 
 

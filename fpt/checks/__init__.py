@@ -1,0 +1,1 @@
+"""Checks that run while the load runs (observers) and pure judgements after it."""

@@ -1,0 +1,76 @@
+"""Foreign-canary scan: every body a user receives, searched for other users' canaries.
+
+All canaries share one shape, so a single regex pass finds every candidate and a
+dict lookup names its owner: the cost per body does not depend on how many users
+the run has. A cheap substring test skips the regex on bodies with no candidate.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from fpt.identity import CANARY_PREFIX, CANARY_RE, OwnerIndex
+from fpt.redact import url as redact_url
+from fpt.user import User
+
+_CANARY_BYTES = re.compile(CANARY_RE.pattern.encode())
+_PREFIX = CANARY_PREFIX.encode()
+DEFAULT_LIMIT = 1 << 20
+
+
+def find_canaries(body: bytes) -> list[str]:
+    """Every canary-shaped token in ``body`` (in order, duplicates kept)."""
+    if _PREFIX not in body:
+        return []
+    return [m.decode() for m in _CANARY_BYTES.findall(body)]
+
+
+class CanaryScanner:
+    """An observer: a finding for each foreign canary a user receives."""
+
+    def __init__(self, owners: OwnerIndex, *, limit: int = DEFAULT_LIMIT) -> None:
+        self.owners = owners
+        self.limit = limit
+        self.bodies = 0
+        self.bytes = 0
+        self.skipped_bytes = 0
+        self.truncated = 0
+
+    def __call__(self, user: User, request: httpx.Request, response: httpx.Response) -> None:
+        """Scan one response (body up to the limit, plus Set-Cookie and Location headers)."""
+        if user.probing:  # a probe's leak is judged (once) as a cross_user finding
+            return
+        body = response.content
+        if len(body) > self.limit:
+            self.truncated += 1
+            self.skipped_bytes += len(body) - self.limit
+            body = body[: self.limit]
+        self.bodies += 1
+        self.bytes += len(body)
+        found = find_canaries(body)
+        for name in ("set-cookie", "location"):
+            for v in response.headers.get_list(name):
+                found.extend(CANARY_RE.findall(v))
+        if not found:
+            return
+        mine = user.identity.canary
+        for token in dict.fromkeys(found):
+            if token == mine:
+                continue
+            owner = self.owners.canaries.get(token, "")
+            user.fail(
+                "foreign_canary",
+                f"response carries the canary of {owner or 'a user outside this run'}",
+                other_user=owner or f"unknown ({token[:12]}…)",
+                method=request.method, path=redact_url(request.url.path),
+                request_id=request.headers.get("x-fpt-request", ""),
+                evidence={"canary": token, "status": response.status_code,
+                          "where": "header" if token.encode() not in body else "body"},
+            )
+
+    def counters(self) -> dict[str, int]:
+        """What was scanned, for the run result."""
+        return {"scan.bodies": self.bodies, "scan.bytes": self.bytes,
+                "scan.truncated": self.truncated, "scan.skipped_bytes": self.skipped_bytes}
