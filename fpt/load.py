@@ -108,6 +108,38 @@ class LoadRunner:
                                       kwargs.get("thresholds") or ())
         return cfg, shape, duration, thresholds, target
 
+    def explore(self, flow: Callable[..., Any], strategy: Any, *, max_examples: int = 50,
+                **kwargs: Any) -> Any:
+        """Single-user phase over Hypothesis-generated inputs: ``flow(user, value)`` for each.
+
+        Shrinks a failing input to a minimal one and raises ``FptFailure`` naming it;
+        returns an ``ExploreResult`` when every example passes.
+        """
+        from fpt.explore import explore
+        from fpt.identity import IdentityFactory
+        from fpt.runner import ALONE_BASE, client_kwargs
+        from fpt.user import RunContext, User
+
+        known = {"target", "profile", "seed", "base_url", "allow_rate", "canary_scan", "scan_limit"}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ConfigError(unknown[0], kwargs[unknown[0]],
+                              f"not be passed: explore takes {', '.join(sorted(known))}")
+        cfg, _, _, _, target = self.plan(**kwargs)
+        make_kwargs = client_kwargs(target)
+
+        def make_user() -> User:
+            from fpt.checks.canary import CanaryScanner
+
+            ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase="explore")
+            if cfg.canary_scan:
+                ctx.observers.append(CanaryScanner(ctx.owners, limit=cfg.scan_limit))
+            identity = IdentityFactory(cfg.seed).make(ALONE_BASE + 1 + self._first_user)
+            return User(identity, ctx, **make_kwargs())
+
+        return explore(flow, strategy, make_user=make_user, max_examples=max_examples, seed=cfg.seed,
+                       loop_factory=loop_factory())
+
     async def arun(self, flow: Callable[..., Any], *, check: bool = True, **kwargs: Any) -> RunResult:
         """Run ``flow`` under load inside the caller's event loop."""
         from fpt.runner import Run

@@ -74,7 +74,8 @@ def client_kwargs(target: Any) -> Callable[[], dict[str, Any]]:
     if isinstance(target, httpx.AsyncBaseTransport):
         transport: httpx.AsyncBaseTransport = target
     elif callable(target):
-        transport = httpx.ASGITransport(app=target)
+        # Like a real server: an exception in the app is a 500 response, not a crash here.
+        transport = httpx.ASGITransport(app=target, raise_app_exceptions=False)
     else:
         raise ConfigError("target", target, "be a base URL, an ASGI app or an httpx transport")
     return lambda: {"base_url": ASGI_BASE, "timeout": timeout, "transport": transport}
@@ -252,12 +253,13 @@ async def iterate(flow: Flow, user: User) -> str | None:
     """One iteration of ``flow`` as ``user``; returns its error kind (None when clean)."""
     token = set_current(user)
     user._iteration_error = None
+    user.raised_in = user.last_error = None
     try:
         await flow(user)
     except (TimeoutError, httpx.TransportError) as exc:
         user._iteration_error = user._iteration_error or _kind(exc)
     except Exception as exc:
-        user.fail("functional", f"flow raised {type(exc).__name__}: {exc}"[:300])
+        user.fail("functional", f"flow raised {type(exc).__name__}: {exc}"[:300], step=user.raised_in)
         user._iteration_error = "exception"
     finally:
         user.iterations += 1

@@ -124,6 +124,8 @@ class UserClient(httpx.AsyncClient):
             ctx.inflight_requests -= 1
         nbytes = len(response.content) if not kwargs.get("stream") else 0
         error = None if user._status_ok(response.status_code) else "status"
+        if error:
+            user.last_error = f"{request.method} {request.url.path} answered {response.status_code}"
         user._request_done(start, error, nbytes)
         if not kwargs.get("stream"):
             for observe in ctx.observers:
@@ -154,8 +156,10 @@ class _Step:
         u = self._user
         end = time.perf_counter()
         error = u._step_error
-        if exc is not None and error is None:
-            error = _error_kind(exc)
+        if exc is not None:
+            u.raised_in = u.raised_in or self.name
+            if error is None:
+                error = _error_kind(exc)
         u.ctx.metrics.step(self.name, end - u.ctx.t0, (end - self._start) * 1e6, error)
         if error:
             u._iteration_error = u._iteration_error or error
@@ -178,6 +182,9 @@ class User:
         self._step_error: str | None = None
         self._iteration_error: str | None = None
         self._requests = 0
+        #: the innermost step an exception escaped from, and the last unexpected status
+        self.raised_in: str | None = None
+        self.last_error: str | None = None
         #: True while the harness probes another user's data as this user
         self.probing = False
         self.http: httpx.AsyncClient = UserClient(self, **client_kwargs)
@@ -249,8 +256,9 @@ class User:
         """Record a finding for this user in the current step."""
         self._step_error = self._step_error or "check"
         self._iteration_error = self._iteration_error or "check"
+        step = details.pop("step", None) or self.current_step
         self.ctx.findings.add(Finding(kind=kind, message=message, flow=self.ctx.flow,
-                                      step=self.current_step, user=self.identity.label,
+                                      step=step, user=self.identity.label,
                                       at=round(self.ctx.now(), 3), phase=self.ctx.phase, **details))
 
     def _status_ok(self, status: int) -> bool:
