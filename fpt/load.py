@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -44,7 +45,8 @@ class LoadRunner:
 
     def __init__(self, cfg: FptConfig, *, name: str, marker: Mapping[str, Any],
                  record: Callable[[RunResult], None], progress: Callable[[Any], None] | None = None,
-                 observers: Sequence[Observer] = (), worker: str = "main", first_user: int = 0) -> None:
+                 observers: Sequence[Observer] = (), worker: str = "main", first_user: int = 0,
+                 split: tuple[int, int] | None = None) -> None:
         self._cfg = cfg
         self._name = name
         self._marker = dict(marker)
@@ -53,6 +55,8 @@ class LoadRunner:
         self._observers = tuple(observers)
         self._worker = worker
         self._first_user = first_user
+        #: (this worker's index, worker count) when xdist runs every test on every worker
+        self._split = split
         self.results: list[RunResult] = []
 
     def __call__(self, flow: Callable[..., Any], **kwargs: Any) -> RunResult:
@@ -150,11 +154,19 @@ class LoadRunner:
             raise ConfigError(unknown[0], kwargs[unknown[0]],
                               f"not be passed: fpt_load takes {', '.join(sorted(known | {'check'}))}")
         cfg, shape, duration, thresholds, target = self.plan(**kwargs)
+        first_user = self._first_user
+        if self._split is not None:
+            # `--dist each`: this worker drives 1/N of the rate with its own slice of users.
+            index, count = self._split
+            per_worker = -(-cfg.users // count)
+            shape = shape.scaled(1.0 / count)
+            cfg = dataclasses.replace(cfg, users=per_worker)
+            first_user += index * per_worker
         step_every = shape.segments[0].duration if shape.name == "step_up" else None
         run = Run(flow, cfg=cfg, shape=shape, duration=duration, target=target,
                   thresholds=thresholds, name=self._name, observers=self._observers,
                   progress=self._progress, step_every=step_every, worker=self._worker,
-                  first_user=self._first_user)
+                  first_user=first_user)
         result = await run.execute()
         self.results.append(result)
         self._record(result)

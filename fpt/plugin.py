@@ -52,7 +52,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except Exception as e:  # a pyproject that is not valid TOML
         raise pytest.UsageError(f"fpt: cannot read [tool.fpt] in pyproject.toml: {e}") from None
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
-    config.stash[SESSION_KEY] = FptSession(config=cfg, worker=worker)
+    config.stash[SESSION_KEY] = state = FptSession(config=cfg, worker=worker)
+    if config.pluginmanager.has_plugin("xdist"):
+        from fpt.distributed import XdistBridge
+
+        config.pluginmanager.register(XdistBridge(state), "fpt-xdist")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -78,8 +82,11 @@ def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
     marker: dict[str, Any] = {}
     for m in reversed(list(request.node.iter_markers("fpt"))):
         marker.update(m.kwargs)
+    from fpt.distributed import worker_split
+
     runner = LoadRunner(state.config, name=request.node.nodeid, marker=marker, record=state.record,
-                        progress=_progress_printer(request.config), worker=state.worker)
+                        progress=_progress_printer(request.config), worker=state.worker,
+                        split=worker_split(request.config))
     return runner
 
 
@@ -113,11 +120,13 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Per-run, per-step tables at the end of the session."""
     state = config.stash.get(SESSION_KEY, None)
-    if state is None or not state.results:
+    if state is None or not (state.results or state.incomplete):
         return
     from fpt.report.terminal import run_summary
 
     terminalreporter.section("fpt summary")
+    for reason in state.incomplete:
+        terminalreporter.write_line(f"INCOMPLETE: {reason}", red=True)
     for result in state.results:
         for line in run_summary(result):
             terminalreporter.write_line(line)

@@ -15,6 +15,10 @@ class FptSession:
     config: FptConfig
     worker: str = "main"
     results: list[RunResult] = field(default_factory=list)
+    #: results sent by xdist workers, merged into ``results`` at session finish
+    worker_results: list[RunResult] = field(default_factory=list)
+    #: why the run is incomplete (a worker went down): the checklist cannot pass
+    incomplete: list[str] = field(default_factory=list)
 
     def record(self, result: RunResult) -> None:
         """Keep one run's result for the summary and the checklist."""

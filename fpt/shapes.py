@@ -64,6 +64,12 @@ class Shape:
             out.append(Segment(duration=left, start=last, end=last))
         return tuple(out)
 
+    def scaled(self, factor: float) -> Shape:
+        """The same shape at ``factor`` times the rate (a worker's share of the load)."""
+        segs = tuple(Segment(duration=s.duration, start=s.start * factor, end=s.end * factor)
+                     for s in self.segments)
+        return Shape(segments=segs, name=self.name, fixed_length=self.fixed_length)
+
     def rate_at(self, t: float) -> float:
         """Target rate at time ``t`` seconds after the start."""
         at = 0.0

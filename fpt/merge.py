@@ -1,0 +1,91 @@
+"""Merge the run results of several xdist workers into one, exactly.
+
+Counts add, histograms merge bucket by bucket, findings and counters add, and
+thresholds are judged again on the merged data — never averaged from the parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fpt.engine import EngineStats
+from fpt.hist import Histogram
+from fpt.metrics import Metrics
+from fpt.records import FindingLog
+from fpt.result import RunResult
+from fpt.thresholds import parse_threshold
+
+_SUMMED = ("planned", "started", "completed", "crashed", "dropped_no_user", "dropped_cap", "cancelled",
+           "overlapped_starts")
+
+
+def merge_engine(parts: Sequence[EngineStats]) -> EngineStats:
+    """Engine figures of workers that ran side by side over the same window."""
+    lateness = Histogram()
+    for p in parts:
+        lateness.merge(p.lateness)
+    summed = {k: sum(getattr(p, k) for p in parts) for k in _SUMMED}
+    stopped = [p.stopped_at for p in parts if p.stopped_at is not None]
+    return EngineStats(
+        **summed, window=max(p.window for p in parts), elapsed=max(p.elapsed for p in parts),
+        # Per-worker peaks need not coincide: their sum is an upper bound, the max a lower one.
+        peak_inflight=max(p.peak_inflight for p in parts),
+        mean_inflight=sum(p.mean_inflight for p in parts), lateness=lateness,
+        stopped_at=min(stopped) if stopped else None,
+    )
+
+
+def _merge_alone(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    findings: dict[str, int] = {}
+    for p in present:
+        for k, v in p.get("findings", {}).items():
+            findings[k] = findings.get(k, 0) + v
+    return {"iterations": sum(p["iterations"] for p in present),
+            "passed": all(p["passed"] for p in present), "findings": findings,
+            "failures": [f for p in present for f in p.get("failures", [])][:5],
+            "errors": {}, "user": ", ".join(str(p.get("user", "")) for p in present)}
+
+
+def merge_results(parts: Sequence[RunResult]) -> RunResult:
+    """One result from the parts of the same test run on several workers."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    metrics = Metrics()
+    findings = FindingLog()
+    counters: dict[str, int] = {}
+    for p in parts:
+        metrics.merge(p.metrics)
+        findings.merge(p.findings)
+        for k, v in p.counters.items():
+            counters[k] = counters.get(k, 0) + v
+    merged = dataclasses.replace(
+        first,
+        engine=merge_engine([p.engine for p in parts]), metrics=metrics, findings=findings,
+        counters=counters, users=sum(p.users for p in parts),
+        target_rate=sum(p.target_rate for p in parts), first_user=min(p.first_user for p in parts),
+        worker=",".join(p.worker for p in parts), alone=_merge_alone([p.alone for p in parts]),
+        checks=tuple(dict.fromkeys(c for p in parts for c in p.checks)),
+        incomplete=any(p.incomplete for p in parts),
+        broke_at_rate=None if all(p.broke_at_rate is None for p in parts)
+        else sum(p.broke_at_rate or 0.0 for p in parts),
+        thresholds=(),
+    )
+    outcomes = tuple(merged.measure(parse_threshold(t.expr)) for t in first.thresholds)
+    return dataclasses.replace(merged, thresholds=outcomes)
+
+
+def merge_by_test(results: Iterable[RunResult]) -> list[RunResult]:
+    """Group results by test and call order, and merge each group (``--dist each``)."""
+    groups: dict[tuple[str, int], list[RunResult]] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for r in results:
+        n = seen.get((r.name, r.worker), 0)
+        seen[(r.name, r.worker)] = n + 1
+        groups.setdefault((r.name, n), []).append(r)
+    return [merge_results(g) for g in groups.values()]

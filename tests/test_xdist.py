@@ -1,0 +1,115 @@
+"""pytest-xdist: `--dist each` shares the load, the controller merges exactly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+APP = '''
+import fpt
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def hello(request):
+    return JSONResponse({"hello": "world"})
+
+app = Starlette(routes=[Route("/", hello)])
+
+async def flow(user):
+    async with user.step("hello"):
+        r = await user.http.get("/")
+        fpt.check(r.status_code == 200, "refused")
+'''
+
+TEST = '''
+import json, os
+from xapp import app, flow
+
+def test_load(fpt_load):
+    r = fpt_load(flow, profile="virtual", target=app, rate=40, users=8, duration=1, alone=0)
+    out = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(f"users-{out}.json", "w") as fh:
+        json.dump({"first": r.first_user, "users": r.users, "started": r.engine.started}, fh)
+'''
+
+
+@pytest.fixture
+def xdist_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(xapp=APP, test_x=TEST)
+    pytester.syspathinsert()
+    return pytester
+
+
+def test_dist_each_splits_rate_and_users_and_merges(xdist_project: pytest.Pytester) -> None:
+    res = xdist_project.runpytest_subprocess("-n", "2", "--dist", "each", "-p", "no:cacheprovider")
+    res.assert_outcomes(passed=2)
+    parts = [json.loads((xdist_project.path / f"users-gw{i}.json").read_text()) for i in (0, 1)]
+    assert sorted((p["first"], p["users"]) for p in parts) == [(0, 4), (4, 4)]  # disjoint slices
+    assert sum(p["started"] for p in parts) == 40
+    # one merged summary: 40 iterations at 40/s with 8 users
+    res.stdout.fnmatch_lines([
+        "*fpt summary*",
+        "*rate 40.00/s achieved of 40.00/s*40 iterations, 0 dropped, 0 cancelled, 8 users*",
+        "*hello*40*",
+    ])
+    assert res.stdout.str().count("test_x.py::test_load — flow") == 1
+
+
+def test_merged_percentiles_equal_direct_computation() -> None:
+    import random
+
+    from fpt.engine import EngineStats
+    from fpt.hist import Histogram
+    from fpt.merge import merge_results
+    from fpt.metrics import Metrics
+    from fpt.records import FindingLog
+    from fpt.result import RunResult
+    from fpt.thresholds import parse_threshold
+
+    rng = random.Random(2)
+    whole = Metrics()
+    parts = []
+    for w in range(3):
+        m = Metrics()
+        for _ in range(1000):
+            lat = rng.lognormvariate(9, 0.7)
+            t = rng.uniform(0, 5)
+            m.step("s", t, lat, None)
+            whole.step("s", t, lat, None)
+            m.iteration(t, lat, None)
+            whole.iteration(t, lat, None)
+        engine = EngineStats(planned=1000, started=1000, completed=1000, crashed=0, dropped_no_user=0,
+                             dropped_cap=0, cancelled=0, window=5, elapsed=5.1, peak_inflight=3,
+                             mean_inflight=1.0, overlapped_starts=10, lateness=Histogram())
+        r = RunResult(name="t", flow="f", profile="virtual", target="x", shape="200/s", target_rate=200,
+                      duration=5, users=4, seed=1, arrivals="uniform", engine=engine, metrics=m,
+                      findings=FindingLog(), worker=f"gw{w}", first_user=4 * w)
+        parts.append(RunResult.from_dict(json.loads(json.dumps(r.to_dict()))))
+    th = parse_threshold("s:p90<10s")
+    parts = [p.__class__(**{**p.__dict__, "thresholds": (p.measure(th),)}) for p in parts]
+    merged = merge_results(parts)
+    assert merged.engine.started == 3000
+    assert merged.users == 12
+    assert merged.target_rate == 600
+    assert merged.achieved_rate == 600
+    for p in (50, 90, 99):
+        assert merged.metrics.steps["s"].hist.percentile(p) == whole.steps["s"].hist.percentile(p)
+    assert merged.thresholds[0].measured == whole.steps["s"].hist.percentile(90) / 1000
+
+
+def test_killed_worker_marks_the_run_incomplete(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(xapp=APP, test_k='''
+        import os
+        from xapp import app, flow
+
+        def test_load(fpt_load):
+            fpt_load(flow, profile="virtual", target=app, rate=20, users=4, duration=0.5, alone=0)
+            if os.environ.get("PYTEST_XDIST_WORKER") == "gw1":
+                os._exit(1)
+    ''')
+    pytester.syspathinsert()
+    res = pytester.runpytest_subprocess("-n", "2", "--dist", "each", "-p", "no:cacheprovider")
+    assert res.ret != 0
+    res.stdout.fnmatch_lines(["INCOMPLETE: worker gw1 went down*"])
