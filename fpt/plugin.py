@@ -74,6 +74,14 @@ def fpt_config(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
+def fpt_virtual(request: pytest.FixtureRequest) -> Any:
+    """Virtual downstream services (respx): ``fpt_virtual.service(name, base_url, latency=...)``."""
+    from fpt.virtual import VirtualServices
+
+    return VirtualServices(seed=request.config.stash[SESSION_KEY].config.seed)
+
+
+@pytest.fixture
 def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
     """Run a flow under load: ``fpt_load(flow, rate=..., users=..., duration=...)``."""
     from fpt.load import LoadRunner
