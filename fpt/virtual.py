@@ -216,10 +216,8 @@ class VirtualService:
         for r in data["routes"]:
             statuses = {int(k): v for k, v in r["statuses"].items()}
             bodies = {int(k): v for k, v in r.get("bodies", {}).items()}
-            rng = svc._rng
-
             def handler(request: httpx.Request, state: dict[str, Any], statuses: dict[int, int] = statuses,
-                        bodies: dict[int, Any] = bodies) -> httpx.Response:
+                        bodies: dict[int, Any] = bodies, rng: random.Random = svc._rng) -> httpx.Response:
                 code = rng.choices(list(statuses), weights=list(statuses.values()))[0]
                 return httpx.Response(code, json=bodies.get(code))
 
