@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from fpt.identity import Identity
     from fpt.records import Finding
     from fpt.result import RunResult
+    from fpt.scaling import CallableScaler, CommandScaler, ObserveScaler, ScaleError, Scaler, at
     from fpt.shapes import Shape, constant, ramp, spike, stages, step_up
     from fpt.user import User, check
 
@@ -29,6 +30,12 @@ _NAMES = {
     "Shape": "fpt.shapes",
     "User": "fpt.user",
     "check": "fpt.user",
+    "at": "fpt.scaling",
+    "Scaler": "fpt.scaling",
+    "CallableScaler": "fpt.scaling",
+    "CommandScaler": "fpt.scaling",
+    "ObserveScaler": "fpt.scaling",
+    "ScaleError": "fpt.scaling",
     "constant": "fpt.shapes",
     "ramp": "fpt.shapes",
     "spike": "fpt.shapes",
@@ -37,6 +44,8 @@ _NAMES = {
 }
 
 __all__ = [
+    "CallableScaler",
+    "CommandScaler",
     "ConfigError",
     "EngineError",
     "Finding",
@@ -44,9 +53,13 @@ __all__ = [
     "FptError",
     "FptFailure",
     "Identity",
+    "ObserveScaler",
     "RunResult",
+    "ScaleError",
+    "Scaler",
     "Shape",
     "User",
+    "at",
     "check",
     "constant",
     "ramp",

@@ -152,6 +152,15 @@ KEYS: tuple[Key, ...] = (
         True),
     Key("scan_limit", _positive_int, "be a whole number of bytes >= 1",
         "bytes of each response body scanned for canaries", 1 << 20),
+    Key("served_by", str, "be a response header name", "header naming the replica that answered",
+        "x-served-by"),
+    Key("session_cookie", str, "be a cookie name", "session cookie to watch (default: guess by name)", ""),
+    Key("login_steps", _str_list, "be a list of step names", "steps where a new session is legitimate",
+        ("login",)),
+    Key("scale_p90_factor", _positive_float, "be a number > 0",
+        "allowed p90 during a scale event, as a multiple of the p90 before it", 3.0),
+    Key("scale_error_rate", _fraction, "be a fraction between 0 and 1 (or a percentage like 1%)",
+        "allowed error rate during a scale event", 0.01),
     Key("max_inflight", _positive_int, "be a whole number >= 1",
         "cap on iterations in flight (default: users)"),
     Key("grace", _grace, DURATION_FORM, "how long stragglers may finish after the run", 10.0),
@@ -194,6 +203,11 @@ class FptConfig:
     probe_share: float = 0.2
     canary_scan: bool = True
     scan_limit: int = 1 << 20
+    served_by: str = "x-served-by"
+    session_cookie: str = ""
+    login_steps: tuple[str, ...] = ("login",)
+    scale_p90_factor: float = 3.0
+    scale_error_rate: float = 0.01
     max_inflight: int | None = None
     grace: float = 10.0
     thresholds: tuple[str, ...] = ("errors<1%",)

@@ -15,7 +15,8 @@ from fpt.thresholds import Threshold, parse_threshold
 from fpt.user import Observer
 
 OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max_inflight", "grace",
-               "allow_rate", "base_url", "alone", "probe_share", "canary_scan", "scan_limit")
+               "allow_rate", "base_url", "alone", "probe_share", "canary_scan", "scan_limit",
+               "served_by", "session_cookie", "login_steps", "scale_p90_factor", "scale_error_rate")
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -166,7 +167,7 @@ class LoadRunner:
         run = Run(flow, cfg=cfg, shape=shape, duration=duration, target=target,
                   thresholds=thresholds, name=self._name, observers=self._observers,
                   progress=self._progress, step_every=step_every, worker=self._worker,
-                  first_user=first_user)
+                  first_user=first_user, events=kwargs.get("events") or ())
         result = await run.execute()
         self.results.append(result)
         self._record(result)

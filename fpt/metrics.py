@@ -73,6 +73,8 @@ class Metrics:
         self.steps: dict[str, StepMetrics] = {}
         self.flow = StepMetrics()
         self.requests = StepMetrics()
+        #: phase name (before / during:N / after:N around scale events) -> iterations
+        self.phases: dict[str, StepMetrics] = {}
         #: second -> step name (``"*"`` for requests, ``"@flow"`` for iterations) -> metrics
         self.series: dict[int, dict[str, StepMetrics]] = {}
 
@@ -98,9 +100,14 @@ class Metrics:
         self.requests.record(latency_us, error, nbytes)
         self._second(t, "*").record(latency_us, error, nbytes)
 
-    def iteration(self, t: float, latency_us: float, error: str | None) -> None:
-        """Record one flow iteration ending at run time ``t``."""
+    def iteration(self, t: float, latency_us: float, error: str | None, phase: str = "") -> None:
+        """Record one flow iteration ending at run time ``t`` (in ``phase``, when scaling)."""
         self.flow.record(latency_us, error)
+        if phase:
+            m = self.phases.get(phase)
+            if m is None:
+                m = self.phases[phase] = StepMetrics()
+            m.record(latency_us, error)
         self._second(t, "@flow").record(latency_us, error)
 
     def merge(self, other: Metrics) -> None:
@@ -109,6 +116,8 @@ class Metrics:
             self.steps.setdefault(name, StepMetrics()).merge(m)
         self.flow.merge(other.flow)
         self.requests.merge(other.requests)
+        for name, m in other.phases.items():
+            self.phases.setdefault(name, StepMetrics()).merge(m)
         for sec, names in other.series.items():
             mine = self.series.setdefault(sec, {})
             for name, m in names.items():
@@ -120,6 +129,7 @@ class Metrics:
             "steps": {k: v.to_dict() for k, v in self.steps.items()},
             "flow": self.flow.to_dict(),
             "requests": self.requests.to_dict(),
+            "phases": {k: v.to_dict() for k, v in self.phases.items()},
             "series": {str(s): {k: v.to_dict() for k, v in d.items()}
                        for s, d in sorted(self.series.items())},
         }
@@ -131,6 +141,7 @@ class Metrics:
         m.steps = {k: StepMetrics.from_dict(v) for k, v in data["steps"].items()}
         m.flow = StepMetrics.from_dict(data["flow"])
         m.requests = StepMetrics.from_dict(data["requests"])
+        m.phases = {k: StepMetrics.from_dict(v) for k, v in data.get("phases", {}).items()}
         m.series = {int(s): {k: StepMetrics.from_dict(v) for k, v in d.items()}
                     for s, d in data["series"].items()}
         return m

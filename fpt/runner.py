@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from fpt.checks.canary import CanaryScanner
+from fpt.checks.continuity import SessionWatch, read_back
 from fpt.checks.probes import CrossUserProbe
 from fpt.config import FptConfig
 from fpt.engine import LoadEngine
@@ -24,8 +25,10 @@ from fpt.errors import ConfigError
 from fpt.identity import IdentityFactory
 from fpt.metrics import StepMetrics
 from fpt.result import RunResult
+from fpt.scaling import Event
 from fpt.shapes import Shape, schedule
 from fpt.thresholds import Threshold, ThresholdOutcome
+from fpt.timeline import Timeline
 from fpt.user import Observer, RunContext, User, reset_current, set_current
 
 Flow = Callable[[User], Awaitable[None]]
@@ -87,7 +90,8 @@ class Run:
     def __init__(self, flow: Flow, *, cfg: FptConfig, shape: Shape, duration: float, target: Any,
                  thresholds: Sequence[Threshold], name: str, first_user: int = 0,
                  observers: Sequence[Observer] = (), progress: Callable[[Progress], None] | None = None,
-                 step_every: float | None = None, phase: str = "load", worker: str = "main") -> None:
+                 step_every: float | None = None, phase: str = "load", worker: str = "main",
+                 events: Sequence[Event] = ()) -> None:
         self.flow = flow
         self.cfg = cfg
         self.shape = shape
@@ -109,6 +113,12 @@ class Run:
             self.ctx.observers.append(self.scanner)
         self.probe = (CrossUserProbe(self.ctx, share=cfg.probe_share, seed=cfg.seed)
                       if cfg.probe_share > 0 and cfg.users > 1 else None)
+        self.timeline = Timeline(events, self.ctx) if events else None
+        self.watch: SessionWatch | None = None
+        if self.timeline is not None:
+            self.watch = SessionWatch(cookie=cfg.session_cookie, login_steps=cfg.login_steps,
+                                      served_by=cfg.served_by)
+            self.ctx.observers.append(self.watch)
         self._broke_at: float | None = None
         self._stair_checked = 0
 
@@ -127,7 +137,8 @@ class Run:
             await iterate(self.flow, user)
         finally:
             end = time.perf_counter()
-            self.ctx.metrics.iteration(end - self.ctx.t0, (end - start) * 1e6, user._iteration_error)
+            self.ctx.metrics.iteration(end - self.ctx.t0, (end - start) * 1e6, user._iteration_error,
+                                       self.ctx.phase if self.timeline is not None else "")
         if self.probe is not None:
             await self.probe.maybe_probe(user)
 
@@ -225,10 +236,24 @@ class Run:
             self.user(slot)
         wall = time.time()
         self.ctx.t0 = time.perf_counter()
+        continuity = None
+        timeline_task = asyncio.create_task(self.timeline.run()) if self.timeline else None
         try:
             stats = await engine.run(due, self._work, duration=self.duration, stop=self._stop,
                                      tick=self._tick if (self.progress or self.step_every) else None)
+            if self.timeline is not None and self.watch is not None and timeline_task is not None:
+                if not timeline_task.done():
+                    timeline_task.cancel()
+                await asyncio.gather(timeline_task, return_exceptions=True)
+                self.timeline.close(self.ctx.now())
+                self.ctx.phase = "readback"
+                owners = {u.index: u for u in self.users if u is not None}
+                readback = await read_back(list(self.ctx.writes), owners, self.ctx)
+                continuity = self.timeline.continuity(
+                    cfg, self.ctx.metrics, self.watch, readback, self.ctx.findings.counts["session"])
         finally:
+            if timeline_task is not None and not timeline_task.done():
+                timeline_task.cancel()
             await asyncio.gather(*(u.aclose() for u in self.users if u is not None),
                                  return_exceptions=True)
         result = RunResult(
@@ -240,6 +265,7 @@ class Run:
             first_user=self.first_user, worker=self.worker, started_at=wall,
             broke_at_rate=self._broke_at, phase=self.ctx.phase,
             checks=self._active_checks(), counters=self._counters(), alone=alone,
+            continuity=continuity,
         )
         if stats.stopped_at is not None:
             # A stress run that stopped at its breaking point is judged on the rate it did reach.

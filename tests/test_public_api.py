@@ -9,8 +9,9 @@ import fpt
 def test_exported_members() -> None:
     assert fpt.__all__ == sorted(fpt.__all__)
     assert fpt.__all__ == [
-        "ConfigError", "EngineError", "Finding", "FptConfig", "FptError", "FptFailure", "Identity",
-        "RunResult", "Shape", "User", "check", "constant", "ramp", "spike", "stages", "step_up",
+        "CallableScaler", "CommandScaler", "ConfigError", "EngineError", "Finding", "FptConfig",
+        "FptError", "FptFailure", "Identity", "ObserveScaler", "RunResult", "ScaleError", "Scaler",
+        "Shape", "User", "at", "check", "constant", "ramp", "spike", "stages", "step_up",
     ]
     for name in fpt.__all__:
         assert getattr(fpt, name).__doc__, name

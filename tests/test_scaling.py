@@ -1,0 +1,167 @@
+"""Scale events, phases and session continuity, on an in-process fleet of replicas.
+
+The real fleet (uvicorn behind HAProxy, sessions in Redis) is exercised in
+tests/test_fleet.py; here the replicas are ASGI apps behind a round-robin router,
+so the continuity logic is tested both ways in a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import fpt
+from fpt.config import FptConfig
+from fpt.runner import Run
+from fpt.scaling import CallableScaler, CommandScaler, ScaleError, at, check_size
+from fpt.shapes import constant
+
+
+class Fleet:
+    """N replicas behind a round-robin router; sessions shared (correct) or per replica (bug)."""
+
+    def __init__(self, *, shared_sessions: bool) -> None:
+        self.shared = shared_sessions
+        self.sessions: dict[str, str] = {}
+        self.replica_sessions: dict[str, dict[str, str]] = {}
+        self.data: dict[str, list[str]] = {}
+        self.names: list[str] = []
+        self._next = itertools.count(1)
+        self._rr = itertools.count()
+        self.scale(1)
+
+    def scale(self, n: int) -> None:
+        while len(self.names) < n:
+            name = f"r{next(self._next)}"
+            self.names.append(name)
+            self.replica_sessions[name] = {}
+        while len(self.names) > n:
+            gone = self.names.pop(0)  # drain the oldest: its users must move
+            self.replica_sessions.pop(gone)
+
+    def store(self, replica: str) -> dict[str, str]:
+        return self.sessions if self.shared else self.replica_sessions[replica]
+
+    def app(self) -> Starlette:
+        async def login(request: Request) -> Response:
+            replica = self.pick()
+            body = await request.json()
+            token = secrets.token_hex(8)
+            self.store(replica)[token] = body["email"]
+            r = JSONResponse({"ok": True}, headers={"x-served-by": replica})
+            r.set_cookie("session", token)
+            return r
+
+        async def notes(request: Request) -> Response:
+            replica = self.pick()
+            who = self.store(replica).get(request.cookies.get("session", ""))
+            if who is None:
+                return JSONResponse({"error": "login required"}, status_code=401,
+                                    headers={"x-served-by": replica})
+            if request.method == "POST":
+                self.data.setdefault(who, []).append((await request.json())["note"])
+                return JSONResponse({"id": len(self.data[who])}, status_code=201,
+                                    headers={"x-served-by": replica})
+            return JSONResponse({"notes": self.data.get(who, [])}, headers={"x-served-by": replica})
+
+        return Starlette(routes=[Route("/login", login, methods=["POST"]),
+                                 Route("/notes", notes, methods=["GET", "POST"])])
+
+    def pick(self) -> str:
+        return self.names[next(self._rr) % len(self.names)]
+
+
+async def flow(user: fpt.User) -> None:
+    if not user.state.get("in"):
+        async with user.step("login"):
+            await user.http.post("/login", json={"email": user.identity.email})
+        user.state["in"] = True
+    async with user.step("write", expect_status={201, 401}):
+        r = await user.http.post("/notes", json={"note": user.identity.canary + str(user.iterations)})
+        if r.status_code == 201:
+            user.ledger.add("note", "/notes", note=user.identity.canary + str(user.iterations))
+
+
+def run_fleet(shared: bool) -> fpt.RunResult:
+    fleet = Fleet(shared_sessions=shared)
+    scaler = CallableScaler(fleet.scale, lambda: len(fleet.names))
+    cfg = FptConfig(users=10, profile="virtual", alone=0, probe_share=0)
+    run = Run(flow, cfg=cfg, shape=constant(40), duration=3.5, target=fleet.app(), thresholds=(),
+              name="scale", events=[at(0.8, scaler.scale_to, 3), at(2.0, scaler.scale_to, 1)])
+    return asyncio.run(run.execute())
+
+
+def test_shared_sessions_survive_scale_out_and_in() -> None:
+    r = run_fleet(shared=True)
+    c = r.continuity
+    assert c is not None
+    assert r.findings.counts.get("session", 0) == 0
+    assert [e["ok"] for e in c["events"]] == [True, True]
+    assert [e["direction"] for e in c["events"]] == ["out", "in"]
+    assert all(e["moved_traffic"] for e in c["events"]), c["events"]
+    assert c["evidenced"] is True
+    assert c["readback"]["tried"] > 50
+    assert c["readback"]["lost"] == 0
+    assert set(c["phases"]) >= {"before", "during:1", "during:2"}
+
+
+def test_replica_memory_sessions_break_on_scaling() -> None:
+    r = run_fleet(shared=False)
+    assert r.findings.counts["session"] > 0
+    f = r.findings.of("session")[0]
+    assert f.user.startswith("user#")
+    assert f.phase.startswith(("during:", "after:"))
+    assert "logged out" in f.message
+
+
+def test_failing_scaler_is_not_evidenced_and_the_run_ends() -> None:
+    def broken(n: int) -> None:
+        raise RuntimeError("cloud API down")
+
+    scaler = CallableScaler(broken, lambda: 1)
+    fleet = Fleet(shared_sessions=True)
+    cfg = FptConfig(users=4, profile="virtual", alone=0, probe_share=0)
+    run = Run(flow, cfg=cfg, shape=constant(20), duration=1.0, target=fleet.app(), thresholds=(),
+              name="scale", events=[at(0.3, scaler.scale_to, 2), at(5, scaler.scale_to, 1)])
+    r = asyncio.run(run.execute())
+    c = r.continuity
+    assert c is not None
+    assert c["evidenced"] is False
+    assert c["events"][0]["error"] == "RuntimeError: cloud API down"
+    assert c["events"][1]["error"] == "not reached before the run ended"
+
+
+def test_command_scaler_failures_are_clear() -> None:
+    async def main() -> None:
+        bad = CommandScaler("false {n}", "echo 1")
+        with pytest.raises(ScaleError, match=r"command failed \(exit 1\): false 2"):
+            await bad.scale_to(2)
+        slow = CommandScaler("sleep 5 {n}", "echo 1", timeout=0.2)
+        with pytest.raises(ScaleError, match=r"command timed out after 0\.2s"):
+            await slow.scale_to(1)
+        ok = CommandScaler("true {n}", "echo 3")
+        await ok.scale_to(3)
+        assert await ok.replicas() == 3
+        garbled = CommandScaler("true {n}", "echo many")
+        with pytest.raises(ScaleError, match="not a number"):
+            await garbled.replicas()
+
+    asyncio.run(main())
+    with pytest.raises(ScaleError, match="must contain"):
+        CommandScaler("kubectl scale", "echo 1")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "3"])
+def test_scale_to_rejects_bad_sizes(bad: object) -> None:
+    with pytest.raises(ScaleError, match="whole number of replicas >= 1"):
+        check_size(bad)
+    scaler = CallableScaler(lambda n: None, lambda: 1)
+    with pytest.raises(ScaleError):
+        at("1s", scaler.scale_to, bad)
