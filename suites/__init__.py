@@ -1,0 +1,1 @@
+"""FPT suites for the embedded demo service."""

@@ -1,0 +1,44 @@
+"""Business flows of the demo appointment service, written as a squad would write its own."""
+
+from __future__ import annotations
+
+import fpt
+
+
+async def sign_in(user: fpt.User) -> bool:
+    """Sign the member up once, then log in once; the session cookie stays on ``user.http``."""
+    if not user.state.get("signed_up"):
+        async with user.step("signup", expect_status={201, 409}):
+            body = {**user.identity.profile(), "password": user.identity.password}
+            r = await user.http.post("/signup", json=body)
+        user.state["signed_up"] = r.status_code in (201, 409)
+    if not user.state.get("logged_in"):
+        async with user.step("login"):
+            r = await user.http.post("/login", json=user.identity.credentials)
+            fpt.check(r.status_code == 200, f"login refused ({r.status_code})")
+        user.state["logged_in"] = r.status_code == 200
+    return bool(user.state.get("logged_in"))
+
+
+async def book_visit(user: fpt.User) -> None:
+    """Log in, read the profile, book a visit, list visits, cancel the oldest of many."""
+    if not await sign_in(user):
+        return
+    async with user.step("profile"):
+        r = await user.http.get("/me")
+        user.expect_owner(r, "member.email", "member.member_id", "member.canary")
+    async with user.step("book"):
+        r = await user.http.post("/visits", json={"note": f"check-up {user.identity.canary}"})
+        if fpt.check(r.status_code == 201, f"booking refused ({r.status_code})"):
+            visit = r.json()
+            user.expect_owner(visit, member_id=user.identity.member_id)
+            user.ledger.add("visit", f"/visits/{visit['id']}", note=visit["note"])
+    async with user.step("list"):
+        r = await user.http.get("/visits")
+        for visit in r.json().get("visits", []):
+            user.expect_owner(visit, member_id=user.identity.member_id)
+    if len(user.ledger) > 3:
+        oldest = user.ledger.entries[len(user.ledger) - 4]
+        async with user.step("cancel"):
+            r = await user.http.delete(oldest.url)
+            fpt.check(r.status_code == 200, f"cancel refused ({r.status_code})")

@@ -1,0 +1,18 @@
+"""FPT suite: the booking flow under load, live (real server) and virtual (in-process)."""
+
+from __future__ import annotations
+
+from suites.demo import create_app
+from suites.flows import book_visit
+
+
+def test_booking_live(fpt_load, demo_url):
+    """20 members at the live level (5/s) through the real server."""
+    fpt_load(book_visit, profile="live", target=demo_url, users=20, duration="10s",
+             thresholds=["p90<500ms", "errors<1%", "throughput>=95%"])
+
+
+def test_booking_virtual(fpt_load):
+    """The high-traffic level (50/s) with the service in-process."""
+    fpt_load(book_visit, profile="virtual", target=create_app(), users=50, duration="6s",
+             thresholds=["p90<500ms", "errors<1%", "throughput>=95%"])
