@@ -10,6 +10,7 @@ virtual-time loop drives it in tests.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,7 +84,9 @@ class LoadEngine:
                   tick: Callable[[float], None] | None = None) -> EngineStats:
         """Run until the schedule ends or ``duration`` passes, then drain within the grace."""
         loop = asyncio.get_running_loop()
-        idle = list(range(self.users - 1, -1, -1))
+        # First in, first out: every user takes its turn, so a run exercises the whole pool
+        # (a stack would hand the same few users every iteration at low concurrency).
+        idle = deque(range(self.users))
         tasks: set[asyncio.Task[None]] = set()
         lateness = Histogram()
         planned = dropped_no_user = dropped_cap = crashed = overlapped = peak = 0
@@ -138,7 +141,7 @@ class LoadEngine:
                 self.inflight += 1
                 self.started += 1
                 peak = max(peak, self.inflight)
-                task = loop.create_task(iterate(idle.pop(), planned - 1))
+                task = loop.create_task(iterate(idle.popleft(), planned - 1))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             window_end = loop.time() if stopped_at is not None else max(loop.time(), t0 + duration)

@@ -17,6 +17,9 @@ CANARY_PREFIX = "fptc"
 CANARY_RE = re.compile(r"fptc[0-9a-f]{8}x[0-9a-f]{12}")
 """Every canary matches this; one regex pass over a body finds all candidates."""
 
+SOLO_BASE = 10_000_000
+"""Indexes from here on are single-user phases' users (alone runs, explore): outside every load pool."""
+
 
 def make_canary(seed: int, index: int) -> str:
     """The canary of user ``index`` under ``seed``: unique per index by construction."""
@@ -46,7 +49,9 @@ class Identity:
 
     @property
     def label(self) -> str:
-        """Short, non-personal name for reports: ``user#12``."""
+        """Short, non-personal name for reports: ``user#12``, or ``solo#0`` for a single-user phase's user."""
+        if self.index >= SOLO_BASE:
+            return f"solo#{self.index - SOLO_BASE}"
         return f"user#{self.index}"
 
     def profile(self) -> dict[str, str]:
@@ -97,10 +102,12 @@ OWNER_FIELDS = ("email", "member_id", "canary", "phone")
 class OwnerIndex:
     """Maps identity values (email, member id, canary, phone) to the user they belong to."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
         self._by_value: dict[str, str] = {}
         self.canaries: dict[str, str] = {}
         self.by_index: dict[int, Identity] = {}
+        self._factory: IdentityFactory | None = None
 
     def add(self, identity: Identity) -> None:
         """Register a user's identifying values."""
@@ -110,5 +117,39 @@ class OwnerIndex:
         self.canaries[identity.canary] = identity.label
 
     def owner_of(self, value: object) -> str:
-        """The label of the user ``value`` belongs to, or ``""`` when it is nobody's in this run."""
-        return self._by_value.get(str(value), "")
+        """The label of the user ``value`` belongs to, or ``""`` when it is nobody's.
+
+        Values of this seed's users that this run never built (another test's users,
+        the single-user phase, another xdist worker) are recognised from the index
+        they carry, checked against the identity that index makes.
+        """
+        s = str(value)
+        label = self._by_value.get(s)
+        if label is not None or self.seed is None:
+            return label or ""
+        index = _index_in(s, self.seed)
+        if index is None:
+            return ""
+        if self._factory is None:
+            self._factory = IdentityFactory(self.seed)
+        ident = self._factory.make(index)
+        if s in (ident.canary, ident.email, ident.member_id):
+            self.add(ident)
+            return ident.label
+        return ""
+
+
+_EMAIL_INDEX = re.compile(r"\.(\d+)@example\.test$")
+
+
+def _index_in(value: str, seed: int) -> int | None:
+    """The user index a canary, email or member id of ``seed`` carries, if any."""
+    if CANARY_RE.fullmatch(value):
+        return int(value[len(CANARY_PREFIX):len(CANARY_PREFIX) + 8], 16)
+    m = _EMAIL_INDEX.search(value)
+    if m:
+        return int(m.group(1))
+    prefix = f"M{seed % 1000:03d}"
+    if value.startswith(prefix) and value[len(prefix):].isdigit() and len(value) == len(prefix) + 7:
+        return int(value[len(prefix):])
+    return None

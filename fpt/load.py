@@ -121,8 +121,8 @@ class LoadRunner:
         returns an ``ExploreResult`` when every example passes.
         """
         from fpt.explore import explore
-        from fpt.identity import IdentityFactory
-        from fpt.runner import ALONE_BASE, client_kwargs
+        from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
+        from fpt.runner import client_kwargs
         from fpt.user import RunContext, User
 
         known = {"target", "profile", "seed", "base_url", "allow_rate", "canary_scan", "scan_limit"}
@@ -136,10 +136,11 @@ class LoadRunner:
         def make_user() -> User:
             from fpt.checks.canary import CanaryScanner
 
-            ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase="explore")
+            ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase="explore",
+                             owners=OwnerIndex(cfg.seed))
             if cfg.canary_scan:
                 ctx.observers.append(CanaryScanner(ctx.owners, limit=cfg.scan_limit))
-            identity = IdentityFactory(cfg.seed).make(ALONE_BASE + 1 + self._first_user)
+            identity = IdentityFactory(cfg.seed).make(SOLO_BASE + 1 + self._first_user)
             return User(identity, ctx, **make_kwargs())
 
         return explore(flow, strategy, make_user=make_user, max_examples=max_examples, seed=cfg.seed,

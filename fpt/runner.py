@@ -22,7 +22,7 @@ from fpt.checks.probes import CrossUserProbe
 from fpt.config import FptConfig
 from fpt.engine import LoadEngine
 from fpt.errors import ConfigError
-from fpt.identity import IdentityFactory
+from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
 from fpt.metrics import StepMetrics
 from fpt.result import RunResult
 from fpt.scaling import Event
@@ -33,8 +33,6 @@ from fpt.user import Observer, RunContext, User, reset_current, set_current
 
 Flow = Callable[[User], Awaitable[None]]
 ASGI_BASE = "http://fpt.asgi"
-ALONE_BASE = 10_000_000
-"""Identity index of the single-user phase's user: outside every load pool."""
 PREBUILT_USERS = 2000
 
 
@@ -100,7 +98,8 @@ class Run:
         self.thresholds = tuple(thresholds)
         self.name = name
         self.first_user = first_user
-        self.ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase=phase)
+        self.ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase=phase,
+                              owners=OwnerIndex(cfg.seed))
         self.ctx.observers.extend(observers)
         self.progress = progress
         self.step_every = step_every
@@ -144,10 +143,10 @@ class Run:
 
     async def run_alone(self, iterations: int) -> dict[str, Any]:
         """The flow for one user alone, ``iterations`` times in a row, before any load."""
-        ctx = RunContext(flow=self.ctx.flow, phase="alone")
+        ctx = RunContext(flow=self.ctx.flow, phase="alone", owners=self.ctx.owners)
         if self.cfg.canary_scan:
             ctx.observers.append(CanaryScanner(ctx.owners, limit=self.cfg.scan_limit))
-        user = User(self._identities.make(ALONE_BASE + self.first_user), ctx, **self._client_kwargs())
+        user = User(self._identities.make(SOLO_BASE + self.first_user), ctx, **self._client_kwargs())
         errors: dict[str, int] = {}
         try:
             for _ in range(iterations):

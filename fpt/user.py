@@ -111,6 +111,7 @@ class UserClient(httpx.AsyncClient):
         user._requests += 1
         # An id the service can log, so a finding can be matched to its server-side trace.
         request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
+        user.last_request = request
         ctx.counters["overlap.request_pairs"] += ctx.inflight_requests
         ctx.inflight_requests += 1
         start = time.perf_counter()
@@ -185,6 +186,7 @@ class User:
         #: the innermost step an exception escaped from, and the last unexpected status
         self.raised_in: str | None = None
         self.last_error: str | None = None
+        self.last_request: httpx.Request | None = None
         #: True while the harness probes another user's data as this user
         self.probing = False
         self.http: httpx.AsyncClient = UserClient(self, **client_kwargs)
@@ -238,6 +240,9 @@ class User:
                 return False
         else:
             doc = response_or_json
+            if self.last_request is not None:  # a part of the last response, e.g. a list item
+                method, path_ = self.last_request.method, redact_url(self.last_request.url.path)
+                rid = self.last_request.headers.get("x-fpt-request", "")
         self.ctx.counters["ownership.checked"] += 1
         ok = True
         for m in compare(doc, expected):

@@ -6,13 +6,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from suites.demo.app import parse_bugs
 from suites.demo.server import Server, serve
 
 
 @pytest.fixture(scope="session")
 def demo_server() -> Iterator[Server]:
-    """The correct demo service, a real uvicorn server on 127.0.0.1 (free port)."""
-    with serve() as server:
+    """The demo service, a real uvicorn server on 127.0.0.1 (free port).
+
+    Correct unless ``FPT_DEMO_BUGS`` names bugs to switch on (to watch fpt catch them).
+    """
+    with serve(bugs=parse_bugs(None)) as server:
         yield server
 
 

@@ -42,3 +42,30 @@ async def book_visit(user: fpt.User) -> None:
         async with user.step("cancel"):
             r = await user.http.delete(oldest.url)
             fpt.check(r.status_code == 200, f"cancel refused ({r.status_code})")
+
+
+async def book_with_input(user: fpt.User, note: object) -> None:
+    """Negative flow: book a visit with a generated note; it must be booked or refused cleanly."""
+    if not await sign_in(user):
+        return
+    async with user.step("book-boundary", expect_status={201, 400, 422}):
+        r = await user.http.post("/visits", json={"note": note})
+        if r.status_code == 201:
+            fpt.check(r.json().get("note") == note, "booked note differs from the one sent")
+        else:
+            fpt.check(bool(r.json().get("error")), f"refusal {r.status_code} without a message")
+
+
+async def read_foreign_visit(user: fpt.User, visit_id: int) -> None:
+    """Negative flow: read visit ids that are not this member's; never see another member's data."""
+    if not await sign_in(user):
+        return
+    if "mine" not in user.state:
+        async with user.step("list"):
+            r = await user.http.get("/visits")
+        user.state["mine"] = {v["id"] for v in r.json().get("visits", [])}
+    if visit_id in user.state["mine"]:
+        return
+    async with user.step("read-foreign", expect_status={404}):
+        r = await user.http.get(f"/visits/{visit_id}")
+        fpt.check(r.status_code == 404, f"visit {visit_id} of another member answered {r.status_code}")

@@ -59,7 +59,7 @@ class CanaryScanner:
         for token in dict.fromkeys(found):
             if token == mine:
                 continue
-            owner = self.owners.canaries.get(token, "")
+            owner = self.owners.owner_of(token)
             user.fail(
                 "foreign_canary",
                 f"response carries the canary of {owner or 'a user outside this run'}",

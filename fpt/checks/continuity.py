@@ -21,6 +21,7 @@ from fpt.metrics import StepMetrics
 from fpt.redact import url as redact_url
 from fpt.user import LedgerEntry, RunContext, User
 
+READBACK_STEP = "fpt.readback"
 SESSION_NAME = re.compile(r"sess|sid|auth|token", re.I)
 
 
@@ -105,23 +106,24 @@ async def read_back(entries: list[LedgerEntry], users: dict[int, User], ctx: Run
         async with sem:
             counts["tried"] += 1
             try:
-                async with user.step("fpt.readback", expect_status=range(100, 600)):
+                async with user.step(READBACK_STEP, expect_status=range(100, 600)):
                     r = await user.http.get(entry.url)
             except httpx.HTTPError as e:
                 counts["errors"] += 1
                 user.fail("functional", f"read-back of {entry.kind} failed: {type(e).__name__}",
-                          path=redact_url(entry.url))
+                          path=redact_url(entry.url), step=READBACK_STEP)
                 return
         missing = [k for k, v in entry.fields.items() if str(v).encode() not in r.content]
         if r.status_code in (404, 410) or (r.status_code < 300 and missing):
             counts["lost"] += 1
             user.fail("data_loss", f"acknowledged {entry.kind} not found on read-back"
                       + (f" (fields {', '.join(missing)} missing)" if r.status_code < 300 else ""),
-                      method="GET", path=redact_url(entry.url), evidence={"status": r.status_code})
+                      method="GET", path=redact_url(entry.url), evidence={"status": r.status_code},
+                      step=READBACK_STEP)
         elif r.status_code >= 300:
             counts["errors"] += 1
             user.fail("functional", f"read-back of {entry.kind} answered {r.status_code}",
-                      method="GET", path=redact_url(entry.url))
+                      method="GET", path=redact_url(entry.url), step=READBACK_STEP)
         else:
             counts["ok"] += 1
 

@@ -72,7 +72,7 @@ class CrossUserProbe:
         if status >= 500:
             c["probes.errors"] += 1
             user.fail("functional", f"cross-user probe got {status}: the service must refuse cleanly",
-                      method="GET", path=path, other_user=owner_label)
+                      method="GET", path=path, other_user=owner_label, step=PROBE_STEP)
             return
         body = response.content
         leaked = []
@@ -84,7 +84,7 @@ class CrossUserProbe:
         if leaked:
             c["probes.leaked"] += 1
             user.fail("cross_user", f"read {owner_label}'s {entry.kind} with its own credentials",
-                      other_user=owner_label, method="GET", path=path,
+                      other_user=owner_label, method="GET", path=path, step=PROBE_STEP,
                       request_id=response.request.headers.get("x-fpt-request", ""),
                       evidence={"status": status, "owner_data": leaked})
         elif 200 <= status < 300:
