@@ -57,11 +57,19 @@ class RunResult:
 
     @property
     def swap_verdict(self) -> str:
-        """fails_alone, fails_under_load, or passes (alone and under load)."""
+        """fails_alone, fails_under_load, no_overlap (weak evidence), passes, or not_checked.
+
+        A clean run in which no two requests were ever in flight together could not have
+        shown a swap: that is ``no_overlap``, never ``passes``.
+        """
         if self.alone is not None and not self.alone.get("passed", False):
             return "fails_alone"
         if self.swaps:
             return "fails_under_load"
+        if not self.checks:
+            return "not_checked"
+        if self.counters.get("overlap.request_pairs", 0) == 0:
+            return "no_overlap"
         return "passes"
 
     @property

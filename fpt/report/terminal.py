@@ -47,12 +47,32 @@ def run_summary(r: RunResult) -> list[str]:
     rows.append(_row("(flow)", r.metrics.flow))
     rows.append(_row("(requests)", r.metrics.requests))
     lines.extend("  " + x for x in _table(rows))
+    if r.checks:
+        lines.append("  " + swap_line(r))
     for t in r.thresholds:
         lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
     for f in r.failures():
         if not f.endswith(("ok", "FAILED")) and "not evidenced" not in f:
             lines.append(f"  FAIL {f}")
     return lines
+
+
+VERDICTS = {
+    "passes": "ok   data swap: none seen alone or under load",
+    "no_overlap": "WEAK data swap: none seen, but no two requests overlapped (raise the rate or burst)",
+    "fails_under_load": "FAIL data swap: passes alone, fails under load (a concurrency bug)",
+    "fails_alone": "FAIL data swap: fails for one user alone (a functional bug)",
+    "not_checked": "data swap: not checked",
+}
+
+
+def swap_line(r: RunResult) -> str:
+    """The data-swap verdict with the overlap and probes behind it."""
+    c = r.counters
+    probes = (f", probes {c.get('probes.tried', 0)} tried / {c.get('probes.denied', 0)} denied / "
+              f"{c.get('probes.leaked', 0)} leaked" if "cross_user_probes" in r.checks else "")
+    return (f"{VERDICTS[r.swap_verdict]} ({', '.join(r.checks)}; "
+            f"{c.get('overlap.request_pairs', 0)} overlapping request pairs{probes})")
 
 
 def progress_line(p: Progress) -> str:

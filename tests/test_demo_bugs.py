@@ -1,0 +1,86 @@
+"""The shipped booking flow catches each demo bug, names who saw whose data and where,
+and stays quiet on the correct service.
+
+Runs in-process (the demo as an ASGI app) so each run takes about two seconds; the
+same flow against the real uvicorn server is the suite in suites/test_data_swap.py,
+and bench/swap_detection.py repeats every case 10 times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+import fpt
+from fpt.config import FptConfig
+from fpt.runner import Run
+from fpt.shapes import constant
+from suites.demo import create_app
+from suites.flows import book_visit
+
+# Which finding each bug must produce, and in which step of book_visit.
+EXPECTED = {
+    "shared_cache": ("data_swap", {"profile"}),
+    "request_global": ("data_swap", {"profile"}),
+    "no_owner_check": ("cross_user", {"fpt.probe"}),
+    "leaky_listing": ("data_swap", {"list"}),
+}
+
+
+def swap_run(bugs: tuple[str, ...], *, seed: int = 7) -> fpt.RunResult:
+    """book_visit for 20 members, bursts of 10 at 40/s for 2 s, 30% of iterations probing."""
+    cfg = FptConfig(users=20, profile="virtual", arrivals="rendezvous", burst=10, probe_share=0.3,
+                    alone=2, seed=seed)
+    run = Run(book_visit, cfg=cfg, shape=constant(40), duration=2.0, target=create_app(bugs=bugs),
+              thresholds=(), name=f"swap-{'-'.join(bugs) or 'clean'}")
+    return asyncio.run(run.execute())
+
+
+@pytest.mark.parametrize("bug", sorted(EXPECTED))
+def test_each_demo_bug_is_caught_with_both_users_and_the_step(bug: str) -> None:
+    kind, steps = EXPECTED[bug]
+    r = swap_run((bug,))
+    found = r.findings.of(kind)
+    assert r.findings.counts.get(kind, 0) > 0, f"{bug}: no {kind} finding; saw {dict(r.findings.counts)}"
+    assert {f.step for f in found} & steps, f"{bug}: steps {sorted({f.step for f in found})}"
+    example = next(f for f in found if f.step in steps)
+    assert example.user.startswith(("user#", "solo#"))
+    assert example.other_user.startswith(("user#", "solo#"))
+    assert example.other_user != example.user
+    assert example.path.startswith(("/me", "/visits"))
+    # Passes alone (each bug needs a second member), fails under load: a concurrency bug.
+    assert r.swap_verdict == "fails_under_load"
+    assert r.failures(), "a run with swaps must fail its checks"
+    # The findings survive serialisation, and the failure message shows one with both users.
+    again = fpt.RunResult.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert again.findings.counts == r.findings.counts
+    message = "\n".join(r.failures())
+    assert f"{kind} finding" in message
+    assert " saw " in message
+
+
+def test_the_correct_service_has_no_findings_and_real_overlap() -> None:
+    r = swap_run(())
+    assert dict(r.findings.counts) == {}
+    assert r.failures() == []
+    assert r.swap_verdict == "passes"
+    # Evidence that the checks ran: overlap, ownership checks, probes denied.
+    assert r.engine.peak_inflight > 1
+    assert r.counters.get("overlap.request_pairs", 0) > 0
+    assert r.counters.get("ownership.checked", 0) > 0
+    assert r.counters.get("probes.tried", 0) > 0
+    assert r.counters["probes.denied"] == r.counters["probes.tried"]
+    assert r.counters.get("scan.bodies", 0) > 0
+
+
+def test_a_clean_run_without_overlap_is_weak_evidence_not_a_pass() -> None:
+    cfg = FptConfig(users=1, profile="virtual", alone=0, seed=7)
+    run = Run(book_visit, cfg=cfg, shape=constant(5), duration=1.0, target=create_app(), thresholds=(),
+              name="lonely")
+    r = asyncio.run(run.execute())
+    assert r.engine.started > 0
+    assert not r.swaps
+    assert r.counters["overlap.request_pairs"] == 0
+    assert r.swap_verdict == "no_overlap"
