@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,13 @@ def _str_list(v: Any) -> tuple[str, ...]:
     return tuple(x for x in items if x)
 
 
+def _name(v: Any) -> str:
+    s = str(v).strip()
+    if s and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", s):
+        raise ValueError
+    return s
+
+
 @dataclass(frozen=True)
 class Key:
     """One configuration key: its parser and how to explain what it takes."""
@@ -170,6 +178,17 @@ KEYS: tuple[Key, ...] = (
         "allow a live rate above the live profile's ceiling of 5/s", False, flag=True),
     Key("live_hosts", _str_list, "be a list of host names",
         "hosts the live profile may send load to", LOOPBACK),
+    Key("dod_level", _name, "be a level name such as squad or release",
+        "Definition-of-Done level the gate checks (levels in [tool.fpt.dod])", "squad"),
+    Key("save_baseline", _name, "be a baseline name (letters, digits, - _ .)",
+        "store this session's p90 and error rates as baseline NAME", ""),
+    Key("compare", _name, "be a baseline name (letters, digits, - _ .)",
+        "compare this session against baseline NAME", ""),
+    Key("baseline_dir", str, "be a directory path", "where baselines are stored", ".fpt-baselines"),
+    Key("baseline_p90_regression", _fraction, "be a fraction between 0 and 1 (or a percentage like 20%)",
+        "allowed p90 growth over the baseline, per step", 0.2),
+    Key("baseline_error_increase", _fraction, "be a fraction between 0 and 1 (or a percentage like 1%)",
+        "allowed error-rate increase over the baseline (absolute), per step", 0.01),
 )
 KEY_BY_NAME = {k.name: k for k in KEYS}
 
@@ -213,6 +232,12 @@ class FptConfig:
     thresholds: tuple[str, ...] = ("errors<1%",)
     allow_rate: bool = False
     live_hosts: tuple[str, ...] = LOOPBACK
+    dod_level: str = "squad"
+    save_baseline: str = ""
+    compare: str = ""
+    baseline_dir: str = ".fpt-baselines"
+    baseline_p90_regression: float = 0.2
+    baseline_error_increase: float = 0.01
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     def with_values(self, values: Mapping[str, Any], source: str) -> FptConfig:
@@ -271,14 +296,22 @@ def read_pyproject(rootpath: Path) -> dict[str, Any]:
     with path.open("rb") as fh:
         data = tomllib.load(fh)
     table = data.get("tool", {}).get("fpt", {})
-    return {k: v for k, v in table.items() if not isinstance(v, dict)}
+    out = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    dod = table.get("dod")
+    if isinstance(dod, dict):
+        out["dod"] = dod
+    return out
 
 
 def build(*, pyproject: Mapping[str, Any], ini: Mapping[str, Any], environ: Mapping[str, str],
           cli: Mapping[str, Any]) -> FptConfig:
     """Layer every source over the defaults, weakest first."""
+    table = dict(pyproject)
+    dod = table.pop("dod", None) or {}
     cfg = FptConfig()
-    cfg = cfg.with_values(pyproject, "[tool.fpt] in pyproject.toml")
+    if isinstance(dod, Mapping) and "level" in dod:
+        cfg = cfg.with_values({"dod_level": dod["level"]}, "[tool.fpt.dod] in pyproject.toml")
+    cfg = cfg.with_values(table, "[tool.fpt] in pyproject.toml")
     cfg = cfg.with_values(ini, "pytest ini")
     cfg = cfg.with_values(from_env(environ), "environment")
     cfg = cfg.with_values(cli, "command line")

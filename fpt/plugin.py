@@ -41,18 +41,24 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help:
         return
     from fpt.config import read_pyproject
+    from fpt.dod import check_level, parse_levels
     from fpt.session import FptSession
 
     ini = {k.name: config.getini(f"fpt_{k.name}") or None for k in KEYS}
     cli = {k.name: getattr(config.option, f"fpt_{k.name}", None) for k in KEYS}
     try:
-        cfg = build(pyproject=read_pyproject(config.rootpath), ini=ini, environ=os.environ, cli=cli)
-    except ConfigError as e:
-        raise pytest.UsageError(str(e)) from None
+        pyproject = read_pyproject(config.rootpath)
     except Exception as e:  # a pyproject that is not valid TOML
         raise pytest.UsageError(f"fpt: cannot read [tool.fpt] in pyproject.toml: {e}") from None
+    try:
+        cfg = build(pyproject=pyproject, ini=ini, environ=os.environ, cli=cli)
+        levels = parse_levels(pyproject.get("dod", {}))
+        check_level(cfg.dod_level, levels, cfg.sources.get("dod_level", ""))
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from None
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
-    config.stash[SESSION_KEY] = state = FptSession(config=cfg, worker=worker)
+    config.stash[SESSION_KEY] = state = FptSession(config=cfg, worker=worker, levels=levels)
+    config.pluginmanager.register(OutcomeCounter(state), "fpt-outcomes")
     if config.pluginmanager.has_plugin("xdist"):
         from fpt.distributed import XdistBridge
 
@@ -91,8 +97,13 @@ def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
     for m in reversed(list(request.node.iter_markers("fpt"))):
         marker.update(m.kwargs)
     from fpt.distributed import worker_split
+    from fpt.report.outputs import junit_properties
 
-    runner = LoadRunner(state.config, name=request.node.nodeid, marker=marker, record=state.record,
+    def record(result: Any) -> None:
+        state.record(result)
+        request.node.user_properties.extend(junit_properties(result))
+
+    runner = LoadRunner(state.config, name=request.node.nodeid, marker=marker, record=record,
                         progress=_progress_printer(request.config), worker=state.worker,
                         split=worker_split(request.config))
     return runner
@@ -125,12 +136,41 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         raise pytest.fail.Exception(str(e), pytrace=False) from None
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Per-run, per-step tables at the end of the session."""
-    state = config.stash.get(SESSION_KEY, None)
-    if state is None or not (state.results or state.incomplete):
+class OutcomeCounter:
+    """Counts how each FPT test ended; registered per session (on the xdist controller, worker
+    reports come back to it)."""
+
+    def __init__(self, state: FptSession) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A setup/call skip or failure, or a passing call, of a test marked ``fpt``."""
+        if "fpt" not in report.keywords:
+            return
+        if report.skipped and report.when in ("setup", "call"):
+            self.state.count("skipped")
+        elif report.failed and report.when in ("setup", "call"):
+            self.state.count("failed")
+        elif report.passed and report.when == "call":
+            self.state.count("passed")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Judge the checklist, write the reports, and fail the session when the gate fails."""
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None:
         return
-    from fpt.report.terminal import run_summary
+    checklist = state.finish()
+    if checklist is not None and checklist.verdict != "passed" and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Per-run, per-step tables, then the checklist, at the end of the session."""
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or not state.had_fpt:
+        return
+    from fpt.report.terminal import checklist_lines, run_summary
 
     terminalreporter.section("fpt summary")
     for reason in state.incomplete:
@@ -138,3 +178,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for result in state.results:
         for line in run_summary(result):
             terminalreporter.write_line(line)
+    if state.checklist is not None:
+        verdict = state.checklist.verdict == "passed"
+        for line in checklist_lines(state.checklist):
+            terminalreporter.write_line(line, green=verdict, red=not verdict)
+    for note in state.notes:
+        terminalreporter.write_line(note)
+    if state.written:
+        terminalreporter.write_line("fpt reports: " + ", ".join(str(p) for p in state.written))

@@ -1,10 +1,14 @@
-"""Per-pytest-session state: the base config and every run result of the session."""
+"""Per-pytest-session state, and what happens at its end: checklist, baseline, reports, verdict."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from fpt.config import FptConfig
+from fpt.dod import DEFAULT_LEVELS, Checklist, ItemOutcome, TestCounts
 from fpt.result import RunResult
 
 
@@ -19,7 +23,59 @@ class FptSession:
     worker_results: list[RunResult] = field(default_factory=list)
     #: why the run is incomplete (a worker went down): the checklist cannot pass
     incomplete: list[str] = field(default_factory=list)
+    #: checklist items each DoD level requires
+    levels: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LEVELS))
+    #: outcomes of tests marked ``fpt``: passed / failed / skipped
+    outcomes: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0, "skipped": 0})
+    checklist: Checklist | None = None
+    written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def record(self, result: RunResult) -> None:
         """Keep one run's result for the summary and the checklist."""
         self.results.append(result)
+
+    def count(self, outcome: str) -> None:
+        """One FPT test ended ``passed``, ``failed`` or ``skipped``."""
+        self.outcomes[outcome] += 1
+
+    @property
+    def had_fpt(self) -> bool:
+        """Whether this session ran (or tried to run) any FPT test."""
+        return bool(self.results or self.incomplete or any(self.outcomes.values()))
+
+    def finish(self) -> Checklist | None:
+        """Judge the checklist, compare/save the baseline, write every report; None without FPT tests."""
+        from fpt import baseline
+        from fpt.dod import evaluate
+        from fpt.report.outputs import write_all
+
+        if self.worker != "main" or not self.had_fpt:
+            return None
+        cfg = self.config
+        compared: ItemOutcome | None = None
+        if cfg.compare:
+            try:
+                stored = baseline.load(cfg.baseline_dir, cfg.compare)
+                compared = baseline.compare(self.results, stored, p90_regression=cfg.baseline_p90_regression,
+                                            error_increase=cfg.baseline_error_increase, name=cfg.compare)
+            except ValueError as e:
+                compared = ItemOutcome(name=baseline.ITEM, status="not_evidenced", detail=str(e))
+        tests = TestCounts(**self.outcomes)
+        self.checklist = evaluate(self.results, level=cfg.dod_level, levels=self.levels, tests=tests,
+                                  incomplete=self.incomplete, baseline=compared)
+        if cfg.save_baseline:
+            if self.checklist.incomplete:
+                self.notes.append(f"baseline {cfg.save_baseline!r} not saved: the run is incomplete")
+            else:
+                path = baseline.save(self.results, cfg.baseline_dir, cfg.save_baseline)
+                self.notes.append(f"baseline {cfg.save_baseline!r} saved to {path}")
+        try:
+            self.written = write_all(self.checklist, self.results, cfg.report_dir)
+        except Exception as e:  # a report must never hide the verdict: say so, keep going
+            self.notes.append(f"reports not written to {cfg.report_dir}: {type(e).__name__}: {e}")
+        return self.checklist
+
+    def summary(self) -> dict[str, Any]:
+        """What the terminal shows at the end, as data."""
+        return {"checklist": self.checklist, "written": self.written, "notes": self.notes}

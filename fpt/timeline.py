@@ -102,7 +102,8 @@ class Timeline:
         for name, start, end in self.phases:
             m = metrics.phases.get(name)
             if m is not None:
-                phases[name] = phase_stats(m, (end or start) - start)
+                phases[name] = {**phase_stats(m, (end or start) - start), "start": round(start, 3),
+                                "end": round(end or start, 3)}
         all_ok = bool(self.outcomes) and all(o.ok for o in self.outcomes)
         return {
             "events": events, "phases": phases,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fpt.dod import Checklist
 from fpt.metrics import StepMetrics
 from fpt.result import RunResult
 from fpt.runner import Progress
@@ -79,3 +80,20 @@ def progress_line(p: Progress) -> str:
     """One line: elapsed/total, achieved rate, p90, errors, findings."""
     return (f"fpt {p.elapsed:5.0f}s/{p.duration:.0f}s  {p.rate:7.1f}/s  p90 {p.p90_ms:7.1f}ms  "
             f"errors {p.errors}  findings {p.findings}")
+
+
+STATUS = {"passed": "ok  ", "failed": "FAIL", "not_evidenced": "N/E "}
+
+
+def checklist_lines(c: Checklist) -> list[str]:
+    """The checklist: one line per item (required ones starred), then the verdict."""
+    lines = [f"Definition of Done, level {c.level} (* required):"]
+    width = max(len(i.name) for i in c.items)
+    for i in c.items:
+        star = "*" if i.name in c.required else " "
+        lines.append(f"  {STATUS[i.status]} {star} {i.name.ljust(width)}  {i.detail}")
+    for reason in c.incomplete:
+        lines.append(f"  INCOMPLETE: {reason}")
+    lines.append(f"DoD {c.level}: {c.verdict.upper()}"
+                 + (f" ({len(c.reasons)} required item(s) not passed)" if c.reasons else ""))
+    return lines

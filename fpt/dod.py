@@ -1,0 +1,453 @@
+"""The Definition-of-Done checklist: pure functions of the run results, and the gate's verdict.
+
+Each item ends ``passed``, ``failed`` or ``not_evidenced``. An item is passed only
+when a run showed it: a data-swap item needs a run with overlapping requests, a
+scaling item needs events that moved traffic, a threshold item needs a measured
+value. A level (``squad``, ``release``, or one from ``[tool.fpt.dod]``) names the
+items it requires; the checklist passes when every required item passed and no
+part of the run is missing (a crashed xdist worker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fpt.errors import ConfigError
+from fpt.redact import url as redact_url
+from fpt.result import RunResult
+from fpt.thresholds import ThresholdOutcome, parse_threshold
+
+SCHEMA_VERSION = 1
+PASSED, FAILED, NOT_EVIDENCED = "passed", "failed", "not_evidenced"
+STATUSES = (PASSED, FAILED, NOT_EVIDENCED)
+
+ITEMS: dict[str, str] = {
+    "suite.executed": "at least one FPT test ran (not all skipped)",
+    "functional.single_user": "each flow passes for one user alone",
+    "data_swap.multi_user_live": "zero swaps under multi-user load, live profile",
+    "data_swap.high_traffic_virtual": "zero swaps at high traffic, virtual profile",
+    "data_swap.negative_concurrency": "cross-user access attempts all denied",
+    "autoscaling.session_continuity": "no broken session across scale out and in",
+    "autoscaling.no_data_loss": "every acknowledged write read back",
+    "autoscaling.degradation": "p90 / error rate during scaling within limits",
+    "performance.response_time": "p90 (and configured percentiles) within SLA",
+    "performance.error_rate": "error rate within limit",
+    "performance.throughput": "achieved rate >= 95% of target, dropped within limit",
+    "performance.baseline": "no regression against the stored baseline",
+}
+DEFAULT_LEVELS: dict[str, tuple[str, ...]] = {
+    "squad": ("suite.executed", "functional.single_user", "data_swap.multi_user_live",
+              "data_swap.high_traffic_virtual", "data_swap.negative_concurrency",
+              "performance.error_rate", "performance.throughput"),
+    "release": tuple(ITEMS),
+}
+DEFAULT_THROUGHPUT = ("throughput>=95%", "dropped<=1%")
+"""Applied to every run that sets no throughput or dropped threshold of its own."""
+EXAMPLES = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class TestCounts:
+    """Outcomes of the FPT tests of the session (tests marked ``fpt``)."""
+
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def ran(self) -> int:
+        """Tests that ran (passed or failed)."""
+        return self.passed + self.failed
+
+    def to_dict(self) -> dict[str, int]:
+        """Plain-data form."""
+        return {"passed": self.passed, "failed": self.failed, "skipped": self.skipped}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemOutcome:
+    """One checklist item: its status, why, which tests showed it, and the numbers."""
+
+    name: str
+    status: str
+    detail: str
+    tests: tuple[str, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {"name": self.name, "description": ITEMS.get(self.name, ""), "status": self.status,
+                "detail": self.detail, "tests": list(self.tests), "evidence": self.evidence}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ItemOutcome:
+        """Inverse of :meth:`to_dict`."""
+        return cls(name=d["name"], status=d["status"], detail=d["detail"], tests=tuple(d["tests"]),
+                   evidence=dict(d["evidence"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checklist:
+    """The whole checklist of a session (or of several, merged by the gate)."""
+
+    level: str
+    required: tuple[str, ...]
+    items: tuple[ItemOutcome, ...]
+    tests: TestCounts = TestCounts()
+    incomplete: tuple[str, ...] = ()
+    runs: tuple[dict[str, Any], ...] = ()
+    created: str = ""
+    sources: tuple[str, ...] = ()
+
+    def item(self, name: str) -> ItemOutcome:
+        """The outcome of item ``name``."""
+        return next(i for i in self.items if i.name == name)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the gate fails at this level (empty when it passes)."""
+        out = [f"incomplete: {r}" for r in self.incomplete]
+        for name in self.required:
+            i = self.item(name)
+            if i.status != PASSED:
+                out.append(f"{name} {i.status.replace('_', ' ')}: {i.detail}")
+        return out
+
+    @property
+    def verdict(self) -> str:
+        """``passed`` or ``failed`` for the level."""
+        return FAILED if self.reasons else PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, schema-versioned form with a digest over everything else."""
+        body: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION, "tool": "fpt", "created": self.created,
+            "level": self.level, "required": list(self.required), "verdict": self.verdict,
+            "reasons": self.reasons, "incomplete": list(self.incomplete), "tests": self.tests.to_dict(),
+            "items": [i.to_dict() for i in self.items], "runs": list(self.runs),
+            "sources": list(self.sources),
+        }
+        body["digest"] = digest(body)
+        return body
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Checklist:
+        """Inverse of :meth:`to_dict` (validate and check the digest first: see ``fpt.gate``)."""
+        t = d["tests"]
+        return cls(level=d["level"], required=tuple(d["required"]),
+                   items=tuple(ItemOutcome.from_dict(i) for i in d["items"]),
+                   tests=TestCounts(passed=t["passed"], failed=t["failed"], skipped=t["skipped"]),
+                   incomplete=tuple(d["incomplete"]), runs=tuple(d["runs"]), created=d["created"],
+                   sources=tuple(d.get("sources", ())))
+
+
+def digest(body: Mapping[str, Any]) -> str:
+    """sha256 over the canonical JSON of ``body`` without its ``digest``: detects edits and truncation."""
+    canon = json.dumps({k: v for k, v in body.items() if k != "digest"}, sort_keys=True,
+                       separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
+
+
+# -- evidence helpers -------------------------------------------------------------------------------
+
+def _examples(results: Iterable[RunResult], kinds: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for r in results:
+        for kind in kinds:
+            out.extend(f.one_line() for f in r.findings.of(kind)[:EXAMPLES])
+    return out[:EXAMPLES]
+
+
+def _count(results: Iterable[RunResult], kinds: Sequence[str]) -> int:
+    return sum(r.findings.counts.get(k, 0) for r in results for k in kinds)
+
+
+def _names(results: Iterable[RunResult]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r.name for r in results))
+
+
+def run_evidence(r: RunResult) -> dict[str, Any]:
+    """What a run did, in numbers, for the checklist's ``runs`` list."""
+    e = r.engine
+    return {
+        "test": r.name, "flow": r.flow, "profile": r.profile, "target": redact_url(r.target),
+        "shape": r.shape, "target_rate": round(r.target_rate, 3), "achieved_rate": round(r.achieved_rate, 3),
+        "users": r.users, "iterations": e.started, "dropped": e.dropped, "duration_s": round(r.duration, 3),
+        "peak_inflight": e.peak_inflight, "overlap_request_pairs": r.counters.get("overlap.request_pairs", 0),
+        "checks": list(r.checks), "swap_verdict": r.swap_verdict,
+        "findings": dict(sorted(r.findings.counts.items())),
+        "thresholds": [{"expr": t.expr, "measured": t.measured, "passed": t.passed, "detail": t.detail}
+                       for t in r.thresholds],
+        "p90_ms": round(r.metrics.flow.hist.percentile(90) / 1000, 3) if r.metrics.flow.count else None,
+        "error_rate": round(r.metrics.flow.error_rate, 6), "worker": r.worker, "incomplete": r.incomplete,
+    }
+
+
+Item = Callable[[Sequence[RunResult]], ItemOutcome]
+
+
+def _swap_item(name: str, profile: str) -> Item:
+    def judge(results: Sequence[RunResult]) -> ItemOutcome:
+        runs = [r for r in results if r.profile == profile and r.checks and r.users > 1]
+        if not runs:
+            return ItemOutcome(name=name, status=NOT_EVIDENCED,
+                               detail=f"no multi-user {profile} run with data-swap checks")
+        kinds = ("data_swap", "foreign_canary")
+        n = _count(runs, kinds)
+        ev = {"runs": len(runs), "swaps": n, "examples": _examples(runs, kinds),
+              "overlap_request_pairs": sum(r.counters.get("overlap.request_pairs", 0) for r in runs),
+              "peak_inflight": max(r.engine.peak_inflight for r in runs),
+              "achieved_rate": max(r.achieved_rate for r in runs)}
+        if n:
+            return ItemOutcome(name=name, status=FAILED, detail=f"{n} data swaps seen", tests=_names(runs),
+                               evidence=ev)
+        shown = [r for r in runs if r.counters.get("overlap.request_pairs", 0) > 0]
+        if not shown:
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                               detail="no two requests overlapped: a swap could not have shown")
+        return ItemOutcome(name=name, status=PASSED, tests=_names(shown), evidence=ev,
+                           detail=f"0 swaps in {len(shown)} runs with "
+                                  f"{ev['overlap_request_pairs']} overlapping request pairs")
+    return judge
+
+
+def _single_user(results: Sequence[RunResult]) -> ItemOutcome:
+    name = "functional.single_user"
+    runs = [r for r in results if r.alone is not None]
+    if not runs:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no run had a single-user phase (alone=0)")
+    bad = [r for r in runs if not r.alone or not r.alone.get("passed")]
+    flows = sorted({r.flow for r in runs})
+    ev = {"flows": flows, "runs": len(runs),
+          "failures": [f"{r.flow}: {'; '.join(map(str, (r.alone or {}).get('failures', [])))[:300]}"
+                       for r in bad]}
+    if bad:
+        return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
+                           detail=f"fails for one user alone: {', '.join(sorted({r.flow for r in bad}))}")
+    return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
+                       detail=f"{len(flows)} flow(s) pass alone: {', '.join(flows)}")
+
+
+def _negative(results: Sequence[RunResult]) -> ItemOutcome:
+    name = "data_swap.negative_concurrency"
+    runs = [r for r in results if "cross_user_probes" in r.checks]
+    c = {k: sum(r.counters.get(f"probes.{k}", 0) for r in runs) for k in ("tried", "denied", "leaked")}
+    leaks = _count(runs, ("cross_user",))
+    ev = {**c, "cross_user_findings": leaks, "examples": _examples(runs, ("cross_user",))}
+    if leaks or c["leaked"]:
+        return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
+                           detail=f"{max(leaks, c['leaked'])} of {c['tried']} cross-user attempts got data")
+    if not c["tried"]:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                           detail="no cross-user probe was tried (no run with probes and ledger entries)")
+    return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
+                       detail=f"{c['denied']} of {c['tried']} cross-user attempts denied, 0 leaked")
+
+
+def _scaled(results: Sequence[RunResult]) -> list[RunResult]:
+    return [r for r in results if r.continuity is not None]
+
+
+def _continuity(results: Sequence[RunResult]) -> ItemOutcome:
+    name = "autoscaling.session_continuity"
+    runs = _scaled(results)
+    if not runs:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no run had scale events")
+    broken = _count(runs, ("session",))
+    directions = {e.get("direction") for r in runs for e in (r.continuity or {}).get("events", [])
+                  if e.get("moved_traffic")}
+    why = [(r.continuity or {}).get("not_evidenced_because", "") for r in runs
+           if not (r.continuity or {}).get("evidenced")]
+    ev = {"runs": len(runs), "broken_sessions": broken, "examples": _examples(runs, ("session",)),
+          "events": [e for r in runs for e in (r.continuity or {}).get("events", [])],
+          "user_moves": sum((r.continuity or {}).get("user_moves", 0) for r in runs)}
+    if broken:
+        return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
+                           detail=f"{broken} broken sessions across scale events")
+    if why or not {"out", "in"} <= directions:
+        missing = sorted({"out", "in"} - directions)
+        detail = "; ".join(w for w in why if w) or f"no scale-{'/'.join(missing)} that moved traffic"
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev, detail=detail)
+    return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
+                       detail=f"0 broken sessions; scale out and in moved traffic "
+                              f"({ev['user_moves']} user moves)")
+
+
+def _data_loss(results: Sequence[RunResult]) -> ItemOutcome:
+    name = "autoscaling.no_data_loss"
+    runs = _scaled(results)
+    rb = {k: sum((r.continuity or {}).get("readback", {}).get(k, 0) for r in runs)
+          for k in ("tried", "ok", "lost", "errors", "skipped")}
+    lost = max(rb["lost"], _count(runs, ("data_loss",)))
+    ev = {**rb, "examples": _examples(runs, ("data_loss",))}
+    if lost:
+        return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
+                           detail=f"{lost} of {rb['tried']} acknowledged writes lost")
+    if not rb["tried"]:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                           detail="no acknowledged write was read back (no scale run, or empty ledgers)")
+    if rb["errors"] or rb["skipped"]:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                           detail=f"{rb['errors']} read-backs failed and {rb['skipped']} were not made")
+    return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
+                       detail=f"all {rb['ok']} acknowledged writes read back")
+
+
+def _degradation(results: Sequence[RunResult]) -> ItemOutcome:
+    name = "autoscaling.degradation"
+    runs = _scaled(results)
+    if not runs:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no run had scale events")
+    deg = [(r.continuity or {}).get("degradation", {}) for r in runs]
+    ev = {"phases": {r.name: (r.continuity or {}).get("phases", {}) for r in runs},
+          "detail": [d.get("detail", "") for d in deg]}
+    detail = "; ".join(d.get("detail", "") for d in deg if d.get("detail"))
+    if any("no iterations to compare" in d.get("detail", "") or "event failed" in d.get("detail", "")
+           for d in deg) or not all(e.get("ok", True) for r in runs
+                                    for e in (r.continuity or {}).get("events", [])):
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                           detail=detail or "a scale event failed or a phase had no iterations")
+    if not all(d.get("passed") for d in deg):
+        return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev, detail=detail)
+    return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev, detail=detail)
+
+
+def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
+                    defaults: Sequence[str] = ()) -> Item:
+    extra = tuple(parse_threshold(d) for d in defaults)
+
+    def judge(results: Sequence[RunResult]) -> ItemOutcome:
+        outcomes: list[tuple[RunResult, ThresholdOutcome]] = []
+        for r in results:
+            own = [(parse_threshold(t.expr).metric, t) for t in r.thresholds]
+            own = [(m, t) for m, t in own if metrics(m)]
+            outcomes.extend((r, t) for _, t in own)
+            if extra and r.engine.planned and r.broke_at_rate is None:
+                have = {m for m, _ in own}
+                outcomes.extend((r, r.measure(th)) for th in extra if th.metric not in have)
+        measured = [(r, t) for r, t in outcomes if t.measured is not None]
+        failed = [(r, t) for r, t in measured if not t.passed]
+        unmeasured = [(r, t) for r, t in outcomes if t.measured is None]
+        ev = {"thresholds": [{"test": r.name, "expr": t.expr, "measured": t.measured, "passed": t.passed,
+                              "detail": t.detail} for r, t in outcomes]}
+        if failed:
+            return ItemOutcome(name=name, status=FAILED, tests=_names(r for r, _ in failed), evidence=ev,
+                               detail="; ".join(t.detail for _, t in failed[:EXAMPLES]))
+        if unmeasured:
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(r for r, _ in unmeasured),
+                               evidence=ev, detail="; ".join(t.detail for _, t in unmeasured[:EXAMPLES]))
+        if not measured:
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, evidence=ev,
+                               detail=f"no {what} threshold was set and measured")
+        return ItemOutcome(name=name, status=PASSED, tests=_names(r for r, _ in measured), evidence=ev,
+                           detail=f"{len(measured)} {what} thresholds met")
+    return judge
+
+
+def _is_latency(metric: str) -> bool:
+    return metric.startswith("p") or metric in ("max", "mean")
+
+
+ITEM_JUDGES: dict[str, Item] = {
+    "functional.single_user": _single_user,
+    "data_swap.multi_user_live": _swap_item("data_swap.multi_user_live", "live"),
+    "data_swap.high_traffic_virtual": _swap_item("data_swap.high_traffic_virtual", "virtual"),
+    "data_swap.negative_concurrency": _negative,
+    "autoscaling.session_continuity": _continuity,
+    "autoscaling.no_data_loss": _data_loss,
+    "autoscaling.degradation": _degradation,
+    "performance.response_time": _threshold_item("performance.response_time", _is_latency, "response-time"),
+    "performance.error_rate": _threshold_item("performance.error_rate", lambda m: m == "errors",
+                                              "error-rate"),
+    "performance.throughput": _threshold_item("performance.throughput",
+                                              lambda m: m in ("throughput", "dropped"), "throughput",
+                                              DEFAULT_THROUGHPUT),
+}
+
+
+def _executed(results: Sequence[RunResult], tests: TestCounts) -> ItemOutcome:
+    name = "suite.executed"
+    iterations = sum(r.engine.started for r in results)
+    ev = {**tests.to_dict(), "runs": len(results), "iterations": iterations}
+    if tests.ran == 0 and not results:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, evidence=ev,
+                           detail=f"no FPT test ran ({tests.skipped} skipped)")
+    if iterations == 0:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(results), evidence=ev,
+                           detail="FPT tests ran but no iteration started")
+    return ItemOutcome(name=name, status=PASSED, tests=_names(results), evidence=ev,
+                       detail=f"{tests.ran} FPT tests ran, {len(results)} load runs, {iterations} iterations")
+
+
+def evaluate(results: Sequence[RunResult], *, level: str = "squad",
+             levels: Mapping[str, Sequence[str]] | None = None, tests: TestCounts | None = None,
+             incomplete: Sequence[str] = (), baseline: ItemOutcome | None = None) -> Checklist:
+    """The checklist of a session's results at ``level``."""
+    levels = dict(levels or DEFAULT_LEVELS)
+    if level not in levels:
+        raise ValueError(f"unknown DoD level {level!r}; known: {', '.join(sorted(levels))}")
+    tests = tests or TestCounts(passed=len(_names(results)))
+    items = [_executed(results, tests)]
+    items.extend(ITEM_JUDGES[name](results) for name in ITEM_JUDGES)
+    items.append(baseline or ItemOutcome(name="performance.baseline", status=NOT_EVIDENCED,
+                                         detail="no baseline compared (--fpt-compare NAME)"))
+    order = list(ITEMS)
+    items.sort(key=lambda i: order.index(i.name))
+    missing = list(incomplete) + [f"run {r.name} is missing a worker's part" for r in results if r.incomplete]
+    return Checklist(level=level, required=tuple(levels[level]), items=tuple(items), tests=tests,
+                     incomplete=tuple(dict.fromkeys(missing)), runs=tuple(run_evidence(r) for r in results),
+                     created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def merge(lists: Sequence[Checklist], *, level: str, levels: Mapping[str, Sequence[str]]) -> Checklist:
+    """Several squads' checklists as one.
+
+    An item fails if any file failed it, passes if any passed it and none failed.
+    """
+    if level not in levels:
+        raise ValueError(f"unknown DoD level {level!r}; known: {', '.join(sorted(levels))}")
+    items = []
+    for name in ITEMS:
+        parts = [c.item(name) for c in lists if any(i.name == name for i in c.items)]
+        status = (FAILED if any(p.status == FAILED for p in parts)
+                  else PASSED if any(p.status == PASSED for p in parts) else NOT_EVIDENCED)
+        chosen = [p for p in parts if p.status == status]
+        items.append(ItemOutcome(
+            name=name, status=status, detail=" | ".join(dict.fromkeys(p.detail for p in chosen)),
+            tests=tuple(dict.fromkeys(t for p in chosen for t in p.tests)),
+            evidence={"files": len(parts), "statuses": [p.status for p in parts]}))
+    tests = TestCounts(passed=sum(c.tests.passed for c in lists), failed=sum(c.tests.failed for c in lists),
+                       skipped=sum(c.tests.skipped for c in lists))
+    return Checklist(level=level, required=tuple(levels[level]), items=tuple(items), tests=tests,
+                     incomplete=tuple(x for c in lists for x in c.incomplete),
+                     runs=tuple(r for c in lists for r in c.runs),
+                     created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     sources=tuple(s for c in lists for s in c.sources))
+
+
+def parse_levels(table: Mapping[str, Any], source: str = "[tool.fpt.dod] in pyproject.toml"
+                 ) -> dict[str, tuple[str, ...]]:
+    """Levels from a ``[tool.fpt.dod]`` table over the defaults; a bad one is a ``ConfigError``."""
+    if not isinstance(table, Mapping):
+        raise ConfigError("dod", table, "be a table of levels such as release = [\"suite.executed\"]", source)
+    levels = dict(DEFAULT_LEVELS)
+    for name, value in table.items():
+        if name == "level":
+            continue
+        allowed = f"be a list of checklist items ({', '.join(ITEMS)})"
+        if not isinstance(value, list) or not all(isinstance(v, str) and v in ITEMS for v in value):
+            raise ConfigError(f"dod.{name}", value, allowed, source)
+        levels[name] = tuple(value)
+    return levels
+
+
+def check_level(level: str, levels: Mapping[str, Sequence[str]], source: str = "") -> None:
+    """A ``ConfigError`` unless ``level`` is one of ``levels``."""
+    if level not in levels:
+        raise ConfigError("dod_level", level, f"be one of the DoD levels ({', '.join(sorted(levels))})",
+                          source)

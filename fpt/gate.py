@@ -1,0 +1,79 @@
+"""Read checklist files back, refuse anything malformed or edited, merge them and judge a level.
+
+Used by ``fpt gate FILE... --level release`` (a release QA step reading several
+squads' ``fpt-dod.json``). A file that is not JSON, is cut short, does not match the
+published schema, or whose digest does not match its content never passes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fpt.dod import Checklist, digest, merge
+from fpt.errors import FptError
+
+SCHEMA_FILE = "fpt-dod.schema.json"
+
+
+class GateError(FptError):
+    """A checklist file cannot be trusted: the message says which file and why."""
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The published JSON Schema of ``fpt-dod.json`` (shipped in the package)."""
+    text = resources.files("fpt.schemas").joinpath(SCHEMA_FILE).read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def validate(data: Any, where: str = "checklist") -> None:
+    """``GateError`` unless ``data`` matches the schema and its digest."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        path = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise GateError(f"{where}: does not match the fpt-dod schema at {path}: {e.message}"
+                        + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""))
+    if data["digest"] != digest(data):
+        raise GateError(f"{where}: digest does not match the content: the file was edited after fpt wrote it")
+    check = Checklist.from_dict(data)
+    if check.verdict != data["verdict"] or check.reasons != data["reasons"]:
+        raise GateError(f"{where}: verdict {data['verdict']!r} does not follow from its items")
+
+
+def read(path: str | Path) -> Checklist:
+    """One checklist file, validated; ``GateError`` says what is wrong."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GateError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise GateError(f"{p}: cannot be read: {e}") from None
+    if not text.strip():
+        raise GateError(f"{p}: is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GateError(f"{p}: is not valid JSON (truncated or malformed) at line {e.lineno} "
+                        f"column {e.colno}: {e.msg}") from None
+    validate(data, str(p))
+    c = Checklist.from_dict(data)
+    return Checklist(level=c.level, required=c.required, items=c.items, tests=c.tests,
+                     incomplete=c.incomplete, runs=c.runs, created=c.created, sources=(str(p),))
+
+
+def gate(paths: Sequence[str | Path], *, level: str, levels: Mapping[str, Sequence[str]]) -> Checklist:
+    """Every file read and validated, merged, judged at ``level``."""
+    if not paths:
+        raise GateError("no checklist file given")
+    return merge([read(p) for p in paths], level=level, levels=levels)

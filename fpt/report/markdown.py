@@ -1,0 +1,49 @@
+"""The checklist as Markdown: fit for a pull-request comment, a job summary or a release QA record."""
+
+from __future__ import annotations
+
+from fpt.dod import ITEMS, PASSED, Checklist
+
+MARK = {"passed": "✅ passed", "failed": "❌ failed", "not_evidenced": "⚠️ not evidenced"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def checklist_markdown(c: Checklist) -> str:
+    """Verdict, the item table (required items marked) and the runs behind it."""
+    lines = [
+        f"## fpt Definition of Done — level `{c.level}`: **{c.verdict.upper()}**", "",
+        f"{c.tests.ran} FPT tests ran ({c.tests.passed} passed, {c.tests.failed} failed, "
+        f"{c.tests.skipped} skipped); {len(c.runs)} load runs.", "",
+    ]
+    for reason in c.incomplete:
+        lines.append(f"> **Incomplete:** {_cell(reason)}")
+    if c.incomplete:
+        lines.append("")
+    lines += ["| item | required | status | evidence |", "|---|:-:|---|---|"]
+    for i in c.items:
+        req = "yes" if i.name in c.required else ""
+        what = ITEMS.get(i.name, "")
+        lines.append(f"| `{i.name}` — {what} | {req} | {MARK[i.status]} | {_cell(i.detail)} |")
+    failing = c.reasons
+    if failing:
+        lines += ["", "### Why the gate fails", ""] + [f"- {_cell(r)}" for r in failing]
+    if c.runs:
+        lines += ["", "### Runs", "",
+                  "| test | profile | rate achieved / target | users | iterations | overlap pairs | "
+                  "p90 ms | errors | findings |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in c.runs:
+            findings = ", ".join(f"{k} {n}" for k, n in r["findings"].items()) or "none"
+            p90 = f"{r['p90_ms']:.1f}" if r.get("p90_ms") is not None else "-"
+            lines.append(
+                f"| `{_cell(r['test'])}` | {r['profile']} "
+                f"| {r['achieved_rate']:.2f} / {r['target_rate']:.2f}/s "
+                f"| {r['users']} | {r['iterations']} | {r['overlap_request_pairs']} | {p90} "
+                f"| {r['error_rate'] * 100:.2f}% | {_cell(findings)} |")
+    examples = [e for i in c.items if i.status != PASSED for e in i.evidence.get("examples", [])]
+    if examples:
+        lines += ["", "### Findings (first examples)", ""] + [f"- {_cell(e)}" for e in examples[:10]]
+    return "\n".join(lines) + "\n"
