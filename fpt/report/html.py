@@ -82,7 +82,9 @@ def _run_view(r: RunResult) -> dict[str, Any]:
         rows.append({"step": name, "count": m.count, "errors": f"{m.error_rate * 100:.2f}%",
                      **{k: f"{v / 1000:.1f}" for k, v in s.items()
                         if k in ("p50", "p90", "p95", "p99", "max")}})
-    findings = [f.one_line() for kind in sorted(r.findings.counts) for f in r.findings.of(kind)[:10]]
+    findings = [{"line": f.one_line(), "evidence": ", ".join(f"{k}: {v}" for k, v in f.evidence.items()),
+                 "request": f.request_id, "at": f"{f.at:.2f}s"}
+                for kind in sorted(r.findings.counts) for f in r.findings.of(kind)[:10]]
     return {"name": r.name, "flow": r.flow, "profile": r.profile, "target": redact_url(r.target),
             "rate": f"{r.achieved_rate:.2f}/s of {r.target_rate:.2f}/s", "users": r.users,
             "iterations": r.engine.started, "dropped": r.engine.dropped, "verdict": r.swap_verdict,

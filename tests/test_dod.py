@@ -1,0 +1,311 @@
+"""The Definition-of-Done checklist, the gate, and the reports, as a user meets them.
+
+pytester runs real sessions against the demo service (a real uvicorn server for the
+live profile, in-process for the virtual one) and an in-process fleet for scaling;
+every fpt-dod.json written is validated against the published schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fpt import cli
+from fpt.dod import Checklist, evaluate
+from fpt.gate import GateError, read, validate
+
+SUITE = '''
+import fpt
+from fpt.scaling import CallableScaler
+from inprocess_fleet import Fleet, flow as note_flow
+from suites.demo import create_app
+from suites.flows import book_visit
+
+BUGS = {bugs!r}
+
+def test_live(fpt_load, demo_url):
+    fpt_load(book_visit, profile="live", target=demo_url, users=10, duration="2s", arrivals="rendezvous",
+             burst=5, probe_share=0.3, thresholds=["p90<2s"], check={check})
+
+def test_virtual(fpt_load):
+    fpt_load(book_visit, profile="virtual", target=create_app(bugs=BUGS), users=20, duration="2s",
+             rate=40, arrivals="rendezvous", burst=10, probe_share=0.3, check={check})
+'''
+SCALING = '''
+
+def test_scaling(fpt_load):
+    fleet = Fleet(shared_sessions=True)
+    scaler = CallableScaler(fleet.scale, lambda: len(fleet.names))
+    fpt_load(note_flow, profile="virtual", target=fleet.app(), users=10, rate=40, duration="3.5s",
+             alone=0, probe_share=0,
+             events=[fpt.at(0.8, scaler.scale_to, 3), fpt.at(2.0, scaler.scale_to, 1)])
+'''
+CONFTEST = '''
+import pytest
+from suites.demo.server import serve
+
+@pytest.fixture(scope="session")
+def demo_url():
+    with serve() as server:
+        yield server.base_url
+'''
+
+
+def make_suite(pytester: pytest.Pytester, *, bugs: tuple[str, ...] = (), check: bool = True,
+               scaling: bool = False, pyproject: str = "") -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_suite=SUITE.format(bugs=bugs, check=check) + (SCALING if scaling else ""))
+    pytester.makepyprojecttoml("[tool.fpt]\nseed = 5\n" + pyproject)
+
+
+def written(pytester: pytest.Pytester) -> dict[str, object]:
+    """The session's fpt-dod.json, after checking it against the schema and its digest."""
+    path = pytester.path / "fpt-report" / "fpt-dod.json"
+    data = json.loads(path.read_text())
+    validate(data, str(path))
+    return data  # type: ignore[no-any-return]
+
+
+def statuses(data: dict[str, object]) -> dict[str, str]:
+    return {i["name"]: i["status"] for i in data["items"]}  # type: ignore[attr-defined]
+
+
+def test_every_item_passed_at_release_exits_zero(pytester: pytest.Pytester) -> None:
+    make_suite(pytester, scaling=True)
+    first = pytester.runpytest("-p", "no:cacheprovider", "--fpt-dod-level", "release",
+                               "--fpt-save-baseline", "main")
+    first.assert_outcomes(passed=3)
+    # No baseline to compare with yet: release requires it, so the gate fails.
+    assert first.ret == pytest.ExitCode.TESTS_FAILED
+    assert statuses(written(pytester))["performance.baseline"] == "not_evidenced"
+    second = pytester.runpytest("-p", "no:cacheprovider", "--fpt-dod-level", "release",
+                                "--fpt-compare", "main",
+                                "--fpt-baseline-p90-regression", "100%")
+    second.assert_outcomes(passed=3)
+    data = written(pytester)
+    assert statuses(data) == dict.fromkeys(statuses(data), "passed"), data["reasons"]
+    assert second.ret == pytest.ExitCode.OK
+    second.stdout.fnmatch_lines(["*DoD release: PASSED*"])
+    assert (pytester.path / "fpt-report" / "fpt-dod.md").read_text().count("✅ passed") == 12
+
+
+def test_a_data_swap_fails_the_gate_even_when_every_test_passes(pytester: pytest.Pytester) -> None:
+    make_suite(pytester, bugs=("shared_cache",), check=False)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = written(pytester)
+    assert statuses(data)["data_swap.high_traffic_virtual"] == "failed"
+    assert statuses(data)["data_swap.multi_user_live"] == "passed"
+    assert data["verdict"] == "failed"
+    result.stdout.fnmatch_lines(["*FAIL * data_swap.high_traffic_virtual*data swaps seen*",
+                                 "*DoD squad: FAILED*"])
+
+
+def test_release_without_scaling_is_not_evidenced_while_squad_passes(pytester: pytest.Pytester,
+                                                                     tmp_path: Path) -> None:
+    make_suite(pytester)
+    summary = tmp_path / "summary.md"
+    squad = pytester.runpytest("-p", "no:cacheprovider", "--junitxml", "junit.xml")
+    assert squad.ret == pytest.ExitCode.OK
+    release = pytester.runpytest("-p", "no:cacheprovider", "--fpt-dod-level", "release")
+    assert release.ret == pytest.ExitCode.TESTS_FAILED
+    data = written(pytester)
+    assert statuses(data)["autoscaling.session_continuity"] == "not_evidenced"
+    assert any("autoscaling.session_continuity not evidenced" in r for r in data["reasons"])  # type: ignore[attr-defined]
+    # The level can come from [tool.fpt.dod] too, and the job summary gets the Markdown.
+    pytester.makepyprojecttoml('[tool.fpt]\nseed = 5\n[tool.fpt.dod]\nlevel = "release"\n')
+    os.environ["GITHUB_STEP_SUMMARY"] = str(summary)
+    try:
+        again = pytester.runpytest("-p", "no:cacheprovider")
+    finally:
+        del os.environ["GITHUB_STEP_SUMMARY"]
+    assert again.ret == pytest.ExitCode.TESTS_FAILED
+    assert "level `release`: **FAILED**" in summary.read_text()
+    junit = (pytester.path / "junit.xml").read_text()
+    assert 'name="fpt.swap_verdict" value="passes"' in junit
+    assert 'name="fpt.iterations"' in junit
+
+
+def test_dod_configuration_errors_are_usage_errors(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    bad_level = pytester.runpytest("--fpt-dod-level", "gold")
+    assert bad_level.ret == pytest.ExitCode.USAGE_ERROR
+    bad_level.stderr.fnmatch_lines(["*fpt: dod_level must be one of the DoD levels (release, squad)*'gold'*"])
+    pytester.makepyprojecttoml('[tool.fpt.dod]\nnightly = ["suite.executed", "data_swap.everything"]\n')
+    bad_item = pytester.runpytest()
+    assert bad_item.ret == pytest.ExitCode.USAGE_ERROR
+    bad_item.stderr.fnmatch_lines(["*fpt: dod.nightly must be a list of checklist items (suite.executed,*"])
+    assert "Traceback" not in bad_item.stderr.str()
+
+
+def test_without_fpt_tests_there_is_no_checklist_and_no_gate(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    assert not (pytester.path / "fpt-report").exists()
+
+
+def test_all_fpt_tests_skipped_is_not_evidenced(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x='''
+        import pytest
+
+        @pytest.mark.fpt
+        def test_skipped():
+            pytest.skip("service down")
+    ''')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert statuses(written(pytester))["suite.executed"] == "not_evidenced"
+    result.stdout.fnmatch_lines(["*suite.executed*no FPT test ran (1 skipped)*"])
+
+
+# -- the gate CLI on files ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def checklists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A passing and a failing fpt-dod.json, from real runs."""
+    import asyncio
+
+    from fpt.config import FptConfig
+    from fpt.runner import Run
+    from fpt.shapes import constant
+    from suites.demo import create_app
+    from suites.flows import book_visit
+
+    out = {}
+    d = tmp_path_factory.mktemp("gate")
+    for name, bugs in (("good", ()), ("swap", ("leaky_listing",))):
+        cfg = FptConfig(users=20, profile="virtual", arrivals="rendezvous", burst=10, probe_share=0.3,
+                        alone=1)
+        run = Run(book_visit, cfg=cfg, shape=constant(40), duration=1.5, target=create_app(bugs=bugs),
+                  thresholds=(), name=f"suites/test_x.py::test_{name}")
+        result = asyncio.run(run.execute())
+        levels = {"virtual-only": ("suite.executed", "data_swap.high_traffic_virtual")}
+        c = evaluate([result], level="virtual-only", levels=levels)
+        out[name] = d / f"{name}.json"
+        out[name].write_text(json.dumps(c.to_dict(), indent=2))
+    (d / "pyproject.toml").write_text('[tool.fpt.dod]\nvirtual-only = ["suite.executed", '
+                                      '"data_swap.high_traffic_virtual"]\n')
+    out["config"] = d / "pyproject.toml"
+    return out
+
+
+def gate(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    code = cli.main(["gate", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_gate_passes_a_good_file_and_fails_a_failing_one(checklists: dict[str, Path],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = checklists["config"]
+    code, out, _ = gate(capsys, checklists["good"], "--level", "virtual-only", "--config", cfg)
+    assert code == 0
+    assert "fpt gate: PASSED at level virtual-only" in out
+    code, out, _ = gate(capsys, checklists["good"], checklists["swap"], "--level", "virtual-only",
+                        "--config", cfg)
+    assert code == 1
+    assert "data_swap.high_traffic_virtual failed" in out
+    # The default release level needs what a virtual-only run cannot show.
+    code, out, _ = gate(capsys, checklists["good"], "--config", cfg)
+    assert code == 1
+    assert "autoscaling.session_continuity not evidenced" in out
+
+
+def test_gate_refuses_malformed_truncated_invalid_and_tampered_files(
+        checklists: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = checklists["good"].read_text()
+    data = json.loads(good)
+    cases = {
+        "truncated": (good[: len(good) // 2], "is not valid JSON (truncated or malformed)"),
+        "malformed": ("{not json", "is not valid JSON"),
+        "empty": ("", "is empty"),
+        "invalid": (json.dumps({**data, "verdict": "maybe"}), "does not match the fpt-dod schema at verdict"),
+        "missing": (json.dumps({k: v for k, v in data.items() if k != "items"}), "'items' is a required"),
+        "tampered": (json.dumps({**data, "items": [{**i, "status": "passed"} for i in data["items"]]}),
+                     "digest does not match"),
+    }
+    for name, (text, message) in cases.items():
+        p = tmp_path / f"{name}.json"
+        p.write_text(text)
+        code, out, err = gate(capsys, p, "--level", "squad")
+        assert code == 2, name
+        assert message in err, (name, err)
+        assert "Traceback" not in err
+        assert "PASSED" not in out
+    code, _, err = gate(capsys, tmp_path / "nope.json")
+    assert code == 2
+    assert "no such file" in err
+
+
+def test_a_recomputed_digest_still_cannot_make_a_failing_file_pass(checklists: dict[str, Path]) -> None:
+    data = json.loads(checklists["swap"].read_text())
+    data["verdict"] = "passed"
+    data["reasons"] = []
+    from fpt.dod import digest
+
+    data["digest"] = digest(data)
+    with pytest.raises(GateError, match="does not follow from its items"):
+        validate(data)
+    assert read(checklists["swap"]).verdict == "failed"
+
+
+def test_the_installed_fpt_command_runs_the_gate(checklists: dict[str, Path]) -> None:
+    exe = shutil.which("fpt") or str(Path(sys.executable).parent / "fpt")
+    if not Path(exe).exists():
+        pytest.skip("the fpt console script is not installed (pip install -e .)")
+    proc = subprocess.run([exe, "gate", str(checklists["good"]), "--level", "virtual-only", "--config",
+                           str(checklists["config"])],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "PASSED" in proc.stdout
+
+
+def test_incomplete_runs_cannot_pass(checklists: dict[str, Path]) -> None:
+    c = read(checklists["good"])
+    levels = {"virtual-only": c.required}
+    from fpt.result import RunResult
+
+    assert isinstance(c, Checklist)
+    again = evaluate([], level="virtual-only", levels=levels, incomplete=["worker gw1 went down"])
+    assert again.verdict == "failed"
+    assert again.reasons[0] == "incomplete: worker gw1 went down"
+    assert RunResult.SWAP_KINDS  # the result type the checklist reads
+
+
+# -- the HTML report in a real browser ------------------------------------------------------------------
+
+def test_html_report_renders_plots_and_findings_in_headless_chromium(pytester: pytest.Pytester,
+                                                                   tmp_path: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing: .ci/run installs it with apt-get install chromium")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    make_suite(pytester, bugs=("shared_cache",), check=False)
+    pytester.runpytest("-p", "no:cacheprovider")
+    page = pytester.path / "fpt-report" / "fpt-report.html"
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    dom = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert dom.count('class="plot"') == 2  # one figure per run
+    assert dom.count("<svg") >= 2
+    assert "throughput per step" in dom
+    assert 'data-item="data_swap.high_traffic_virtual"' in dom
+    assert "[data_swap]" in dom
+    assert "saw user#" in dom or "saw solo#" in dom
+    # Personal values are masked in the evidence; no synthetic password is ever written.
+    assert "***@example.test" in dom
+    assert not re.search(r"[a-z]+\.[a-z]+\.\d+@example\.test", dom), "an unmasked email reached the report"
+    assert "password" not in dom.lower().replace("passwords", "")
