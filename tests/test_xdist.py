@@ -55,6 +55,12 @@ def test_dist_each_splits_rate_and_users_and_merges(xdist_project: pytest.Pytest
         "*hello*40*",
     ])
     assert res.stdout.str().count("test_x.py::test_load — flow") == 1
+    # One checklist for the whole session, written by the controller, counting the merged run.
+    dod = json.loads((xdist_project.path / "fpt-report" / "fpt-dod.json").read_text())
+    assert len(dod["runs"]) == 1
+    assert dod["runs"][0]["iterations"] == 40
+    assert dod["tests"]["passed"] == 2
+    assert dod["incomplete"] == []
 
 
 def test_merged_percentiles_equal_direct_computation() -> None:
@@ -112,4 +118,7 @@ def test_killed_worker_marks_the_run_incomplete(pytester: pytest.Pytester) -> No
     pytester.syspathinsert()
     res = pytester.runpytest_subprocess("-n", "2", "--dist", "each", "-p", "no:cacheprovider")
     assert res.ret != 0
-    res.stdout.fnmatch_lines(["INCOMPLETE: worker gw1 went down*"])
+    res.stdout.fnmatch_lines(["INCOMPLETE: worker gw1 went down*", "*DoD squad: FAILED*"])
+    dod = json.loads((pytester.path / "fpt-report" / "fpt-dod.json").read_text())
+    assert dod["verdict"] == "failed"
+    assert any(r.startswith("incomplete: worker gw1 went down") for r in dod["reasons"])
