@@ -69,6 +69,16 @@ def _fraction(v: Any) -> float:
     return f
 
 
+def _ratio(v: Any) -> float:
+    if isinstance(v, bool):
+        raise ValueError
+    s = str(v).strip()
+    f = float(s[:-1]) / 100 if s.endswith("%") else float(s)
+    if not 0 <= f < math.inf:
+        raise ValueError
+    return f
+
+
 def _bool(v: Any) -> bool:
     if isinstance(v, bool):
         return v
@@ -185,7 +195,7 @@ KEYS: tuple[Key, ...] = (
     Key("compare", _name, "be a baseline name (letters, digits, - _ .)",
         "compare this session against baseline NAME", ""),
     Key("baseline_dir", str, "be a directory path", "where baselines are stored", ".fpt-baselines"),
-    Key("baseline_p90_regression", _fraction, "be a fraction between 0 and 1 (or a percentage like 20%)",
+    Key("baseline_p90_regression", _ratio, "be a fraction >= 0 (or a percentage like 20% or 150%)",
         "allowed p90 growth over the baseline, per step", 0.2),
     Key("baseline_error_increase", _fraction, "be a fraction between 0 and 1 (or a percentage like 1%)",
         "allowed error-rate increase over the baseline (absolute), per step", 0.01),

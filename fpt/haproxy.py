@@ -15,6 +15,8 @@ from fpt.scaling import ScaleError, check_size
 
 OP_RUNNING = 2
 ADMIN_READY = 0
+CONFIG_MAINT = 0x04
+"""Admin-state bit kept for a server declared ``disabled`` in the config, even once it is made ready."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,12 @@ class ServerState:
     @property
     def serving(self) -> bool:
         """Ready (not in maintenance or drain) and UP."""
-        return self.op_state == OP_RUNNING and self.admin_state == ADMIN_READY
+        return self.op_state == OP_RUNNING and self.ready
+
+    @property
+    def ready(self) -> bool:
+        """No maintenance or drain flag set, other than the informational config one."""
+        return self.admin_state & ~CONFIG_MAINT == ADMIN_READY
 
 
 class HaproxyScaler:
@@ -94,9 +101,9 @@ class HaproxyScaler:
         if n > len(servers):
             raise ScaleError(f"backend {self.backend!r} has {len(servers)} servers; cannot scale to {n}")
         for s in servers[:n]:
-            if s.admin_state != ADMIN_READY:
+            if not s.ready:
                 await self.set_state(s.name, "ready")
-        leaving = [s for s in servers[n:] if s.admin_state == ADMIN_READY]
+        leaving = [s for s in servers[n:] if s.ready]
         for s in leaving:
             await self.set_state(s.name, "drain")
         if leaving:

@@ -112,7 +112,8 @@ class UserClient(httpx.AsyncClient):
         # An id the service can log, so a finding can be matched to its server-side trace.
         request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
         user.last_request = request
-        ctx.counters["overlap.request_pairs"] += ctx.inflight_requests
+        if ctx.phase != "readback":  # read-back after the run is not load: its overlap proves nothing
+            ctx.counters["overlap.request_pairs"] += ctx.inflight_requests
         ctx.inflight_requests += 1
         start = time.perf_counter()
         try:

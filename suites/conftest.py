@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from suites.demo.app import parse_bugs
+from suites.demo.fleet import DemoFleet, require_binaries
 from suites.demo.server import Server, serve
 
 
@@ -24,3 +25,23 @@ def demo_server() -> Iterator[Server]:
 def demo_url(demo_server: Server) -> str:
     """Base URL of the running demo service."""
     return demo_server.base_url
+
+
+@pytest.fixture
+def demo_fleet() -> Iterator[Callable[..., DemoFleet]]:
+    """Start a real fleet: ``demo_fleet(sessions="redis")`` — uvicorn replicas behind HAProxy, Redis.
+
+    Every fleet started is stopped after the test, even when it fails. Skips when
+    haproxy or redis-server is missing (fails instead under ``CI=true``).
+    """
+    require_binaries()
+    started: list[DemoFleet] = []
+
+    def make(**kwargs: object) -> DemoFleet:
+        fleet = DemoFleet(bugs=tuple(parse_bugs(None)), **kwargs)  # type: ignore[arg-type]
+        started.append(fleet.__enter__())
+        return fleet
+
+    yield make
+    for fleet in started:
+        fleet.stop()
