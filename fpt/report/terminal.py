@@ -50,6 +50,7 @@ def run_summary(r: RunResult) -> list[str]:
     lines.extend("  " + x for x in _table(rows))
     if r.checks:
         lines.append("  " + swap_line(r))
+    lines.extend("  " + x for x in scaling_lines(r))
     for t in r.thresholds:
         lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
     for f in r.failures():
@@ -74,6 +75,25 @@ def swap_line(r: RunResult) -> str:
               f"{c.get('probes.leaked', 0)} leaked" if "cross_user_probes" in r.checks else "")
     return (f"{VERDICTS[r.swap_verdict]} ({', '.join(r.checks)}; "
             f"{c.get('overlap.request_pairs', 0)} overlapping request pairs{probes})")
+
+
+def scaling_lines(r: RunResult) -> list[str]:
+    """Scale events (did they work, did they move traffic) and p90 / errors per phase."""
+    c = r.continuity
+    if not c:
+        return []
+    out = []
+    for e in c.get("events", []):
+        state = "ok" if e.get("ok") else f"FAILED: {e.get('error')}"
+        out.append(f"scale event at {e.get('at', 0):.1f}s {e.get('label', '')}: {state}; "
+                   f"{e.get('moved_detail', '')}")
+    for name, p in c.get("phases", {}).items():
+        out.append(f"  phase {name:<10} p50 {p['p50_ms']:.1f}ms p90 {p['p90_ms']:.1f}ms errors "
+                   f"{p['error_rate'] * 100:.2f}% {p['throughput']:.1f}/s over {p['seconds']:.1f}s")
+    rb = c.get("readback", {})
+    out.append(f"read-back: {rb.get('ok', 0)} of {rb.get('tried', 0)} writes found, {rb.get('lost', 0)} "
+               f"lost, {rb.get('errors', 0)} errors; broken sessions {c.get('broken_sessions', 0)}")
+    return out
 
 
 def progress_line(p: Progress) -> str:
