@@ -69,3 +69,29 @@ async def read_foreign_visit(user: fpt.User, visit_id: int) -> None:
     async with user.step("read-foreign", expect_status={404}):
         r = await user.http.get(f"/visits/{visit_id}")
         fpt.check(r.status_code == 404, f"visit {visit_id} of another member answered {r.status_code}")
+
+
+def eligible(member_id: str) -> bool:
+    """The eligibility rule the demo's downstream applies (member ids ending 13 are not covered)."""
+    return not member_id.endswith("13")
+
+
+async def book_with_eligibility(user: fpt.User) -> None:
+    """Book a visit through the eligibility check; retry once when eligibility is unavailable."""
+    if not await sign_in(user):
+        return
+    mine = user.identity.member_id
+    for attempt in ("book", "book-retry"):
+        async with user.step(attempt, expect_status={201, 403, 502}):
+            r = await user.http.post("/visits", json={"note": f"eligible {user.identity.canary}"})
+        if r.status_code != 502:  # 502: eligibility unavailable, handled by one retry
+            break
+    if r.status_code == 403:
+        fpt.check(not eligible(mine), f"eligible member refused ({r.json().get('error')})")
+    elif r.status_code == 201:
+        fpt.check(eligible(mine), "a member who is not eligible was booked")
+        visit = r.json()
+        user.expect_owner(visit, member_id=mine)
+        user.ledger.add("visit", f"/visits/{visit['id']}", note=visit["note"])
+    else:
+        fpt.check(False, "eligibility still unavailable after one retry")
