@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+from suites.demo.server import free_port, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,9 +19,7 @@ def uvicorn_server(app: str = "bench.hello_app:app", core: int | None = 1) -> It
     """Start uvicorn (httptools, uvloop) on 127.0.0.1 on a free port; yield its base URL."""
     # Not `uvicorn --fd`: uvicorn takes an inherited fd for a Unix socket and then never
     # sets TCP_NODELAY, so Nagle and delayed ACKs add ~40 ms to split responses.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--log-level",
@@ -32,23 +28,11 @@ def uvicorn_server(app: str = "bench.hello_app:app", core: int | None = 1) -> It
         preexec_fn=(lambda: os.sched_setaffinity(0, {core})) if core is not None else None)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("benchmark server did not start") from None
-                time.sleep(0.05)
+        if not wait_for_http(url + "/", proc, 20):
+            raise RuntimeError("benchmark server did not start")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @contextlib.contextmanager
@@ -60,9 +44,7 @@ def nginx_server(core: int | None = 1) -> Iterator[str]:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(binary).exists():
         raise RuntimeError("nginx is not installed: apt-get install nginx")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "nginx.conf"
         conf.write_text(f"""
@@ -82,19 +64,11 @@ http {{
         proc = subprocess.Popen([binary, "-c", str(conf), "-p", tmp], preexec_fn=pin)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    httpx.get(url + "/", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("nginx did not start") from None
-                    time.sleep(0.05)
+            if not wait_for_http(url + "/", proc, 10):
+                raise RuntimeError("nginx did not start")
             yield url
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop_process(proc, timeout=10)
 
 
 def max_in_window(times: list[float], window: float) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fpt.errors import ConfigError
-from fpt.units import DURATION_FORM, parse_duration
+from fpt.units import DURATION_FORM, parse_duration, parse_percent
 
 PROFILES = ("live", "virtual")
 PROFILE_RATE = {"live": 5.0, "virtual": 50.0}
@@ -59,22 +59,18 @@ def _non_negative_int(v: Any) -> int:
     return i
 
 
-def _fraction(v: Any) -> float:
+def _ratio(v: Any) -> float:
     if isinstance(v, bool):
         raise ValueError
-    s = str(v).strip()
-    f = float(s[:-1]) / 100 if s.endswith("%") else float(s)
-    if not 0 <= f <= 1:
+    f = parse_percent(str(v))
+    if not 0 <= f < math.inf:
         raise ValueError
     return f
 
 
-def _ratio(v: Any) -> float:
-    if isinstance(v, bool):
-        raise ValueError
-    s = str(v).strip()
-    f = float(s[:-1]) / 100 if s.endswith("%") else float(s)
-    if not 0 <= f < math.inf:
+def _fraction(v: Any) -> float:
+    f = _ratio(v)
+    if f > 1:
         raise ValueError
     return f
 

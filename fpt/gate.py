@@ -7,6 +7,7 @@ published schema, or whose digest does not match its content never passes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -32,8 +33,8 @@ def schema() -> dict[str, Any]:
     return data
 
 
-def validate(data: Any, where: str = "checklist") -> None:
-    """``GateError`` unless ``data`` matches the schema and its digest."""
+def validate(data: Any, where: str = "checklist") -> Checklist:
+    """The checklist in ``data``; ``GateError`` unless it matches the schema, its digest and its verdict."""
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema())
@@ -48,6 +49,7 @@ def validate(data: Any, where: str = "checklist") -> None:
     check = Checklist.from_dict(data)
     if check.verdict != data["verdict"] or check.reasons != data["reasons"]:
         raise GateError(f"{where}: verdict {data['verdict']!r} does not follow from its items")
+    return check
 
 
 def read(path: str | Path) -> Checklist:
@@ -66,10 +68,7 @@ def read(path: str | Path) -> Checklist:
     except json.JSONDecodeError as e:
         raise GateError(f"{p}: is not valid JSON (truncated or malformed) at line {e.lineno} "
                         f"column {e.colno}: {e.msg}") from None
-    validate(data, str(p))
-    c = Checklist.from_dict(data)
-    return Checklist(level=c.level, required=c.required, items=c.items, tests=c.tests,
-                     incomplete=c.incomplete, runs=c.runs, created=c.created, sources=(str(p),))
+    return dataclasses.replace(validate(data, str(p)), sources=(str(p),))
 
 
 def gate(paths: Sequence[str | Path], *, level: str, levels: Mapping[str, Sequence[str]]) -> Checklist:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fpt.config import FptConfig
 from fpt.dod import DEFAULT_LEVELS, Checklist, ItemOutcome, TestCounts
@@ -76,6 +75,3 @@ class FptSession:
             self.notes.append(f"reports not written to {cfg.report_dir}: {type(e).__name__}: {e}")
         return self.checklist
 
-    def summary(self) -> dict[str, Any]:
-        """What the terminal shows at the end, as data."""
-        return {"checklist": self.checklist, "written": self.written, "notes": self.notes}

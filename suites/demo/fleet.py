@@ -27,13 +27,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fpt.haproxy import HaproxyScaler
 from fpt.scaling import ScaleError, check_size
-from suites.demo.server import Server, free_port, start
+from suites.demo.server import Server, free_port, start, stop_process
 
 BINARIES = {"haproxy": "haproxy", "redis-server": "redis-server"}
 BACKEND = "booking"
@@ -189,13 +188,7 @@ class DemoFleet:
             server.stop()
         self.replicas.clear()
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
         self.procs.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -224,11 +217,4 @@ class DemoFleetScaler:
     async def replicas(self) -> int:
         """Slots HAProxy has ready and UP."""
         return await self.haproxy.replicas()
-
-
-@contextlib.contextmanager
-def fleet(**kwargs: object) -> Iterator[DemoFleet]:
-    """``with fleet(sessions="redis") as f:`` — started, and always stopped."""
-    with DemoFleet(**kwargs) as f:  # type: ignore[arg-type]
-        yield f
 

@@ -27,6 +27,34 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[bytes], *, kill: bool = False, timeout: float = 5.0) -> None:
+    """SIGTERM (or SIGKILL), then SIGKILL after ``timeout``; idempotent."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float, *,
+                  status: int | None = None) -> bool:
+    """Poll ``url`` until it answers (with ``status``, if given); False when ``proc`` exits or time is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = httpx.get(url, timeout=1.0)
+            if status is None or answer.status_code == status:
+                return True
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 @dataclass
 class Server:
     """A running uvicorn process."""
@@ -48,14 +76,7 @@ class Server:
 
     def stop(self, *, kill: bool = False, timeout: float = 5.0) -> None:
         """SIGTERM (or SIGKILL), then SIGKILL after ``timeout``; idempotent."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, kill=kill, timeout=timeout)
 
 
 def start(*, app: str = "booking", bugs: Iterable[str] = (), sessions: str = "memory",
@@ -78,19 +99,12 @@ def start(*, app: str = "booking", bugs: Iterable[str] = (), sessions: str = "me
              "--timeout-graceful-shutdown", "2"],
             env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
     server = Server(base_url=f"http://{host}:{port}", port=port, process=proc, log=log, env=env)
-    deadline = time.monotonic() + ready_timeout
-    while True:
-        try:
-            if httpx.get(server.base_url + "/health", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            server.stop(kill=True)
-            tail = log.read_text(errors="replace")[-2000:]
-            why = "exited" if proc.poll() is not None else f"did not answer within {ready_timeout:g}s"
-            raise RuntimeError(f"demo {app} server {why}; its log:\n{tail}")
-        time.sleep(0.05)
+    if wait_for_http(server.base_url + "/health", proc, ready_timeout, status=200):
+        return server
+    server.stop(kill=True)
+    tail = log.read_text(errors="replace")[-2000:]
+    why = "exited" if proc.poll() is not None else f"did not answer within {ready_timeout:g}s"
+    raise RuntimeError(f"demo {app} server {why}; its log:\n{tail}")
 
 
 @contextlib.contextmanager
