@@ -166,6 +166,9 @@ KEYS: tuple[Key, ...] = (
         True),
     Key("scan_limit", _positive_int, "be a whole number of bytes >= 1",
         "bytes of each response body scanned for canaries", 1 << 20),
+    Key("http_transport", _choice(("fast", "httpx")), "be fast or httpx",
+        "wire layer of each user's httpx client: fast (HTTP/1.1 on httptools) or httpx (httpcore: "
+        "HTTP/2, proxies)", "fast"),
     Key("served_by", str, "be a response header name", "header naming the replica that answered",
         "x-served-by"),
     Key("session_cookie", str, "be a cookie name", "session cookie to watch (default: guess by name)", ""),
@@ -228,6 +231,7 @@ class FptConfig:
     probe_share: float = 0.2
     canary_scan: bool = True
     scan_limit: int = 1 << 20
+    http_transport: str = "fast"
     served_by: str = "x-served-by"
     session_cookie: str = ""
     login_steps: tuple[str, ...] = ("login",)

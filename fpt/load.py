@@ -125,13 +125,14 @@ class LoadRunner:
         from fpt.runner import client_kwargs
         from fpt.user import RunContext, User
 
-        known = {"target", "profile", "seed", "base_url", "allow_rate", "canary_scan", "scan_limit"}
+        known = {"target", "profile", "seed", "base_url", "allow_rate", "canary_scan", "scan_limit",
+                 "http_transport"}
         unknown = sorted(set(kwargs) - known)
         if unknown:
             raise ConfigError(unknown[0], kwargs[unknown[0]],
                               f"not be passed: explore takes {', '.join(sorted(known))}")
         cfg, _, _, _, target = self.plan(**kwargs)
-        make_kwargs = client_kwargs(target)
+        make_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast")
 
         def make_user() -> User:
             from fpt.checks.canary import CanaryScanner

@@ -29,6 +29,7 @@ from fpt.scaling import Event
 from fpt.shapes import Shape, schedule
 from fpt.thresholds import Threshold, ThresholdOutcome
 from fpt.timeline import Timeline
+from fpt.transport import FastTransport
 from fpt.user import Observer, RunContext, User, reset_current, set_current
 
 Flow = Callable[[User], Awaitable[None]]
@@ -58,8 +59,12 @@ def describe_target(target: Any) -> str:
     return f"asgi:{getattr(target, '__name__', type(target).__name__)}"
 
 
-def client_kwargs(target: Any) -> Callable[[], dict[str, Any]]:
-    """Per-user ``httpx.AsyncClient`` arguments for a URL, an ASGI app or a transport."""
+def client_kwargs(target: Any, *, fast: bool = True) -> Callable[[], dict[str, Any]]:
+    """Per-user ``httpx.AsyncClient`` arguments for a URL, an ASGI app or a transport.
+
+    For a URL each user gets its own :class:`fpt.transport.FastTransport` (``fast``)
+    or httpx's own pool of four connections.
+    """
     timeout = httpx.Timeout(10.0, connect=5.0)
     if isinstance(target, str):
         # One SSL context for the run: httpx builds a new one per client otherwise,
@@ -71,7 +76,11 @@ def client_kwargs(target: Any) -> Callable[[], dict[str, Any]]:
         def per_url() -> dict[str, Any]:
             return {"base_url": target, "timeout": timeout, "verify": ssl_context,
                     "limits": httpx.Limits(max_connections=4, max_keepalive_connections=4)}
-        return per_url
+
+        def per_url_fast() -> dict[str, Any]:
+            return {"base_url": target, "timeout": timeout,
+                    "transport": FastTransport(ssl_context=ssl_context)}
+        return per_url_fast if fast else per_url
     if isinstance(target, httpx.AsyncBaseTransport):
         transport: httpx.AsyncBaseTransport = target
     elif callable(target):
@@ -106,7 +115,7 @@ class Run:
         self.worker = worker
         self.users: list[User | None] = [None] * cfg.users
         self._identities = IdentityFactory(cfg.seed)
-        self._client_kwargs = client_kwargs(target)
+        self._client_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast")
         self.scanner = CanaryScanner(self.ctx.owners, limit=cfg.scan_limit) if cfg.canary_scan else None
         if self.scanner is not None:
             self.ctx.observers.append(self.scanner)

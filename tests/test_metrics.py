@@ -29,6 +29,29 @@ def test_merged_percentiles_equal_union(a: list[int], b: list[int]) -> None:
         assert ha.percentile(p) == hu.percentile(p)
 
 
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.integers(-5, 10**4), st.integers(1, 4 * 10**9),
+                                 st.sampled_from([2**k for k in range(33)] + [2**k - 1 for k in range(1, 33)])),
+                       min_size=1, max_size=400),
+       digits=st.sampled_from([1, 2]))
+def test_fast_record_matches_hdr_record_value(values: list[int], digits: int) -> None:
+    """Histogram.record computes HDR's counts index itself; it must land where HdrHistogram's does."""
+    from hdrh.histogram import HdrHistogram
+
+    from fpt.hist import HIGHEST_US
+
+    ours, ref = Histogram(digits), HdrHistogram(1, HIGHEST_US, digits)
+    for v in values:
+        ours.record(v)
+        ref.record_value(min(max(v, 1), HIGHEST_US))
+    assert list(ours._h.counts) == list(ref.counts)
+    assert (ours.count, ours.min, ours.max) == (ref.total_count, ref.get_min_value(), ref.get_max_value())
+    back = Histogram.from_dict(json.loads(json.dumps(ours.to_dict())))
+    back.record(values[0])
+    ref.record_value(min(max(values[0], 1), HIGHEST_US))
+    assert list(back._h.counts) == list(ref.counts)  # decoded histograms record in the same place
+
+
 def test_percentiles_within_precision() -> None:
     rng = random.Random(3)
     values = sorted(rng.lognormvariate(10, 1) for _ in range(20_000))

@@ -18,6 +18,7 @@ from fpt.user import User
 _CANARY_BYTES = re.compile(CANARY_RE.pattern.encode())
 _PREFIX = CANARY_PREFIX.encode()
 DEFAULT_LIMIT = 1 << 20
+_HEADERS = (b"set-cookie", b"location")  # where a canary can travel outside the body
 
 
 def find_canaries(body: bytes) -> list[str]:
@@ -50,9 +51,9 @@ class CanaryScanner:
         self.bodies += 1
         self.bytes += len(body)
         found = find_canaries(body)
-        for name in ("set-cookie", "location"):
-            for v in response.headers.get_list(name):
-                found.extend(CANARY_RE.findall(v))
+        for name, value in response.headers.raw:
+            if name.lower() in _HEADERS and _PREFIX in value:
+                found.extend(m.decode() for m in _CANARY_BYTES.findall(value))
         if not found:
             return
         mine = user.identity.canary

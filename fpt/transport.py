@@ -1,0 +1,422 @@
+"""A lean HTTP/1.1 transport for each user's ``httpx.AsyncClient``.
+
+httpx's default transport (httpcore + h11, pure Python, with a lock per pool
+operation) costs several times more CPU per request than the client itself; on a
+load generator that CPU is the ceiling. This transport keeps httpx's API and
+semantics for the flow (cookies, redirects, decoding, timeouts, exceptions) and
+does the wire work with an ``asyncio.Protocol`` and ``httptools`` (llhttp, the
+parser uvicorn uses).
+
+What it does: HTTP/1.1 over TCP or TLS, keep-alive per origin (one user, a few
+connections, like a browser), Content-Length / chunked / read-until-close bodies,
+streamed responses, chunked request bodies, connect/read/write/pool timeouts,
+and one retry of a request whose *reused* idle connection turned out to be closed
+by the server before any byte of the answer came back (what browsers do). What it
+does not do: HTTP/2, proxies, Unix sockets — choose ``http_transport = "httpx"``
+for those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httptools
+import httpx
+
+#: Idle keep-alive connections one user keeps per origin, and connections it may open at once.
+MAX_IDLE = 4
+MAX_CONNECTIONS = 6
+#: Pause reading a streamed body once this much is buffered and not yet consumed.
+HIGH_WATER = 1 << 20
+_CLOSED = object()
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection; answers one request at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.reused = False
+        self.busy = False
+        self._parser = httptools.HttpResponseParser(self)
+        self._reset()
+        self._drain: asyncio.Future[None] | None = None
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.got_bytes = False
+        self.head_done = False
+        self.complete = False
+        self.error: BaseException | None = None
+        self.skip_body = False
+        self.keep_alive = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    # -- protocol callbacks -------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.busy:  # bytes nobody asked for: the connection cannot be trusted
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(httpx.RemoteProtocolError("protocol upgrade is not supported"))
+        except httptools.HttpParserError as exc:
+            self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_exception(httpx.WriteError("connection closed while sending"))
+        if not self.busy or self.complete or self.error is not None:
+            return
+        if self.head_done and not self._has_length():
+            self.complete = True  # a body delimited by the end of the connection
+            self._wake()
+        else:
+            self._fail(httpx.RemoteProtocolError(
+                "server disconnected without sending a complete response" if self.got_bytes
+                else "server disconnected without sending a response"))
+
+    def pause_writing(self) -> None:
+        self._drain = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self._drain = None
+
+    # -- parser callbacks ---------------------------------------------------
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        if 100 <= self.status < 200 and self.status != 101:
+            self.status, self.reason, self.headers = 0, b"", []  # interim answer: wait for the real one
+            return
+        self.head_done = True
+        if self.skip_body:
+            self.complete = True
+            self.closed = True  # the parser would read the next answer as this body: do not reuse
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self.skip_body:
+            return
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and self.transport is not None:
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if not self.head_done:  # an interim 1xx answer ended
+            return
+        self.keep_alive = self._parser.should_keep_alive()  # llhttp forgets it right after
+        self.complete = True
+        self._wake()
+
+    # -- used by the transport ---------------------------------------------
+    def _has_length(self) -> bool:
+        for name, _ in self.headers:
+            n = name.lower()
+            if n == b"content-length" or n == b"transfer-encoding":
+                return True
+        return False
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def wait(self, limit: float | None, what: str) -> None:
+        """Until something new arrives (head, a chunk, the end, an error) or ``limit`` seconds."""
+        if self.error is not None:
+            raise self.error
+        w = self._waiter = self.loop.create_future()
+        handle = self.loop.call_later(limit, _expire, w) if limit is not None else None
+        try:
+            await w
+        except TimeoutError:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+            raise httpx.ReadTimeout(f"no {what} within {limit:g}s") from None
+        finally:
+            self._waiter = None
+            if handle is not None:
+                handle.cancel()
+        if self.error is not None:
+            raise self.error
+
+    async def drain(self, limit: float | None) -> None:
+        """Wait until the kernel took what was written (only when the buffer is full)."""
+        d = self._drain
+        if d is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(d), limit)
+        except TimeoutError:
+            raise httpx.WriteTimeout(f"could not send within {limit:g}s") from None
+
+    def start(self, skip_body: bool) -> None:
+        self._reset()
+        self.busy = True
+        self.skip_body = skip_body
+        if self.transport is not None and self.buffered == 0:
+            self.transport.resume_reading()
+
+    def take(self) -> bytes:
+        data = b"".join(self.chunks) if len(self.chunks) != 1 else self.chunks[0]
+        self.chunks = []
+        if self.buffered > HIGH_WATER and self.transport is not None:
+            self.transport.resume_reading()
+        self.buffered = 0
+        return data
+
+    def reusable(self) -> bool:
+        return not self.closed and self.complete and self.error is None and self.keep_alive
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
+class _Body(httpx.AsyncByteStream):
+    """The response body as it arrives; gives the connection back when done."""
+
+    def __init__(self, owner: FastTransport, key: tuple[str, str, int], conn: _Connection,
+                 read_timeout: float | None) -> None:
+        self._owner = owner
+        self._key = key
+        self._conn = conn
+        self._timeout = read_timeout
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        try:
+            while True:
+                if conn.chunks:
+                    yield conn.take()
+                    continue
+                if conn.complete:
+                    break
+                await conn.wait(self._timeout, "response body")
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            if conn.complete and not conn.chunks:
+                self._release()
+
+    async def aclose(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._owner._release(self._key, self._conn)
+
+
+class FastTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 keep-alive transport of one user (see the module docstring)."""
+
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl = ssl_context
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._open = 0
+        self._slots: list[asyncio.Future[None]] = []
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"fpt's transport speaks http and https, not {scheme!r}")
+        host = url.host
+        port = url.port or (443 if scheme == "https" else 80)
+        key = (scheme, host, port)
+        timeouts = request.extensions.get("timeout", {})
+        head = _head(request)
+        body = await _body(request)
+        skip_body = request.method == "HEAD"
+        for attempt in (0, 1):
+            conn = await self._acquire(key, timeouts)
+            conn.start(skip_body)
+            try:
+                await self._send(conn, request, head, body, timeouts.get("write"))
+                while not conn.head_done:
+                    await conn.wait(timeouts.get("read"), "response")
+            except (httpx.RemoteProtocolError, httpx.WriteError):
+                conn.close()
+                self._release(key, conn)
+                if attempt == 0 and conn.reused and not conn.got_bytes and body is not None:
+                    continue  # the server had closed the idle connection: once more on a fresh one
+                raise
+            except BaseException:
+                conn.close()
+                self._release(key, conn)
+                raise
+            break
+        return httpx.Response(
+            conn.status, headers=conn.headers,
+            stream=_Body(self, key, conn, timeouts.get("read")),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
+        )
+
+    async def _send(self, conn: _Connection, request: httpx.Request, head: bytes,
+                    body: bytes | None, write_timeout: float | None) -> None:
+        tr = conn.transport
+        if tr is None or conn.closed:
+            raise httpx.WriteError("connection closed")
+        if body is not None:
+            tr.write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                tr.write(body)
+            await conn.drain(write_timeout)
+            return
+        tr.write(head)  # a streamed body without a length: chunked
+        async for chunk in request.stream:  # type: ignore[union-attr]
+            if chunk:
+                tr.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await conn.drain(write_timeout)
+        tr.write(b"0\r\n\r\n")
+        await conn.drain(write_timeout)
+
+    async def _acquire(self, key: tuple[str, str, int], timeouts: dict[str, Any]) -> _Connection:
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                conn.reused = True
+                return conn
+            self._open -= 1
+            self._wake_slot()
+        while self._open >= MAX_CONNECTIONS:
+            slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._slots.append(slot)
+            try:
+                await asyncio.wait_for(slot, timeouts.get("pool"))
+            except TimeoutError:
+                raise httpx.PoolTimeout(
+                    f"all {MAX_CONNECTIONS} connections of this user stayed busy") from None
+            idle = self._idle.get(key)
+            if idle:
+                conn = idle.pop()
+                if not conn.closed:
+                    conn.reused = True
+                    return conn
+                self._open -= 1
+        self._open += 1
+        try:
+            return await self._connect(key, timeouts.get("connect"))
+        except BaseException:
+            self._open -= 1
+            self._wake_slot()
+            raise
+
+    async def _connect(self, key: tuple[str, str, int], limit: float | None) -> _Connection:
+        scheme, host, port = key
+        loop = asyncio.get_running_loop()
+        ctx: ssl.SSLContext | None = None
+        if scheme == "https":
+            ctx = self._ssl or httpx.create_ssl_context()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(loop), host, port, ssl=ctx,
+                                       server_hostname=host if ctx is not None else None),
+                limit)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"no connection to {host}:{port} within {limit:g}s") from None
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        tr = conn.transport
+        if tr is not None:
+            sock = tr.get_extra_info("socket")
+            if sock is not None:
+                import socket
+
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+        return conn
+
+    def _release(self, key: tuple[str, str, int], conn: _Connection) -> None:
+        if not conn.busy:
+            return
+        conn.busy = False
+        idle = self._idle.setdefault(key, [])
+        if conn.reusable() and not self._closed and len(idle) < MAX_IDLE:
+            idle.append(conn)
+        else:
+            conn.close()
+            self._open -= 1
+        self._wake_slot()
+
+    def _wake_slot(self) -> None:
+        while self._slots:
+            slot = self._slots.pop(0)
+            if not slot.done():
+                slot.set_result(None)
+                return
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.close()
+        self._idle.clear()
+        self._open = 0
+
+
+def _head(request: httpx.Request) -> bytes:
+    target = request.url.raw_path
+    lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in request.headers.raw:
+        lines += [name, b": ", value, b"\r\n"]
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+async def _body(request: httpx.Request) -> bytes | None:
+    """The whole request body, or None when it is streamed without a known length."""
+    if "content-length" in request.headers or "transfer-encoding" not in request.headers:
+        return await request.aread()
+    return None

@@ -1,0 +1,263 @@
+"""fpt's HTTP/1.1 transport against real sockets on 127.0.0.1, answer by answer.
+
+Each server here is a real ``asyncio`` TCP server that writes exactly the bytes a
+test needs (chunked bodies, interim answers, closed keep-alive connections,
+garbage), so every branch of the wire code runs against a peer, not a mock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from fpt.transport import FastTransport
+
+def run(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+    """Run an async test on a fresh event loop (fpt's tests need no asyncio plugin)."""
+
+    @functools.wraps(test)
+    def sync() -> None:
+        asyncio.run(test())  # type: ignore[arg-type]
+
+    return sync
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+
+
+class Peer:
+    """A scripted server: ``handler(reader, writer, connection_number)`` per connection."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.requests: list[bytes] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer, self.connections)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        body = b""
+        lower = head.lower()
+        if b"content-length:" in lower:
+            n = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(n)
+        elif b"transfer-encoding: chunked" in lower:
+            while True:
+                size = int((await reader.readline()).strip(), 16)
+                chunk = await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                body += chunk[:-2]
+        self.requests.append(head + body)
+        return head + body
+
+
+@asynccontextmanager
+async def peer(handler: Handler) -> AsyncIterator[tuple[Peer, httpx.AsyncClient]]:
+    p = Peer(handler)
+    server = await asyncio.start_server(p._serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", transport=FastTransport(),
+                               timeout=httpx.Timeout(2.0))
+    try:
+        yield p, client
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+def ok(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+@run
+async def test_keep_alive_reuses_one_connection() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        while True:
+            req = await p.read_request(reader)
+            writer.write(ok(b"hello " + req.split(b" ")[1]))
+
+    async with peer(handler) as (p, client):
+        bodies = [(await client.get(f"/n/{i}")).text for i in range(50)]
+    assert bodies == [f"hello /n/{i}" for i in range(50)]
+    assert p.connections == 1
+
+
+@run
+async def test_chunked_read_until_close_and_connection_close() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        req = await p.read_request(reader)
+        if b"/chunked" in req:
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+            req = await p.read_request(reader)  # kept alive after a chunked body
+            writer.write(ok(b"again"))
+        elif b"/eof" in req:
+            writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
+            await writer.drain()
+            writer.close()
+
+    async with peer(handler) as (p, client):
+        assert (await client.get("/chunked")).text == "hello world"
+        assert (await client.get("/chunked-2")).text == "again"
+        assert (await client.get("/eof")).text == "until the end"
+        assert (await client.get("/chunked")).text == "hello world"  # a fresh connection
+    assert p.connections == 3
+
+
+@run
+async def test_head_204_and_interim_answers() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        while True:
+            req = await p.read_request(reader)
+            if req.startswith(b"HEAD"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            elif b"/empty" in req:
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            else:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"after interim", b"X-A: 1\r\n"))
+
+    async with peer(handler) as (p, client):
+        head = await client.head("/")
+        assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", "1000")
+        empty = await client.get("/empty")
+        assert (empty.status_code, empty.content) == (204, b"")
+        later = await client.get("/x")
+        assert (later.status_code, later.text, later.headers["x-a"]) == (200, "after interim", "1")
+        assert later.reason_phrase == "OK" and later.http_version == "HTTP/1.1"
+
+
+@run
+async def test_idle_connection_closed_by_server_is_retried_once() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await p.read_request(reader)
+        writer.write(ok(b"one answer per connection"))  # keep-alive promised, then closed
+        await writer.drain()
+
+    async with peer(handler) as (p, client):
+        first = await client.post("/a", json={"n": 1})
+        await asyncio.sleep(0.05)  # let the close reach the client while the connection is idle
+        second = await client.post("/a", json={"n": 2})
+    assert first.text == second.text == "one answer per connection"
+    assert p.connections == 2
+    assert [r.endswith(b'{"n":1}') for r in p.requests] == [True, False]
+    assert p.requests[1].endswith(b'{"n":2}')
+
+
+@run
+async def test_reused_connection_dropped_mid_request_is_retried_on_a_fresh_one() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        if n == 1:
+            await p.read_request(reader)
+            writer.write(ok(b"first"))
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")  # read the next request, answer nothing, close
+            return
+        while True:
+            await p.read_request(reader)
+            writer.write(ok(b"fresh"))
+
+    async with peer(handler) as (p, client):
+        assert (await client.get("/")).text == "first"
+        assert (await client.get("/")).text == "fresh"
+    assert p.connections == 2
+
+
+@run
+async def test_errors_are_httpx_errors() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        req = await p.read_request(reader)
+        if b"/garbage" in req:
+            writer.write(b"HTTP/1.1 two hundred\r\n\r\n")
+        elif b"/short" in req:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this")
+            await writer.drain()
+        elif b"/silent" in req:
+            await asyncio.sleep(5)
+
+    async with peer(handler) as (p, client):
+        with pytest.raises(httpx.RemoteProtocolError, match="malformed"):
+            await client.get("/garbage")
+        with pytest.raises(httpx.RemoteProtocolError, match="complete response"):
+            await client.get("/short")
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get("/silent", timeout=0.2)
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(transport=FastTransport()) as c:
+            await c.get(f"http://127.0.0.1:{_closed_port()}/")
+    with pytest.raises(httpx.UnsupportedProtocol):
+        async with httpx.AsyncClient(transport=FastTransport()) as c:
+            await c.get("ftp://127.0.0.1/")
+
+
+@run
+async def test_streamed_bodies_both_ways() -> None:
+    big = bytes(range(256)) * 20_000  # 5 MB: more than the read buffer's high-water mark
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        while True:
+            req = await p.read_request(reader)
+            if req.startswith(b"POST"):
+                writer.write(ok(str(len(req.split(b"\r\n\r\n", 1)[1])).encode()))
+            else:
+                writer.write(ok(big))
+
+    async def upload() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1000
+
+    async with peer(handler) as (p, client):
+        sent = await client.post("/up", content=upload())
+        assert sent.text == "10000"
+        assert b"transfer-encoding: chunked" in p.requests[0].lower()
+        got = 0
+        async with client.stream("GET", "/big") as r:
+            async for chunk in r.aiter_raw():
+                got += len(chunk)
+                await asyncio.sleep(0)  # a slow reader: the transport pauses the socket meanwhile
+        assert got == len(big)
+        assert (await client.get("/big")).content == big  # the connection was handed back intact
+    assert p.connections == 1
+
+
+@run
+async def test_cookies_and_redirects_work_through_httpx() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        while True:
+            req = await p.read_request(reader)
+            if b"/login" in req:
+                writer.write(b"HTTP/1.1 303 See Other\r\nLocation: /me\r\n"
+                             b"Set-Cookie: sid=abc; Path=/\r\nContent-Length: 0\r\n\r\n")
+            else:
+                cookie = [ln for ln in req.split(b"\r\n") if ln.lower().startswith(b"cookie:")]
+                writer.write(ok(cookie[0] if cookie else b"none"))
+
+    async with peer(handler) as (p, client):
+        r = await client.post("/login", follow_redirects=True)
+        assert r.text.lower() == "cookie: sid=abc"
+        assert client.cookies["sid"] == "abc"
+        assert (await client.get("/again")).text.lower() == "cookie: sid=abc"
+
+
+def _closed_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
