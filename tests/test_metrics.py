@@ -29,9 +29,11 @@ def test_merged_percentiles_equal_union(a: list[int], b: list[int]) -> None:
         assert ha.percentile(p) == hu.percentile(p)
 
 
+_EDGES = [2**k for k in range(33)] + [2**k - 1 for k in range(1, 33)]
+
+
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(st.one_of(st.integers(-5, 10**4), st.integers(1, 4 * 10**9),
-                                 st.sampled_from([2**k for k in range(33)] + [2**k - 1 for k in range(1, 33)])),
+@given(values=st.lists(st.one_of(st.integers(-5, 10**4), st.integers(1, 4 * 10**9), st.sampled_from(_EDGES)),
                        min_size=1, max_size=400),
        digits=st.sampled_from([1, 2]))
 def test_fast_record_matches_hdr_record_value(values: list[int], digits: int) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from fpt.transport import FastTransport
 
+
 def run(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
     """Run an async test on a fresh event loop (fpt's tests need no asyncio plugin)."""
 
@@ -138,7 +139,8 @@ async def test_head_204_and_interim_answers() -> None:
         assert (empty.status_code, empty.content) == (204, b"")
         later = await client.get("/x")
         assert (later.status_code, later.text, later.headers["x-a"]) == (200, "after interim", "1")
-        assert later.reason_phrase == "OK" and later.http_version == "HTTP/1.1"
+        assert later.reason_phrase == "OK"
+        assert later.http_version == "HTTP/1.1"
 
 
 @run

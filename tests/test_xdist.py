@@ -16,8 +16,10 @@ async def hello(request):
     return JSONResponse({"hello": "world"})
 
 app = Starlette(routes=[Route("/", hello)])
+CANARIES = set()
 
 async def flow(user):
+    CANARIES.add(user.identity.canary)
     async with user.step("hello"):
         r = await user.http.get("/")
         fpt.check(r.status_code == 200, "refused")
@@ -25,13 +27,15 @@ async def flow(user):
 
 TEST = '''
 import json, os
+import xapp
 from xapp import app, flow
 
 def test_load(fpt_load):
     r = fpt_load(flow, profile="virtual", target=app, rate=40, users=8, duration=1, alone=0)
     out = os.environ.get("PYTEST_XDIST_WORKER", "main")
     with open(f"users-{out}.json", "w") as fh:
-        json.dump({"first": r.first_user, "users": r.users, "started": r.engine.started}, fh)
+        json.dump({"first": r.first_user, "users": r.users, "started": r.engine.started,
+                   "canaries": sorted(xapp.CANARIES)}, fh)
 '''
 
 
@@ -48,6 +52,9 @@ def test_dist_each_splits_rate_and_users_and_merges(xdist_project: pytest.Pytest
     parts = [json.loads((xdist_project.path / f"users-gw{i}.json").read_text()) for i in (0, 1)]
     assert sorted((p["first"], p["users"]) for p in parts) == [(0, 4), (4, 4)]  # disjoint slices
     assert sum(p["started"] for p in parts) == 40
+    canaries = [set(p["canaries"]) for p in parts]
+    assert [len(c) for c in canaries] == [4, 4]  # every user of each slice ran ...
+    assert not canaries[0] & canaries[1]  # ... and no canary belongs to two workers
     # one merged summary: 40 iterations at 40/s with 8 users
     res.stdout.fnmatch_lines([
         "*fpt summary*",
@@ -122,3 +129,31 @@ def test_killed_worker_marks_the_run_incomplete(pytester: pytest.Pytester) -> No
     dod = json.loads((pytester.path / "fpt-report" / "fpt-dod.json").read_text())
     assert dod["verdict"] == "failed"
     assert any(r.startswith("incomplete: worker gw1 went down") for r in dod["reasons"])
+
+
+def test_default_distribution_runs_tests_apart_and_merges_one_checklist(pytester: pytest.Pytester) -> None:
+    """Plain ``-n 2``: different FPT tests on different workers, one checklist with both runs."""
+    pytester.makepyfile(xapp=APP, test_two='''
+        import os
+        from xapp import app, flow
+
+        def _run(fpt_load, rate):
+            r = fpt_load(flow, profile="virtual", target=app, rate=rate, users=4, duration=1, alone=0)
+            with open(f"ran-{rate}.txt", "w") as fh:
+                fh.write(os.environ["PYTEST_XDIST_WORKER"])
+
+        def test_a(fpt_load):
+            _run(fpt_load, 20)
+
+        def test_b(fpt_load):
+            _run(fpt_load, 30)
+    ''')
+    pytester.syspathinsert()
+    res = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    res.assert_outcomes(passed=2)
+    assert {(pytester.path / f"ran-{r}.txt").read_text() for r in (20, 30)} == {"gw0", "gw1"}
+    dod = json.loads((pytester.path / "fpt-report" / "fpt-dod.json").read_text())
+    assert sorted(r["iterations"] for r in dod["runs"]) == [20, 30]  # not merged: different tests
+    assert dod["tests"]["passed"] == 2
+    assert dod["incomplete"] == []
+    assert res.stdout.str().count("DoD squad:") == 1
