@@ -128,13 +128,13 @@ class LoadEngine:
                     stopped_at = now - t0
                     break
                 planned += 1
-                lateness.record((now - due) * 1e6)
                 if not idle:
                     dropped_no_user += 1
                     continue
                 if self.inflight >= self.cap:
                     dropped_cap += 1
                     continue
+                lateness.record((now - due) * 1e6)  # start lateness: of iterations that started
                 account(now)
                 if self.inflight:
                     overlapped += 1

@@ -1,8 +1,8 @@
 """Mergeable latency histograms (HDR), serialisable for xdist and JSON.
 
 Values are microseconds. Two precisions: ``FINE`` (2 significant digits, per step
-and per flow) and ``COARSE`` (1 digit, for the one-second time series, where
-memory must stay flat over a soak).
+and per flow) and ``COARSE`` (1 digit, for the one-second time series, kept
+sparse, where memory must stay flat over a soak).
 """
 
 from __future__ import annotations
@@ -17,22 +17,48 @@ COARSE = 1
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 
 
+def _geometry(digits: int) -> tuple[int, int, int]:
+    """HDR's sub-bucket mask, half-count magnitude and half count for ``digits``."""
+    g = _GEOMETRY.get(digits)
+    if g is None:
+        h = HdrHistogram(1, HIGHEST_US, digits)
+        g = _GEOMETRY[digits] = (h.sub_bucket_mask, h.sub_bucket_half_count_magnitude,
+                                 h.sub_bucket_half_count)
+    return g
+
+
+_GEOMETRY: dict[int, tuple[int, int, int]] = {}
+
+
 class Histogram:
-    """A latency histogram in microseconds that merges exactly with its peers."""
+    """A latency histogram in microseconds that merges exactly with its peers.
 
-    __slots__ = ("_counts", "_h", "_half", "_mask", "_shift", "digits")
+    Dense (an ``HdrHistogram``, a few KB) by default. ``sparse=True`` keeps only the
+    counts that are not zero, in a dict, for the many small one-second histograms
+    of the time series: a soak adds several of those a second, and dense ones made
+    memory grow by about 1 MB a minute. Both hold the same counts at the same HDR
+    indexes, so they merge and serialise exactly into one another.
+    """
 
-    def __init__(self, digits: int = FINE, _h: HdrHistogram | None = None) -> None:
+    __slots__ = ("_counts", "_h", "_half", "_hi", "_lo", "_mask", "_n", "_shift", "_sparse", "digits")
+
+    def __init__(self, digits: int = FINE, _h: HdrHistogram | None = None, *, sparse: bool = False) -> None:
         self.digits = digits
-        self._h = h = _h if _h is not None else HdrHistogram(1, HIGHEST_US, digits)
-        # HdrHistogram.record_value in pure Python costs ~3 us; six records per request
-        # made it the largest cost of the load generator. record() below computes the
-        # same counts index (HDR's layout, lowest value 1 so unit magnitude 0) with
-        # int.bit_length; tests check it against record_value value by value.
-        self._counts = h.counts
-        self._mask = h.sub_bucket_mask
-        self._shift = h.sub_bucket_half_count_magnitude
-        self._half = h.sub_bucket_half_count
+        # HdrHistogram.record_value in pure Python costs ~1-3 us; six records per request
+        # made it a large cost of the load generator. record() computes the same counts
+        # index (HDR's layout, lowest value 1 so unit magnitude 0) with int.bit_length;
+        # tests check it against record_value value by value.
+        self._mask, self._shift, self._half = _geometry(digits)
+        self._sparse: dict[int, int] | None = None
+        self._n = self._hi = 0
+        self._lo = HIGHEST_US + 1
+        if sparse and _h is None:
+            self._h: HdrHistogram | None = None
+            self._sparse = {}
+            self._counts: Any = None
+        else:
+            self._h = h = _h if _h is not None else HdrHistogram(1, HIGHEST_US, digits)
+            self._counts = h.counts
 
     def record(self, us: float) -> None:
         """Record one value in microseconds (clamped to the histogram's range)."""
@@ -43,60 +69,106 @@ class Histogram:
             v = HIGHEST_US
         shift = self._shift
         bucket = (v | self._mask).bit_length() - shift - 1
-        self._counts[((bucket + 1) << shift) + (v >> bucket) - self._half] += 1
+        index = ((bucket + 1) << shift) + (v >> bucket) - self._half
+        sparse = self._sparse
+        if sparse is not None:
+            sparse[index] = sparse.get(index, 0) + 1
+            self._n += 1
+            if v < self._lo:
+                self._lo = v
+            if v > self._hi:
+                self._hi = v
+            return
+        self._counts[index] += 1
         h = self._h
-        h.total_count += 1
-        if v < h.min_value:
-            h.min_value = v
-        if v > h.max_value:
-            h.max_value = v
+        h.total_count += 1  # type: ignore[union-attr]
+        if v < h.min_value:  # type: ignore[union-attr]
+            h.min_value = v  # type: ignore[union-attr]
+        if v > h.max_value:  # type: ignore[union-attr]
+            h.max_value = v  # type: ignore[union-attr]
+
+    def _hdr(self) -> HdrHistogram:
+        """The dense form (built afresh from a sparse histogram)."""
+        if self._h is not None:
+            return self._h
+        h = HdrHistogram(1, HIGHEST_US, self.digits)
+        for index, c in (self._sparse or {}).items():
+            h.counts[index] += c
+        if self._n:
+            h.total_count, h.min_value, h.max_value = self._n, self._lo, self._hi
+        return h
 
     def merge(self, other: Histogram) -> None:
         """Add every count of ``other`` into this histogram."""
-        if other._h.get_total_count():
-            self._h.add(other._h)
+        if not other.count:
+            return
+        mine, theirs = self._sparse, other._sparse
+        if mine is not None and theirs is not None:
+            for index, c in theirs.items():
+                mine[index] = mine.get(index, 0) + c
+            self._n += other._n
+            self._lo = min(self._lo, other._lo)
+            self._hi = max(self._hi, other._hi)
+            return
+        if mine is not None:  # sparse + dense: become dense
+            self._h = self._hdr()
+            self._counts = self._h.counts
+            self._sparse = None
+        self._hdr().add(other._hdr())
 
     @property
     def count(self) -> int:
         """Number of recorded values."""
-        return int(self._h.get_total_count())
+        if self._sparse is not None:
+            return self._n
+        return int(self._hdr().get_total_count())
 
     def percentile(self, p: float) -> float:
         """Value at percentile ``p`` (0-100), microseconds; 0 when empty."""
         if not self.count:
             return 0.0
-        return float(self._h.get_value_at_percentile(p))
+        return float(self._hdr().get_value_at_percentile(p))
 
     @property
     def max(self) -> float:
         """Largest recorded value (to histogram precision), microseconds."""
-        return float(self._h.get_max_value()) if self.count else 0.0
+        return float(self._hdr().get_max_value()) if self.count else 0.0
 
     @property
     def min(self) -> float:
         """Smallest recorded value, microseconds."""
-        return float(self._h.get_min_value()) if self.count else 0.0
+        return float(self._hdr().get_min_value()) if self.count else 0.0
 
     @property
     def mean(self) -> float:
         """Mean of recorded values, microseconds."""
-        return float(self._h.get_mean_value()) if self.count else 0.0
+        return float(self._hdr().get_mean_value()) if self.count else 0.0
 
     def summary(self) -> dict[str, float]:
         """p50/p90/p95/p99/max/mean in microseconds."""
-        out = {f"p{p:g}": self.percentile(p) for p in PERCENTILES}
-        out["max"] = self.max
-        out["mean"] = self.mean
+        h = self._hdr()
+        if not self.count:
+            return {**{f"p{p:g}": 0.0 for p in PERCENTILES}, "max": 0.0, "mean": 0.0}
+        out = {f"p{p:g}": float(h.get_value_at_percentile(p)) for p in PERCENTILES}
+        out["max"] = float(h.get_max_value())
+        out["mean"] = float(h.get_mean_value())
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """Compressed, exact form for JSON and xdist."""
-        return {"digits": self.digits, "hdr": self._h.encode().decode("ascii") if self.count else ""}
+        """Compressed, exact form for JSON and xdist (the same for dense and sparse)."""
+        return {"digits": self.digits, "hdr": self._hdr().encode().decode("ascii") if self.count else ""}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Histogram:
+    def from_dict(cls, data: dict[str, Any], *, sparse: bool = False) -> Histogram:
         """Inverse of :meth:`to_dict`."""
         digits = int(data["digits"])
         if not data["hdr"]:
-            return cls(digits)
-        return cls(digits, HdrHistogram.decode(data["hdr"].encode("ascii")))
+            return cls(digits, sparse=sparse)
+        dense = cls(digits, HdrHistogram.decode(data["hdr"].encode("ascii")))
+        if not sparse:
+            return dense
+        out = cls(digits, sparse=True)
+        h = dense._hdr()
+        out._sparse = {i: int(c) for i, c in enumerate(h.counts) if c}
+        out._n, out._lo, out._hi = int(h.total_count), int(h.min_value), int(h.max_value)
+        return out

@@ -13,8 +13,8 @@ class StepMetrics:
 
     __slots__ = ("bytes_in", "count", "errors", "hist")
 
-    def __init__(self, digits: int | None = None) -> None:
-        self.hist = Histogram() if digits is None else Histogram(digits)
+    def __init__(self, digits: int | None = None, *, sparse: bool = False) -> None:
+        self.hist = Histogram(sparse=sparse) if digits is None else Histogram(digits, sparse=sparse)
         self.count = 0
         self.errors: Counter[str] = Counter()
         self.bytes_in = 0
@@ -56,10 +56,10 @@ class StepMetrics:
                 "bytes_in": self.bytes_in}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StepMetrics:
+    def from_dict(cls, data: dict[str, Any], *, sparse: bool = False) -> StepMetrics:
         """Inverse of :meth:`to_dict`."""
         m = cls()
-        m.hist = Histogram.from_dict(data["hist"])
+        m.hist = Histogram.from_dict(data["hist"], sparse=sparse)
         m.count = data["count"]
         m.errors.update(data["errors"])
         m.bytes_in = data["bytes_in"]
@@ -84,7 +84,7 @@ class Metrics:
             sec = self.series[int(t)] = {}
         m = sec.get(name)
         if m is None:
-            m = sec[name] = StepMetrics(COARSE)
+            m = sec[name] = StepMetrics(COARSE, sparse=True)
         return m
 
     def step(self, name: str, t: float, latency_us: float, error: str | None) -> None:
@@ -121,7 +121,7 @@ class Metrics:
         for sec, names in other.series.items():
             mine = self.series.setdefault(sec, {})
             for name, m in names.items():
-                mine.setdefault(name, StepMetrics(COARSE)).merge(m)
+                mine.setdefault(name, StepMetrics(COARSE, sparse=True)).merge(m)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -142,6 +142,6 @@ class Metrics:
         m.flow = StepMetrics.from_dict(data["flow"])
         m.requests = StepMetrics.from_dict(data["requests"])
         m.phases = {k: StepMetrics.from_dict(v) for k, v in data.get("phases", {}).items()}
-        m.series = {int(s): {k: StepMetrics.from_dict(v) for k, v in d.items()}
+        m.series = {int(s): {k: StepMetrics.from_dict(v, sparse=True) for k, v in d.items()}
                     for s, d in data["series"].items()}
         return m

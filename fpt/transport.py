@@ -26,8 +26,7 @@ from typing import Any
 import httptools
 import httpx
 
-#: Idle keep-alive connections one user keeps per origin, and connections it may open at once.
-MAX_IDLE = 4
+#: Connections one user may have open at once (like a browser), idle ones included.
 MAX_CONNECTIONS = 6
 #: Pause reading a streamed body once this much is buffered and not yet consumed.
 HIGH_WATER = 1 << 20
@@ -320,15 +319,16 @@ class FastTransport(httpx.AsyncBaseTransport):
     async def _acquire(self, key: tuple[str, str, int], timeouts: dict[str, Any]) -> _Connection:
         if self._closed:
             raise RuntimeError("the transport is closed")
-        idle = self._idle.get(key)
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                conn.reused = True
-                return conn
-            self._open -= 1
-            self._wake_slot()
-        while self._open >= MAX_CONNECTIONS:
+        while True:
+            idle = self._idle.get(key)
+            while idle:
+                conn = idle.pop()
+                if not conn.closed:
+                    conn.reused = True
+                    return conn
+                self._open -= 1
+            if self._open < MAX_CONNECTIONS or self._evict_idle():
+                break
             slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._slots.append(slot)
             try:
@@ -336,13 +336,6 @@ class FastTransport(httpx.AsyncBaseTransport):
             except TimeoutError:
                 raise httpx.PoolTimeout(
                     f"all {MAX_CONNECTIONS} connections of this user stayed busy") from None
-            idle = self._idle.get(key)
-            if idle:
-                conn = idle.pop()
-                if not conn.closed:
-                    conn.reused = True
-                    return conn
-                self._open -= 1
         self._open += 1
         try:
             return await self._connect(key, timeouts.get("connect"))
@@ -350,6 +343,15 @@ class FastTransport(httpx.AsyncBaseTransport):
             self._open -= 1
             self._wake_slot()
             raise
+
+    def _evict_idle(self) -> bool:
+        """Close one idle connection to another origin, to make room; False if none is idle."""
+        for conns in self._idle.values():
+            if conns:
+                conns.pop(0).close()
+                self._open -= 1
+                return True
+        return False
 
     async def _connect(self, key: tuple[str, str, int], limit: float | None) -> _Connection:
         scheme, host, port = key
@@ -383,7 +385,7 @@ class FastTransport(httpx.AsyncBaseTransport):
             return
         conn.busy = False
         idle = self._idle.setdefault(key, [])
-        if conn.reusable() and not self._closed and len(idle) < MAX_IDLE:
+        if conn.reusable() and not self._closed:
             idle.append(conn)
         else:
             conn.close()
@@ -417,6 +419,9 @@ def _head(request: httpx.Request) -> bytes:
 
 async def _body(request: httpx.Request) -> bytes | None:
     """The whole request body, or None when it is streamed without a known length."""
-    if "content-length" in request.headers or "transfer-encoding" not in request.headers:
-        return await request.aread()
-    return None
+    if isinstance(request.stream, httpx.ByteStream):  # bytes, JSON, form: httpx has read it already
+        return request.content
+    for name, _ in request.headers.raw:
+        if name.lower() == b"transfer-encoding":
+            return None
+    return await request.aread()

@@ -54,6 +54,35 @@ def test_fast_record_matches_hdr_record_value(values: list[int], digits: int) ->
     assert list(back._h.counts) == list(ref.counts)  # decoded histograms record in the same place
 
 
+@settings(max_examples=40, deadline=None)
+@given(a=st.lists(st.integers(1, 10**8), max_size=200), b=st.lists(st.integers(1, 10**8), max_size=200),
+       digits=st.sampled_from([1, 2]))
+def test_sparse_and_dense_histograms_agree_and_merge_exactly(a: list[int], b: list[int], digits: int) -> None:
+    """The time series keep sparse histograms; they must be the dense ones in all but memory."""
+    dense, sparse, union = Histogram(digits), Histogram(digits, sparse=True), Histogram(digits)
+    other_sparse, other_dense = Histogram(digits, sparse=True), Histogram(digits)
+    for v in a:
+        dense.record(v)
+        sparse.record(v)
+        union.record(v)
+    for v in b:
+        other_sparse.record(v)
+        other_dense.record(v)
+        union.record(v)
+    assert sparse.to_dict() == dense.to_dict()
+    assert sparse.summary() == dense.summary()
+    back = Histogram.from_dict(json.loads(json.dumps(sparse.to_dict())), sparse=True)
+    assert back.to_dict() == dense.to_dict()
+    sparse.merge(other_sparse)  # sparse + sparse stays sparse
+    back.merge(other_dense)  # sparse + dense becomes dense
+    dense.merge(other_sparse)  # dense + sparse
+    for h in (sparse, back, dense):
+        assert h.count == len(a) + len(b)
+        for p in (50, 90, 99):
+            assert h.percentile(p) == union.percentile(p)
+        assert (h.min, h.max) == (union.min, union.max)
+
+
 def test_percentiles_within_precision() -> None:
     rng = random.Random(3)
     values = sorted(rng.lognormvariate(10, 1) for _ in range(20_000))

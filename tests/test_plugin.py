@@ -141,6 +141,7 @@ def test_marker_and_call_override_config(app_module: pytest.Pytester) -> None:
         ("cli", "--fpt-rate=-3", "*fpt: rate must be a number > 0*got '-3'*"),
         ("cli", "--fpt-profile=prod", "*fpt: profile must be one of live, virtual; got 'prod'*"),
         ("cli", "--fpt-base-url=localhost:80", "*fpt: base_url must be an http(s) URL*"),
+        ("cli", "--fpt-http-transport=h2", "*fpt: http_transport must be fast or httpx; got 'h2'*"),
         ("cli", "--fpt-thresholds=p90 under 3", "*"),
         ("env", "FPT_SEED=abc", "*fpt: seed must be a whole number; got 'abc' (from environment)*"),
         ("ini", "fpt_arrivals = 'bunched'", "*fpt: arrivals must be one of uniform, poisson, rendezvous*"

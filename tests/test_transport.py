@@ -263,3 +263,47 @@ def _closed_port() -> int:
     port = int(s.getsockname()[1])
     s.close()
     return port
+
+
+@run
+async def test_concurrent_requests_share_a_bounded_pool_across_origins() -> None:
+    from fpt.transport import MAX_CONNECTIONS
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        while True:
+            await p.read_request(reader)
+            await asyncio.sleep(0.01)  # slow enough that the requests overlap
+            writer.write(ok(b"ok"))
+
+    async with peer(handler) as (p, client), peer(handler) as (other, other_client):
+        answers = await asyncio.gather(*(client.get(f"/{i}") for i in range(20)))
+        assert [a.text for a in answers] == ["ok"] * 20
+        assert p.connections == MAX_CONNECTIONS  # the rest waited for a free connection
+        # every connection is idle on the first origin now: a second origin still gets one
+        assert (await client.get(other_client.base_url.join("/x"))).text == "ok"
+    assert other.connections == 1
+
+
+@pytest.mark.parametrize("transport", ["fast", "httpx"])
+def test_demo_flow_live_through_either_transport(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                 transport: str) -> None:
+    """The booking flow (sign-up, login cookie, /me, visits) against the real demo server."""
+    from suites.demo.server import ROOT, serve
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    with serve() as server:
+        pytester.makepyfile(test_live=f'''
+            from suites.flows import book_visit
+
+            def test_live(fpt_load):
+                r = fpt_load(book_visit, profile="live", target="{server.base_url}", users=5, rate=5,
+                             duration=1, alone=1, arrivals="rendezvous", burst=5)
+                # every user signed up, logged in (session cookie) and read its own profile
+                assert [r.metrics.steps[s].count for s in ("signup", "login", "profile")] == [5, 5, 5]
+                assert r.metrics.steps["profile"].failed == 0
+                assert r.findings.total == 0
+        ''')
+        res = pytester.runpytest_subprocess("--fpt-http-transport", transport, "-p", "no:cacheprovider")
+    res.assert_outcomes(passed=1)
+    # five users released together overlapped, and none saw another's data
+    res.stdout.fnmatch_lines(["*ok * data_swap.multi_user_live*"])
