@@ -307,3 +307,37 @@ def test_demo_flow_live_through_either_transport(pytester: pytest.Pytester, monk
     res.assert_outcomes(passed=1)
     # five users released together overlapped, and none saw another's data
     res.stdout.fnmatch_lines(["*ok * data_swap.multi_user_live*"])
+
+
+@run
+async def test_https_with_verified_certificate_and_keep_alive() -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    p = Peer(lambda r, w, n: _answer_forever(p, r, w))
+    server = await asyncio.start_server(p._serve, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"https://127.0.0.1:{port}",
+                                     transport=FastTransport(ssl_context=client_ctx)) as client:
+            assert [(await client.get("/")).text for _ in range(3)] == ["secure"] * 3
+        assert p.connections == 1
+        # a client that does not trust the CA refuses the server
+        async with httpx.AsyncClient(transport=FastTransport(ssl_context=ssl.create_default_context())) as c:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await c.get(f"https://127.0.0.1:{port}/")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _answer_forever(p: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        await p.read_request(reader)
+        writer.write(ok(b"secure"))
