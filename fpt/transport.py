@@ -291,11 +291,15 @@ class FastTransport(httpx.AsyncBaseTransport):
                 self._release(key, conn)
                 raise
             break
-        return httpx.Response(
-            conn.status, headers=conn.headers,
-            stream=_Body(self, key, conn, timeouts.get("read")),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
-        )
+        status, headers, reason = conn.status, conn.headers, conn.reason
+        stream: httpx.AsyncByteStream
+        if conn.complete:  # the whole answer came with its head (small bodies): no streaming needed
+            stream = httpx.ByteStream(conn.take())
+            self._release(key, conn)
+        else:
+            stream = _Body(self, key, conn, timeouts.get("read"))
+        return httpx.Response(status, headers=headers, stream=stream,
+                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason})
 
     async def _send(self, conn: _Connection, request: httpx.Request, head: bytes,
                     body: bytes | None, write_timeout: float | None) -> None:
