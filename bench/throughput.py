@@ -17,6 +17,7 @@ import asyncio
 import csv
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,23 +93,33 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=64)
     ap.add_argument("--server", choices=("nginx", "uvicorn"), default="nginx")
     ap.add_argument("--rate", type=float, default=0.0, help="offered rate for fpt (default: calibrate)")
+    ap.add_argument("--repeat", type=int, default=1, help="alternate fpt and Locust N times; medians")
     args = ap.parse_args()
     print(f"command: python bench/throughput.py --seconds {args.seconds:g} --users {args.users} "
-          f"--server {args.server}")
+          f"--server {args.server} --repeat {args.repeat}")
     server = nginx_server() if args.server == "nginx" else uvicorn_server()
+    rows: list[tuple[float, float | None, float | None]] = []
     with server as url:
         overload = fpt_rps(url, 2.0, args.users, 100_000)
         offered = args.rate or round(overload * 1.25)
-        fpt = fpt_rps(url, args.seconds, args.users, offered)
-        fast = locust_rps(url, args.seconds, args.users, "Fast")
-        plain = locust_rps(url, args.seconds, args.users, "Plain")
-    print(f"fpt at 100000/s offered     {overload:9.0f} req/s   (2 s calibration, mostly dropping)")
-    print(f"fpt (all checks on)         {fpt:9.0f} req/s   (offered {offered:g}/s)")
-    for name, v in (("Locust FastHttpUser", fast), ("Locust HttpUser", plain)):
-        if v is None:
+        print(f"fpt at 100000/s offered     {overload:9.0f} req/s   (2 s calibration, mostly dropping)")
+        for n in range(args.repeat):
+            fpt = fpt_rps(url, args.seconds, args.users, offered)
+            fast = locust_rps(url, args.seconds, args.users, "Fast")
+            plain = locust_rps(url, args.seconds, args.users, "Plain")
+            rows.append((fpt, fast, plain))
+            print(f"run {n + 1}: fpt {fpt:.0f} (offered {offered:g}/s), FastHttpUser {fast or 0:.0f}, "
+                  f"HttpUser {plain or 0:.0f} req/s", flush=True)
+    fpt = statistics.median(r[0] for r in rows)
+    print(f"fpt (all checks on)         {fpt:9.0f} req/s   median of {len(rows)}")
+    for col, name in ((1, "Locust FastHttpUser"), (2, "Locust HttpUser")):
+        values = [r[col] for r in rows]
+        if any(v is None for v in values):
             print(f"{name:27} not installed (pip install locust)")
-        else:
-            print(f"{name:27} {v:9.0f} req/s   fpt/this = {fpt / v:.2f}")
+            continue
+        ratios = [r[0] / r[col] for r in rows]  # type: ignore[operator]
+        print(f"{name:27} {statistics.median(values):9.0f} req/s   fpt/this = "  # type: ignore[type-var]
+              f"{statistics.median(ratios):.2f} (median; runs {', '.join(f'{x:.2f}' for x in ratios)})")
 
 
 if __name__ == "__main__":

@@ -170,3 +170,27 @@ def test_engine_stats_round_trip():
     back = EngineStats.from_dict(stats.to_dict())
     assert back == stats
     assert back.lateness.count == stats.lateness.count
+
+
+def test_gc_is_quieter_during_runs_and_restored_after_overlapping_runs():
+    import gc
+
+    from fpt.engine import GC_THRESHOLD
+
+    before = gc.get_threshold()
+    seen: list[int] = []
+
+    async def work(slot: int, i: int) -> None:
+        seen.append(gc.get_threshold()[0])
+        await asyncio.sleep(0.01 * (slot + 1))
+
+    async def main() -> None:
+        a = LoadEngine(users=2, grace=1).run(schedule(constant(40), 0.1), work, duration=0.1)
+        b = LoadEngine(users=2, grace=1).run(schedule(constant(20), 0.2), work, duration=0.2)
+        await asyncio.gather(a, b)  # they overlap and end in a different order than they began
+
+    asyncio.run(main())
+    assert seen
+    assert min(seen) >= GC_THRESHOLD
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
