@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -86,3 +87,20 @@ def pin_to_core(core: int) -> None:
     """Keep this process on one core, so 'per core' figures mean what they say."""
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {core})
+
+
+def run_locust(url: str, user_class: str, users: int, seconds: float, *, args: tuple[str, ...] = (),
+               env: dict[str, str] | None = None) -> bool:
+    """Headless Locust on core 0: ``users`` of ``user_class`` (bench/locustfile.py) for ``seconds``.
+
+    All spawned at once; ``args`` are extra Locust options. False when Locust is not installed.
+    """
+    locust = shutil.which("locust")
+    if locust is None:
+        return False
+    subprocess.run(
+        ["taskset", "-c", "0", locust, "-f", str(Path(__file__).parent / "locustfile.py"), user_class,
+         "--headless", "-u", str(users), "-r", str(users), "-t", f"{int(seconds)}s", "--host", url,
+         "--only-summary", "--loglevel", "ERROR", *args],
+        check=False, capture_output=True, timeout=seconds + 60, env=env)
+    return True

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections import defaultdict
@@ -22,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import max_in_window, pin_to_core, uvicorn_server
+from bench.common import max_in_window, pin_to_core, run_locust, uvicorn_server
 from fpt.config import FptConfig
 from fpt.runner import Run
 from fpt.shapes import constant
@@ -59,18 +57,12 @@ def run_once(url: str, rate: float, seconds: float, loop_name: str) -> dict[str,
 
 def locust_once(url: str, rate: int, seconds: float) -> dict[str, float] | None:
     """Locust ``constant_throughput(1)`` with ``rate`` users; None without Locust."""
-    locust = shutil.which("locust")
-    if locust is None:
-        return None
     warmup = 2.0  # all users are spawned within the first second; skip it
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "starts"
-        subprocess.run(
-            ["taskset", "-c", "0", locust, "-f", str(Path(__file__).parent / "locustfile.py"), "Paced",
-             "--headless", "-u", str(rate), "-r", str(rate), "-t", f"{int(seconds + warmup)}s",
-             "--host", url, "--only-summary", "--loglevel", "ERROR"],
-            check=False, capture_output=True, timeout=seconds + 60,
-            env={**os.environ, "FPT_BENCH_STARTS": str(out)})
+        env = {**os.environ, "FPT_BENCH_STARTS": str(out)}
+        if not run_locust(url, "Paced", rate, seconds + warmup, env=env):
+            return None
         rows = [line.split() for line in out.read_text().splitlines()] if out.exists() else []
     if not rows:
         return None

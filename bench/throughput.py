@@ -16,23 +16,19 @@ import argparse
 import asyncio
 import csv
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import nginx_server, uvicorn_server
+from bench.common import nginx_server, run_locust, uvicorn_server
 from fpt.config import FptConfig
 from fpt.load import loop_factory
 from fpt.runner import Run
 from fpt.shapes import constant
 from fpt.user import User
-
-HERE = Path(__file__).resolve().parent
 
 
 def fpt_rps(url: str, seconds: float, users: int, rate: float) -> float:
@@ -70,16 +66,10 @@ def fpt_rps(url: str, seconds: float, users: int, rate: float) -> float:
 
 def locust_rps(url: str, seconds: float, users: int, cls: str) -> float | None:
     """Requests/s of a headless Locust run of user class ``cls``, or None without Locust."""
-    locust = shutil.which("locust")
-    if locust is None:
-        return None
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "stats"
-        subprocess.run(
-            ["taskset", "-c", "0", locust, "-f", str(HERE / "locustfile.py"), cls, "--headless",
-             "-u", str(users), "-r", str(users), "-t", f"{int(seconds)}s", "--host", url,
-             "--only-summary", "--csv", str(prefix), "--loglevel", "ERROR"],
-            check=False, capture_output=True, timeout=seconds + 60)
+        if not run_locust(url, cls, users, seconds, args=("--csv", str(prefix))):
+            return None
         with open(f"{prefix}_stats.csv") as fh:
             for row in csv.DictReader(fh):
                 if row["Name"] == "Aggregated":

@@ -80,12 +80,12 @@ class Histogram:
                 self._hi = v
             return
         self._counts[index] += 1
-        h = self._h
-        h.total_count += 1  # type: ignore[union-attr]
-        if v < h.min_value:  # type: ignore[union-attr]
-            h.min_value = v  # type: ignore[union-attr]
-        if v > h.max_value:  # type: ignore[union-attr]
-            h.max_value = v  # type: ignore[union-attr]
+        h: Any = self._h  # dense here
+        h.total_count += 1
+        if v < h.min_value:
+            h.min_value = v
+        if v > h.max_value:
+            h.max_value = v
 
     def _hdr(self) -> HdrHistogram:
         """The dense form (built afresh from a sparse histogram)."""

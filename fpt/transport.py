@@ -19,6 +19,7 @@ for those.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -66,9 +67,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.busy:  # bytes nobody asked for: the connection cannot be trusted
-            self.closed = True
-            if self.transport is not None:
-                self.transport.close()
+            self.close()
             return
         self.got_bytes = True
         try:
@@ -145,9 +144,7 @@ class _Connection(asyncio.Protocol):
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
             self.error = exc
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
+        self.close()
         self._wake()
 
     def _wake(self) -> None:
@@ -164,9 +161,7 @@ class _Connection(asyncio.Protocol):
         try:
             await w
         except TimeoutError:
-            self.closed = True
-            if self.transport is not None:
-                self.transport.close()
+            self.close()
             raise httpx.ReadTimeout(f"no {what} within {limit:g}s") from None
         finally:
             self._waiter = None
@@ -307,9 +302,11 @@ class FastTransport(httpx.AsyncBaseTransport):
         if tr is None or conn.closed:
             raise httpx.WriteError("connection closed")
         if body is not None:
-            tr.write(head + body if len(body) < 65536 else head)
-            if len(body) >= 65536:
-                tr.write(body)
+            # One write (one syscall) for small requests; no copy of a large body.
+            if len(body) < 65536:
+                tr.write(head + body)
+            else:
+                tr.writelines((head, body))
             await conn.drain(write_timeout)
             return
         tr.write(head)  # a streamed body without a length: chunked
@@ -376,8 +373,6 @@ class FastTransport(httpx.AsyncBaseTransport):
         if tr is not None:
             sock = tr.get_extra_info("socket")
             if sock is not None:
-                import socket
-
                 try:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 except OSError:
