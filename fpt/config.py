@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fpt.errors import ConfigError
+from fpt.thresholds import THRESHOLD_FORM
 from fpt.units import DURATION_FORM, parse_duration, parse_percent
 
 PROFILES = ("live", "virtual")
@@ -117,10 +118,44 @@ def _url(v: Any) -> str:
 
 def _str_list(v: Any) -> tuple[str, ...]:
     if isinstance(v, list | tuple):
-        items = [str(x).strip() for x in v]
+        if not all(isinstance(x, str) for x in v):
+            raise ValueError
+        items = [x.strip() for x in v]
+    elif isinstance(v, str):
+        items = [x.strip() for x in v.replace("\n", ",").split(",")]
     else:
-        items = [x.strip() for x in str(v).replace("\n", ",").split(",")]
+        raise ValueError
     return tuple(x for x in items if x)
+
+
+def _thresholds(v: Any) -> tuple[str, ...]:
+    from fpt.thresholds import parse_threshold
+
+    items = _str_list(v)
+    for item in items:
+        parse_threshold(item)
+    return items
+
+
+def _patterns(v: Any) -> tuple[str, ...]:
+    items = _str_list(v)
+    for item in items:
+        try:
+            re.compile(item)
+        except re.error:
+            raise ValueError from None
+    return items
+
+
+MAX_USERS = 1_000_000
+"""More virtual users than this is a mistake, not a test (each costs memory before it runs)."""
+
+
+def _users(v: Any) -> int:
+    i = _positive_int(v)
+    if i > MAX_USERS:
+        raise ValueError
+    return i
 
 
 def _name(v: Any) -> str:
@@ -149,7 +184,7 @@ KEYS: tuple[Key, ...] = (
         "load profile: live (real service, 5/s) or virtual (virtualized downstream, 50/s)", "live"),
     Key("rate", _positive_float, "be a number > 0 (iterations per second)",
         "target iterations per second (default: the profile's)"),
-    Key("users", _positive_int, "be a whole number >= 1", "number of virtual users", 20),
+    Key("users", _users, f"be a whole number from 1 to {MAX_USERS:,}", "number of virtual users", 20),
     Key("duration", _duration, DURATION_FORM, "length of each load run", 30.0),
     Key("seed", _int, "be a whole number", "seed for identities and arrivals", 1),
     Key("report_dir", str, "be a directory path", "where reports are written", "fpt-report"),
@@ -181,8 +216,15 @@ KEYS: tuple[Key, ...] = (
     Key("max_inflight", _positive_int, "be a whole number >= 1",
         "cap on iterations in flight (default: users)"),
     Key("grace", _grace, DURATION_FORM, "how long stragglers may finish after the run", 10.0),
-    Key("thresholds", _str_list, "be a list such as p90<800ms, errors<1%",
+    Key("thresholds", _thresholds, "be a list of limits that " + THRESHOLD_FORM,
         "pass/fail limits, comma separated", ("errors<1%",)),
+    Key("public_paths", _patterns, "be a list of regular expressions over URL paths",
+        "routes any user may read (a catalogue, a public profile): cross-user answers there are "
+        "not findings", ()),
+    Key("high_traffic_rate", _positive_float, "be a number > 0 (iterations per second)",
+        "rate a virtual run must achieve to evidence data_swap.high_traffic_virtual", 50.0),
+    Key("request_deadline", _duration, DURATION_FORM,
+        "longest a whole request (head and body) may take before it is a timeout", 30.0),
     Key("allow_rate", _bool, "be true or false",
         "allow a live rate above the live profile's ceiling of 5/s", False, flag=True),
     Key("live_hosts", _str_list, "be a list of host names",
@@ -240,6 +282,9 @@ class FptConfig:
     max_inflight: int | None = None
     grace: float = 10.0
     thresholds: tuple[str, ...] = ("errors<1%",)
+    public_paths: tuple[str, ...] = ()
+    high_traffic_rate: float = 50.0
+    request_deadline: float = 30.0
     allow_rate: bool = False
     live_hosts: tuple[str, ...] = LOOPBACK
     dod_level: str = "squad"

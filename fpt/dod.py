@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpt.errors import ConfigError
+from fpt.evidence import ProbeEvidence
+from fpt.records import SWAP_KINDS
 from fpt.redact import url as redact_url
 from fpt.result import RunResult
 from fpt.thresholds import ThresholdOutcome, parse_threshold
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PASSED, FAILED, NOT_EVIDENCED = "passed", "failed", "not_evidenced"
 STATUSES = (PASSED, FAILED, NOT_EVIDENCED)
 
@@ -103,6 +105,8 @@ class Checklist:
     runs: tuple[dict[str, Any], ...] = ()
     created: str = ""
     sources: tuple[str, ...] = ()
+    #: files merged by the gate whose own verdict was not passed
+    failed_sources: tuple[str, ...] = ()
 
     def item(self, name: str) -> ItemOutcome:
         """The outcome of item ``name``."""
@@ -112,6 +116,11 @@ class Checklist:
     def reasons(self) -> list[str]:
         """Why the gate fails at this level (empty when it passes)."""
         out = [f"incomplete: {r}" for r in self.incomplete]
+        if not self.required:
+            out.append(f"level {self.level!r} requires no item: it proves nothing")
+        if self.tests.failed:
+            out.append(f"{self.tests.failed} FPT test{'s' if self.tests.failed != 1 else ''} failed")
+        out.extend(f"{src}: its own verdict was not passed" for src in self.failed_sources)
         for name in self.required:
             i = self.item(name)
             if i.status != PASSED:
@@ -130,7 +139,7 @@ class Checklist:
             "level": self.level, "required": list(self.required), "verdict": self.verdict,
             "reasons": self.reasons, "incomplete": list(self.incomplete), "tests": self.tests.to_dict(),
             "items": [i.to_dict() for i in self.items], "runs": list(self.runs),
-            "sources": list(self.sources),
+            "sources": list(self.sources), "failed_sources": list(self.failed_sources),
         }
         body["digest"] = digest(body)
         return body
@@ -143,7 +152,7 @@ class Checklist:
                    items=tuple(ItemOutcome.from_dict(i) for i in d["items"]),
                    tests=TestCounts(passed=t["passed"], failed=t["failed"], skipped=t["skipped"]),
                    incomplete=tuple(d["incomplete"]), runs=tuple(d["runs"]), created=d["created"],
-                   sources=tuple(d.get("sources", ())))
+                   sources=tuple(d.get("sources", ())), failed_sources=tuple(d.get("failed_sources", ())))
 
 
 def digest(body: Mapping[str, Any]) -> str:
@@ -178,8 +187,9 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
         "test": r.name, "flow": r.flow, "profile": r.profile, "target": redact_url(r.target),
         "shape": r.shape, "target_rate": round(r.target_rate, 3), "achieved_rate": round(r.achieved_rate, 3),
         "users": r.users, "iterations": e.started, "dropped": e.dropped, "duration_s": round(r.duration, 3),
-        "peak_inflight": e.peak_inflight, "overlap_request_pairs": r.counters.get("overlap.request_pairs", 0),
-        "checks": list(r.checks), "swap_verdict": r.swap_verdict,
+        "peak_inflight": e.peak_inflight, "overlap_request_pairs": r.evidence.overlap_pairs,
+        "checks": list(r.evidence.checks), "swap_verdict": r.swap_verdict,
+        "inspected": r.evidence.inspected, "cancelled": e.cancelled, "dropped_late": e.dropped_late,
         "findings": dict(sorted(r.findings.counts.items())),
         "thresholds": [{"expr": t.expr, "measured": t.measured, "passed": t.passed, "detail": t.detail}
                        for t in r.thresholds],
@@ -191,40 +201,58 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
 Item = Callable[[Sequence[RunResult]], ItemOutcome]
 
 
-def _swap_item(name: str, profile: str) -> Item:
+def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
     def judge(results: Sequence[RunResult]) -> ItemOutcome:
-        runs = [r for r in results if r.profile == profile and r.checks and r.users > 1]
+        runs = [r for r in results if r.profile == profile and r.users > 1]
         if not runs:
-            return ItemOutcome(name=name, status=NOT_EVIDENCED,
-                               detail=f"no multi-user {profile} run with data-swap checks")
-        kinds = ("data_swap", "foreign_canary")
-        n = _count(runs, kinds)
-        ev = {"runs": len(runs), "swaps": n, "examples": _examples(runs, kinds),
-              "overlap_request_pairs": sum(r.counters.get("overlap.request_pairs", 0) for r in runs),
-              "peak_inflight": max(r.engine.peak_inflight for r in runs),
-              "achieved_rate": max(r.achieved_rate for r in runs)}
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, detail=f"no multi-user {profile} run")
+        n = _count(runs, SWAP_KINDS)
+        ev: dict[str, Any] = {
+            "runs": len(runs), "swaps": n, "examples": _examples(runs, SWAP_KINDS),
+            "kinds": sorted({f.verdict_kind for r in runs for f in r.findings.examples
+                             if f.kind in SWAP_KINDS}),
+            "inspected": sum(r.evidence.inspected for r in runs),
+            "overlap_request_pairs": sum(r.evidence.inspected_overlap_pairs for r in runs),
+            "peak_inflight": max(r.engine.peak_inflight for r in runs),
+            "achieved_rate": max(r.achieved_rate for r in runs), "required_rate": min_rate,
+            "steps_without_overlap": sorted({s.step for r in runs for s in r.evidence.steps
+                                             if s.inspected and not s.overlap_pairs})}
         if n:
-            return ItemOutcome(name=name, status=FAILED, detail=f"{n} data swaps seen", tests=_names(runs),
-                               evidence=ev)
-        shown = [r for r in runs if r.counters.get("overlap.request_pairs", 0) > 0]
+            return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
+                               detail=f"{n} responses carried another user's data "
+                                      f"({', '.join(ev['kinds']) or 'data swap'})")
+        checked = [r for r in runs if r.evidence.inspected]
+        if not checked:
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                               detail="no data-swap check inspected a successful answer (canary scan off, "
+                                      "no expect_owner, or every request failed)")
+        shown = [r for r in checked if r.evidence.inspected_overlap_pairs > 0]
         if not shown:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
-                               detail="no two requests overlapped: a swap could not have shown")
-        return ItemOutcome(name=name, status=PASSED, tests=_names(shown), evidence=ev,
-                           detail=f"0 swaps in {len(shown)} runs with "
-                                  f"{ev['overlap_request_pairs']} overlapping request pairs")
+                               detail="no two users' checked, successful answers overlapped: "
+                                      "a swap could not have shown")
+        fast = [r for r in shown if r.achieved_rate >= min_rate * 0.95]
+        if not fast:
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(shown), evidence=ev,
+                               detail=f"no {profile} run achieved the high-traffic rate of {min_rate:g}/s "
+                                      f"(best {ev['achieved_rate']:.1f}/s)")
+        pairs = sum(r.evidence.inspected_overlap_pairs for r in fast)
+        inspected = sum(r.evidence.inspected for r in fast)
+        return ItemOutcome(name=name, status=PASSED, tests=_names(fast), evidence=ev,
+                           detail=f"0 swaps in {inspected} checked answers of {len(fast)} runs with "
+                                  f"{pairs} overlapping pairs of different users")
     return judge
 
 
 def _single_user(results: Sequence[RunResult]) -> ItemOutcome:
     name = "functional.single_user"
-    runs = [r for r in results if r.alone is not None]
+    runs = [r for r in results if r.evidence.alone is not None]
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no run had a single-user phase (alone=0)")
-    bad = [r for r in runs if not r.alone or not r.alone.get("passed")]
+    bad = [r for r in runs if r.evidence.alone is None or not r.evidence.alone.passed]
     flows = sorted({r.flow for r in runs})
     ev = {"flows": flows, "runs": len(runs),
-          "failures": [f"{r.flow}: {'; '.join(map(str, (r.alone or {}).get('failures', [])))[:300]}"
+          "failures": [f"{r.flow}: {'; '.join(r.evidence.alone.failures if r.evidence.alone else ())[:300]}"
                        for r in bad]}
     if bad:
         return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
@@ -235,18 +263,29 @@ def _single_user(results: Sequence[RunResult]) -> ItemOutcome:
 
 def _negative(results: Sequence[RunResult]) -> ItemOutcome:
     name = "data_swap.negative_concurrency"
-    runs = [r for r in results if "cross_user_probes" in r.checks]
-    c = {k: sum(r.counters.get(f"probes.{k}", 0) for r in runs) for k in ("tried", "denied", "leaked")}
+    runs = [r for r in results if r.evidence.probes.enabled]
+    p = ProbeEvidence()
+    for r in runs:
+        p = p + r.evidence.probes
     leaks = _count(runs, ("cross_user",))
-    ev = {**c, "cross_user_findings": leaks, "examples": _examples(runs, ("cross_user",))}
-    if leaks or c["leaked"]:
+    ev = {**p.to_dict(), "cross_user_findings": leaks, "examples": _examples(runs, ("cross_user",))}
+    if leaks or p.leaked:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
-                           detail=f"{max(leaks, c['leaked'])} of {c['tried']} cross-user attempts got data")
-    if not c["tried"]:
+                           detail=f"{max(leaks, p.leaked)} of {p.tried} cross-user attempts got the owner's "
+                                  "data (authorization: BOLA/IDOR)")
+    if p.allowed:
+        return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
+                           detail=f"{p.allowed} of {p.tried} cross-user attempts were answered 2xx, not "
+                                  "refused (declare public routes in public_paths)")
+    if not p.denied:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
-                           detail="no cross-user probe was tried (no run with probes and ledger entries)")
+                           detail=f"no cross-user attempt was refused with working credentials "
+                                  f"({p.tried} tried: {p.unproven} unproven, {p.errors} errors, "
+                                  f"{p.inconclusive} inconclusive, {p.public} public, {p.no_target} "
+                                  "without a target)")
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
-                       detail=f"{c['denied']} of {c['tried']} cross-user attempts denied, 0 leaked")
+                       detail=f"{p.denied} of {p.tried} cross-user attempts refused with the prober's own "
+                              f"working credentials, 0 leaked ({p.unproven} unproven, {p.errors} errors)")
 
 
 def _scaled(results: Sequence[RunResult]) -> list[RunResult]:
@@ -353,10 +392,16 @@ def _is_latency(metric: str) -> bool:
     return metric.startswith("p") or metric in ("max", "mean")
 
 
+def item_judges(*, high_traffic_rate: float = 50.0) -> dict[str, Item]:
+    """The judge of each run-evidenced item (``high_traffic_rate``: what a virtual run must achieve)."""
+    return {**ITEM_JUDGES, "data_swap.high_traffic_virtual": _swap_item(
+        "data_swap.high_traffic_virtual", "virtual", high_traffic_rate)}
+
+
 ITEM_JUDGES: dict[str, Item] = {
     "functional.single_user": _single_user,
     "data_swap.multi_user_live": _swap_item("data_swap.multi_user_live", "live"),
-    "data_swap.high_traffic_virtual": _swap_item("data_swap.high_traffic_virtual", "virtual"),
+    "data_swap.high_traffic_virtual": _swap_item("data_swap.high_traffic_virtual", "virtual", 50.0),
     "data_swap.negative_concurrency": _negative,
     "autoscaling.session_continuity": _continuity,
     "autoscaling.no_data_loss": _data_loss,
@@ -386,14 +431,16 @@ def _executed(results: Sequence[RunResult], tests: TestCounts) -> ItemOutcome:
 
 def evaluate(results: Sequence[RunResult], *, level: str = "squad",
              levels: Mapping[str, Sequence[str]] | None = None, tests: TestCounts | None = None,
-             incomplete: Sequence[str] = (), baseline: ItemOutcome | None = None) -> Checklist:
+             incomplete: Sequence[str] = (), baseline: ItemOutcome | None = None,
+             high_traffic_rate: float = 50.0) -> Checklist:
     """The checklist of a session's results at ``level``."""
     levels = dict(levels or DEFAULT_LEVELS)
     if level not in levels:
         raise ValueError(f"unknown DoD level {level!r}; known: {', '.join(sorted(levels))}")
     tests = tests or TestCounts(passed=len(_names(results)))
     items = [_executed(results, tests)]
-    items.extend(ITEM_JUDGES[name](results) for name in ITEM_JUDGES)
+    judges = item_judges(high_traffic_rate=high_traffic_rate)
+    items.extend(judge(results) for judge in judges.values())
     items.append(baseline or ItemOutcome(name="performance.baseline", status=NOT_EVIDENCED,
                                          detail="no baseline compared (--fpt-compare NAME)"))
     order = list(ITEMS)
@@ -427,7 +474,11 @@ def merge(lists: Sequence[Checklist], *, level: str, levels: Mapping[str, Sequen
                      incomplete=tuple(x for c in lists for x in c.incomplete),
                      runs=tuple(r for c in lists for r in c.runs),
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     sources=tuple(s for c in lists for s in c.sources))
+                     sources=tuple(s for c in lists for s in c.sources),
+                     # A file that failed its own gate never turns green by being merged with others.
+                     failed_sources=tuple(
+                         (", ".join(c.sources) or f"checklist {i + 1}") for i, c in enumerate(lists)
+                         if c.verdict != PASSED) + tuple(x for c in lists for x in c.failed_sources))
 
 
 def parse_levels(table: Mapping[str, Any], source: str = "[tool.fpt.dod] in pyproject.toml"
@@ -439,8 +490,9 @@ def parse_levels(table: Mapping[str, Any], source: str = "[tool.fpt.dod] in pypr
     for name, value in table.items():
         if name == "level":
             continue
-        allowed = f"be a list of checklist items ({', '.join(ITEMS)})"
-        if not isinstance(value, list) or not all(isinstance(v, str) and v in ITEMS for v in value):
+        allowed = f"be a non-empty list of checklist items ({', '.join(ITEMS)})"
+        if (not isinstance(value, list) or not value
+                or not all(isinstance(v, str) and v in ITEMS for v in value)):
             raise ConfigError(f"dod.{name}", value, allowed, source)
         levels[name] = tuple(value)
     return levels

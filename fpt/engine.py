@@ -42,11 +42,14 @@ class EngineStats:
     overlapped_starts: int
     lateness: Histogram = field(compare=False)
     stopped_at: float | None = None
+    #: due iterations that could not start within LATE_LIMIT of their time (a blocked loop,
+    #: an offered rate far past what the engine can start): dropped, never started late
+    dropped_late: int = 0
 
     @property
     def dropped(self) -> int:
         """Iterations that were due but could not start."""
-        return self.dropped_no_user + self.dropped_cap
+        return self.dropped_no_user + self.dropped_cap + self.dropped_late
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -61,6 +64,9 @@ class EngineStats:
         d["lateness"] = Histogram.from_dict(d["lateness"])
         return cls(**d)
 
+
+#: An iteration that cannot start within this many seconds of its due time is dropped.
+LATE_LIMIT = 1.0
 
 #: Allocations between young-generation collections while the load runs (CPython's default: 700).
 GC_THRESHOLD = 20_000
@@ -127,7 +133,8 @@ class LoadEngine:
         idle = deque(range(self.users))
         tasks: set[asyncio.Task[None]] = set()
         lateness = Histogram()
-        planned = dropped_no_user = dropped_cap = crashed = overlapped = peak = 0
+        planned = dropped_no_user = dropped_cap = dropped_late = crashed = overlapped = peak = 0
+        skip_to = getattr(due_times, "skip_to", None)
         area = 0.0
         t0 = loop.time()
         last = t0
@@ -167,6 +174,15 @@ class LoadEngine:
                         stopped_at = now - t0
                         break
                     planned += 1
+                    if now - due > LATE_LIMIT:
+                        # Far behind (a blocked loop, an absurd rate): drop what is overdue at once
+                        # rather than start it late or walk every past-due time.
+                        dropped_late += 1
+                        if skip_to is not None:
+                            passed = skip_to(now - t0)
+                            planned += passed
+                            dropped_late += passed
+                        continue
                     if not idle:
                         dropped_no_user += 1
                         continue
@@ -197,7 +213,7 @@ class LoadEngine:
         return EngineStats(
             planned=planned, started=self.started, completed=self.completed, crashed=crashed,
             dropped_no_user=dropped_no_user, dropped_cap=dropped_cap, cancelled=cancelled,
-            window=window, elapsed=elapsed, peak_inflight=peak,
+            dropped_late=dropped_late, window=window, elapsed=elapsed, peak_inflight=peak,
             mean_inflight=area / elapsed if elapsed > 0 else 0.0, overlapped_starts=overlapped,
             lateness=lateness, stopped_at=stopped_at,
         )

@@ -62,9 +62,13 @@ class LoadRunner:
 
     def __call__(self, flow: Callable[..., Any], **kwargs: Any) -> RunResult:
         """Run ``flow`` under load with its own event loop and return the judged result."""
+        __tracebackhide__ = True  # a failure shows the test's line, not fpt's internals
         try:
             asyncio.get_running_loop()
+            inside_loop = True
         except RuntimeError:
+            inside_loop = False
+        if not inside_loop:
             with asyncio.Runner(loop_factory=loop_factory()) as runner:
                 return runner.run(self.arun(flow, **kwargs))
         raise ConfigError("fpt_load", "called inside a running event loop",
@@ -149,6 +153,7 @@ class LoadRunner:
 
     async def arun(self, flow: Callable[..., Any], *, check: bool = True, **kwargs: Any) -> RunResult:
         """Run ``flow`` under load inside the caller's event loop."""
+        __tracebackhide__ = True
         from fpt.runner import Run
 
         known = set(OVERRIDABLE) | {"rate", "thresholds", "target", "events"}

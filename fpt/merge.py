@@ -1,6 +1,6 @@
 """Merge the run results of several xdist workers into one, exactly.
 
-Counts add, histograms merge bucket by bucket, findings and counters add, and
+Counts add, histograms merge bucket by bucket, findings and evidence add, and
 thresholds are judged again on the merged data — never averaged from the parts.
 """
 
@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from fpt.engine import EngineStats
+from fpt.evidence import merge_evidence
 from fpt.hist import Histogram
 from fpt.metrics import Metrics
 from fpt.records import FindingLog
 from fpt.result import RunResult
 from fpt.thresholds import parse_threshold
 
-_SUMMED = ("planned", "started", "completed", "crashed", "dropped_no_user", "dropped_cap", "cancelled",
-           "overlapped_starts")
+_SUMMED = ("planned", "started", "completed", "crashed", "dropped_no_user", "dropped_cap", "dropped_late",
+           "cancelled", "overlapped_starts")
 
 
 def merge_engine(parts: Sequence[EngineStats]) -> EngineStats:
@@ -37,20 +37,6 @@ def merge_engine(parts: Sequence[EngineStats]) -> EngineStats:
     )
 
 
-def _merge_alone(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
-    present = [p for p in parts if p is not None]
-    if not present:
-        return None
-    findings: dict[str, int] = {}
-    for p in present:
-        for k, v in p.get("findings", {}).items():
-            findings[k] = findings.get(k, 0) + v
-    return {"iterations": sum(p["iterations"] for p in present),
-            "passed": all(p["passed"] for p in present), "findings": findings,
-            "failures": [f for p in present for f in p.get("failures", [])][:5],
-            "errors": {}, "user": ", ".join(str(p.get("user", "")) for p in present)}
-
-
 def merge_results(parts: Sequence[RunResult]) -> RunResult:
     """One result from the parts of the same test run on several workers."""
     if len(parts) == 1:
@@ -58,19 +44,15 @@ def merge_results(parts: Sequence[RunResult]) -> RunResult:
     first = parts[0]
     metrics = Metrics()
     findings = FindingLog()
-    counters: dict[str, int] = {}
     for p in parts:
         metrics.merge(p.metrics)
         findings.merge(p.findings)
-        for k, v in p.counters.items():
-            counters[k] = counters.get(k, 0) + v
     merged = dataclasses.replace(
         first,
         engine=merge_engine([p.engine for p in parts]), metrics=metrics, findings=findings,
-        counters=counters, users=sum(p.users for p in parts),
+        evidence=merge_evidence(p.evidence for p in parts), users=sum(p.users for p in parts),
         target_rate=sum(p.target_rate for p in parts), first_user=min(p.first_user for p in parts),
-        worker=",".join(p.worker for p in parts), alone=_merge_alone([p.alone for p in parts]),
-        checks=tuple(dict.fromkeys(c for p in parts for c in p.checks)),
+        worker=",".join(p.worker for p in parts),
         incomplete=any(p.incomplete for p in parts),
         broke_at_rate=None if all(p.broke_at_rate is None for p in parts)
         else sum(p.broke_at_rate or 0.0 for p in parts),

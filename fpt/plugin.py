@@ -65,6 +65,32 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(XdistBridge(state), "fpt-xdist")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Replace any earlier checklist by an incomplete one, and let SIGTERM end the session cleanly."""
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None or state.worker != "main":
+        return
+    state.start()
+    _sigterm_interrupts()
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM (a CI job cancelled) ends the session like Ctrl-C: reports say *interrupted*."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that use ``fpt_load`` are FPT tests: mark them so ``-m fpt`` selects them."""
@@ -136,6 +162,19 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         raise pytest.fail.Exception(str(e), pytrace=False) from None
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Tag the reports of tests marked ``fpt`` (the tag travels with the report from xdist workers).
+
+    A test is an FPT test by its marker, never by a keyword: a checkout directory named
+    ``fpt`` puts "fpt" into every test's keywords.
+    """
+    report: Any = yield
+    if item.get_closest_marker("fpt") is not None:
+        report.fpt_test = True
+    return report  # type: ignore[no-any-return]
+
+
 class OutcomeCounter:
     """Counts how each FPT test ended; registered per session (on the xdist controller, worker
     reports come back to it)."""
@@ -145,7 +184,7 @@ class OutcomeCounter:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """A setup/call skip or failure, or a passing call, of a test marked ``fpt``."""
-        if "fpt" not in report.keywords:
+        if not getattr(report, "fpt_test", False):
             return
         if report.skipped and report.when in ("setup", "call"):
             self.state.count("skipped")
@@ -160,7 +199,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(SESSION_KEY, None)
     if state is None:
         return
-    checklist = state.finish()
+    interrupted = ""
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        interrupted = "the session was interrupted (Ctrl-C or SIGTERM) before it finished"
+    checklist = state.finish(interrupted=interrupted)
     if checklist is not None and checklist.verdict != "passed" and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -13,7 +13,10 @@ from typing import Any
 ERROR_KINDS = ("status", "timeout", "connect", "read", "check", "exception")
 """Why a request or transaction counts as an error."""
 
-FINDING_KINDS = ("functional", "data_swap", "foreign_canary", "cross_user", "session", "data_loss")
+FINDING_KINDS = ("functional", "data_swap", "foreign_canary", "cross_user", "session", "data_loss",
+                 "perimeter")
+SWAP_KINDS = ("data_swap", "foreign_canary")
+"""Findings of a user seeing another user's data in its own answers."""
 EXAMPLES_PER_KIND = 20
 
 
@@ -32,6 +35,8 @@ class Finding:
     at: float = 0.0
     request_id: str = ""
     phase: str = ""
+    #: whether another request was in flight while this answer came (None: not a response check)
+    concurrent: bool | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,6 +47,15 @@ class Finding:
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
+
+    @property
+    def verdict_kind(self) -> str:
+        """What this finding says of the service: see :data:`VERDICT_WORDS`."""
+        if self.kind == "cross_user":
+            return "authorization"
+        if self.kind in ("data_swap", "foreign_canary"):
+            return "concurrency" if self.concurrent else "cache_shared_state"
+        return self.kind
 
     def one_line(self) -> str:
         """A readable line for terminals and failure messages."""

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpt.engine import EngineStats
+from fpt.evidence import Evidence
 from fpt.metrics import Metrics, StepMetrics
-from fpt.records import FindingLog
+from fpt.records import SWAP_KINDS, FindingLog
 from fpt.thresholds import Threshold, ThresholdOutcome, evaluate
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,41 +37,24 @@ class RunResult:
     started_at: float = 0.0
     broke_at_rate: float | None = None
     phase: str = "load"
-    #: data-swap checks that were active: canary_scan, ownership, cross_user_probes
-    checks: tuple[str, ...] = ()
-    #: plain counters: scan.bodies, scan.bytes, scan.skipped, ownership.checked,
-    #: probes.tried / denied / leaked / errors, overlap.request_pairs
-    counters: dict[str, int] = field(default_factory=dict, compare=False)
-    #: the single-user phase run first: iterations, passed, findings by kind, failures
-    alone: dict[str, Any] | None = None
+    #: what the checks inspected: per step, overlap, scan, probes, the single-user phase
+    evidence: Evidence = field(default_factory=Evidence, compare=False)
     #: scale events and phases (before / during / after), when the run had events
     continuity: dict[str, Any] | None = None
     #: True when part of the run is missing (a crashed xdist worker): it cannot pass
     incomplete: bool = False
 
-    SWAP_KINDS = ("data_swap", "foreign_canary", "cross_user")
-
     @property
     def swaps(self) -> int:
-        """Findings of a user seeing another user's data."""
-        return sum(self.findings.counts.get(k, 0) for k in self.SWAP_KINDS)
+        """Responses that carried another user's data (ownership mismatch or foreign canary)."""
+        return sum(self.findings.counts.get(k, 0) for k in SWAP_KINDS)
 
     @property
     def swap_verdict(self) -> str:
-        """fails_alone, fails_under_load, no_overlap (weak evidence), passes, or not_checked.
+        """The data-swap verdict in one word (see :func:`fpt.judge.swap_verdict`)."""
+        from fpt.judge import swap_verdict
 
-        A clean run in which no two requests were ever in flight together could not have
-        shown a swap: that is ``no_overlap``, never ``passes``.
-        """
-        if self.alone is not None and not self.alone.get("passed", False):
-            return "fails_alone"
-        if self.swaps:
-            return "fails_under_load"
-        if not self.checks:
-            return "not_checked"
-        if self.counters.get("overlap.request_pairs", 0) == 0:
-            return "no_overlap"
-        return "passes"
+        return swap_verdict(self)
 
     @property
     def achieved_rate(self) -> float:
@@ -111,12 +95,10 @@ class RunResult:
         d: dict[str, Any] = {"schema": SCHEMA}
         for k in self.__dataclass_fields__:
             v = getattr(self, k)
-            if k in ("engine", "metrics", "findings"):
+            if k in ("engine", "metrics", "findings", "evidence"):
                 v = v.to_dict()
             elif k == "thresholds":
                 v = [t.to_dict() for t in v]
-            elif k == "checks":
-                v = list(v)
             d[k] = v
         return d
 
@@ -130,23 +112,11 @@ class RunResult:
         d["metrics"] = Metrics.from_dict(d["metrics"])
         d["findings"] = FindingLog.from_dict(d["findings"])
         d["thresholds"] = tuple(ThresholdOutcome.from_dict(t) for t in d["thresholds"])
-        d["checks"] = tuple(d.get("checks", ()))
+        d["evidence"] = Evidence.from_dict(d["evidence"])
         return cls(**d)
 
     def failures(self) -> list[str]:
-        """Readable reasons this run fails its checks (empty when it passes)."""
-        out = [t.detail for t in self.thresholds if not t.passed]
-        for kind, n in sorted(self.findings.counts.items()):
-            first = self.findings.of(kind)
-            example = f"; e.g. {first[0].one_line()}" if first else ""
-            out.append(f"{n} {kind} finding{'s' if n != 1 else ''}{example}")
-        if self.engine.crashed:
-            out.append(f"{self.engine.crashed} iterations crashed inside fpt")
-        if self.engine.started == 0:
-            out.append("no iteration started: nothing was tested")
-        if self.alone is not None and not self.alone.get("passed", False):
-            out.append("fails for one user alone (a functional bug, not a concurrency one): "
-                       + "; ".join(self.alone.get("failures", [])[:3]))
-        if self.incomplete:
-            out.append("incomplete: part of the run is missing (a worker crashed or was interrupted)")
-        return out
+        """Readable reasons this run fails (empty when it passes): see :func:`fpt.judge.failures`."""
+        from fpt.judge import failures
+
+        return failures(self)

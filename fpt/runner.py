@@ -22,6 +22,7 @@ from fpt.checks.probes import CrossUserProbe
 from fpt.config import FptConfig
 from fpt.engine import LoadEngine
 from fpt.errors import ConfigError
+from fpt.evidence import AloneEvidence, Evidence
 from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
 from fpt.metrics import StepMetrics
 from fpt.result import RunResult
@@ -108,7 +109,8 @@ class Run:
         self.name = name
         self.first_user = first_user
         self.ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase=phase,
-                              owners=OwnerIndex(cfg.seed))
+                              owners=OwnerIndex(cfg.seed), request_deadline=cfg.request_deadline,
+                              stream_scan_limit=cfg.scan_limit)
         self.ctx.observers.extend(observers)
         self.progress = progress
         self.step_every = step_every
@@ -119,7 +121,8 @@ class Run:
         self.scanner = CanaryScanner(self.ctx.owners, limit=cfg.scan_limit) if cfg.canary_scan else None
         if self.scanner is not None:
             self.ctx.observers.append(self.scanner)
-        self.probe = (CrossUserProbe(self.ctx, share=cfg.probe_share, seed=cfg.seed)
+        self.probe = (CrossUserProbe(self.ctx, share=cfg.probe_share, seed=cfg.seed,
+                                     public_paths=cfg.public_paths)
                       if cfg.probe_share > 0 and cfg.users > 1 else None)
         self.timeline = Timeline(events, self.ctx) if events else None
         self.watch: SessionWatch | None = None
@@ -141,54 +144,73 @@ class Run:
     async def _work(self, slot: int, i: int) -> None:
         user = self.user(slot)
         start = time.perf_counter()
+        error: str | None = "cancelled"  # unless the iteration gets to finish
         try:
-            await iterate(self.flow, user)
+            error = await iterate(self.flow, user)
         finally:
+            # An iteration cancelled when the grace ran out did not finish: a failure, never a success.
             end = time.perf_counter()
-            self.ctx.metrics.iteration(end - self.ctx.t0, (end - start) * 1e6, user._iteration_error,
+            self.ctx.metrics.iteration(end - self.ctx.t0, (end - start) * 1e6, error,
                                        self.ctx.phase if self.timeline is not None else "")
         if self.probe is not None:
             await self.probe.maybe_probe(user)
 
-    async def run_alone(self, iterations: int) -> dict[str, Any]:
-        """The flow for one user alone, ``iterations`` times in a row, before any load."""
-        ctx = RunContext(flow=self.ctx.flow, phase="alone", owners=self.ctx.owners)
+    def alone_deadline(self) -> float:
+        """Seconds the single-user phase may take in all (then it has failed: it hangs)."""
+        return max(self.cfg.grace, 1.0)
+
+    async def run_alone(self, iterations: int) -> AloneEvidence:
+        """The flow for one user alone, ``iterations`` times in a row, before any load, within a deadline."""
+        ctx = RunContext(flow=self.ctx.flow, phase="alone", owners=self.ctx.owners,
+                         request_deadline=self.cfg.request_deadline, stream_scan_limit=self.cfg.scan_limit)
         if self.cfg.canary_scan:
             ctx.observers.append(CanaryScanner(ctx.owners, limit=self.cfg.scan_limit))
         user = User(self._identities.make(SOLO_BASE + self.first_user), ctx, **self._client_kwargs())
         errors: dict[str, int] = {}
-        try:
+        clean = failed = 0
+        deadline = self.alone_deadline()
+
+        async def repeat() -> None:
+            nonlocal clean, failed
             for _ in range(iterations):
                 error = await iterate(self.flow, user)
                 if error:
+                    failed += 1
                     errors[error] = errors.get(error, 0) + 1
+                else:
+                    clean += 1
+
+        failures: list[str] = []
+        try:
+            await asyncio.wait_for(repeat(), deadline)
+        except TimeoutError:
+            failures.append(f"did not finish {iterations} iterations alone within {deadline:g}s "
+                            f"(the flow or the service hangs)")
         finally:
             await user.aclose()
-        failures = [f.one_line() for f in ctx.findings.examples[:5]]
+        unfinished = iterations - clean - failed
+        failures.extend(f.one_line() for f in ctx.findings.examples[:5])
         if errors:
-            failures.append(f"{sum(errors.values())} of {iterations} iterations had errors {errors}")
-        return {"iterations": iterations, "passed": not ctx.findings.total and not errors,
-                "findings": dict(ctx.findings.counts), "errors": errors, "failures": failures,
-                "user": user.identity.label}
+            failures.append(f"{failed} of {iterations} iterations had errors {errors}")
+        return AloneEvidence(iterations=iterations, clean=clean, failed=failed, unfinished=unfinished,
+                             deadline_s=deadline, user=user.identity.label,
+                             findings=dict(ctx.findings.counts), errors=errors, failures=tuple(failures))
 
     def _active_checks(self) -> tuple[str, ...]:
         out = []
         if self.scanner is not None:
             out.append("canary_scan")
-        if self.ctx.counters["ownership.checked"]:
+        if any(t.owner_checked for t in self.ctx.recorder.steps.values()):
             out.append("ownership")
         if self.probe is not None:
             out.append("cross_user_probes")
         return tuple(out)
 
-    def _counters(self) -> dict[str, int]:
-        out = {k: v for k, v in self.ctx.counters.items() if v}
-        out.setdefault("overlap.request_pairs", 0)
+    def _evidence(self, alone: AloneEvidence | None) -> Evidence:
+        rec = self.ctx.recorder
         if self.scanner is not None:
-            out.update(self.scanner.counters())
-        if self.probe is not None:
-            out.update(self.probe.counters())
-        return out
+            rec.scan = self.scanner.evidence()
+        return rec.freeze(checks=self._active_checks(), probes_enabled=self.probe is not None, alone=alone)
 
     def _stop(self) -> bool:
         return self._broke_at is not None
@@ -256,7 +278,8 @@ class Run:
                 self.timeline.close(self.ctx.now())
                 self.ctx.phase = "readback"
                 owners = {u.index: u for u in self.users if u is not None}
-                readback = await read_back(list(self.ctx.writes), owners, self.ctx)
+                readback = await read_back(list(self.ctx.writes), owners, self.ctx,
+                                           budget=max(cfg.grace, 1.0))
                 continuity = self.timeline.continuity(
                     cfg, self.ctx.metrics, self.watch, readback, self.ctx.findings.counts["session"])
         finally:
@@ -272,8 +295,7 @@ class Run:
             engine=stats, metrics=self.ctx.metrics, findings=self.ctx.findings,
             first_user=self.first_user, worker=self.worker, started_at=wall,
             broke_at_rate=self._broke_at, phase=self.ctx.phase,
-            checks=self._active_checks(), counters=self._counters(), alone=alone,
-            continuity=continuity,
+            evidence=self._evidence(alone), continuity=continuity,
         )
         if stats.stopped_at is not None:
             # A stress run that stopped at its breaking point is judged on the rate it did reach.

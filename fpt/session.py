@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,24 @@ class FptSession:
     checklist: Checklist | None = None
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the incomplete checklist written at session start, removed if no FPT test ran
+    placeholder: list[Path] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Replace any earlier checklist by an incomplete one (controller or single process only)."""
+        from fpt.dod import evaluate
+        from fpt.report.outputs import write_placeholder
+
+        if self.worker != "main":
+            return
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        pending = evaluate([], level=self.config.dod_level, levels=self.levels,
+                           incomplete=[f"session started at {started} and has not finished "
+                                       "(interrupted, killed, or still running)"])
+        try:
+            self.placeholder = write_placeholder(pending, self.config.report_dir)
+        except OSError as e:
+            self.notes.append(f"could not write the placeholder checklist to {self.config.report_dir}: {e}")
 
     def record(self, result: RunResult) -> None:
         """Keep one run's result for the summary and the checklist."""
@@ -43,14 +63,27 @@ class FptSession:
         """Whether this session ran (or tried to run) any FPT test."""
         return bool(self.results or self.incomplete or any(self.outcomes.values()))
 
-    def finish(self) -> Checklist | None:
-        """Judge the checklist, compare/save the baseline, write every report; None without FPT tests."""
+    def finish(self, *, interrupted: str = "") -> Checklist | None:
+        """Judge the checklist, compare/save the baseline, write every report; None without FPT tests.
+
+        ``interrupted`` says why the session stopped early (Ctrl-C, SIGTERM): the checklist is
+        then incomplete whatever it holds.
+        """
         from fpt import baseline
         from fpt.dod import evaluate
         from fpt.report.outputs import write_all
 
-        if self.worker != "main" or not self.had_fpt:
+        if self.worker != "main":
             return None
+        if not self.had_fpt:
+            for path in self.placeholder:
+                path.unlink(missing_ok=True)
+            if self.placeholder:
+                with contextlib.suppress(OSError):  # only when empty: never remove a user's files
+                    self.placeholder[0].parent.rmdir()
+            return None
+        if interrupted:
+            self.incomplete.append(interrupted)
         cfg = self.config
         compared: ItemOutcome | None = None
         if cfg.compare:
@@ -62,7 +95,8 @@ class FptSession:
                 compared = ItemOutcome(name=baseline.ITEM, status="not_evidenced", detail=str(e))
         tests = TestCounts(**self.outcomes)
         self.checklist = evaluate(self.results, level=cfg.dod_level, levels=self.levels, tests=tests,
-                                  incomplete=self.incomplete, baseline=compared)
+                                  incomplete=self.incomplete, baseline=compared,
+                                  high_traffic_rate=cfg.high_traffic_rate)
         if cfg.save_baseline:
             if self.checklist.incomplete:
                 self.notes.append(f"baseline {cfg.save_baseline!r} not saved: the run is incomplete")

@@ -193,44 +193,85 @@ def times_for(shape: Shape, duration: float, marks: Iterator[float]) -> Iterator
         yield _time_for(m, at, cum, s)
 
 
+class _Marks:
+    """Increasing cumulative counts, one per iteration, that can jump ahead."""
+
+    def __init__(self, arrivals: str, burst: int, seed: int, total: float) -> None:
+        if arrivals not in ARRIVALS:
+            raise ValueError(f"arrivals must be one of {', '.join(ARRIVALS)}; got {arrivals!r}")
+        self.arrivals = arrivals
+        self.k = max(1, burst)
+        self.total = round(total)
+        self.rng = random.Random(seed)
+        self.pos = 0.0  # uniform: iterations issued; poisson: the running sum
+        self.copies = 0  # rendezvous: iterations left in the current burst
+        self.mark = 0.0
+
+    def __iter__(self) -> Iterator[float]:
+        return self
+
+    def __next__(self) -> float:
+        if self.arrivals == "uniform":
+            self.pos += 1
+            return self.pos - 0.5
+        if self.arrivals == "poisson":
+            self.pos += self.rng.expovariate(1.0)
+            return self.pos
+        if not self.copies:  # rendezvous: k users released at the same instant
+            if self.pos >= self.total:
+                raise StopIteration
+            n = min(self.k, self.total - int(self.pos))
+            self.mark = self.pos + n / 2.0
+            self.pos += n
+            self.copies = n
+        self.copies -= 1
+        return self.mark
+
+    def skip(self, cum: float) -> int:
+        """Jump to cumulative count ``cum``; how many iterations were passed over."""
+        if self.arrivals == "poisson":
+            passed = max(0, round(cum - self.pos))
+            self.pos = max(self.pos, cum)
+            return passed
+        if self.arrivals == "uniform":
+            target = max(self.pos, float(math.floor(cum + 0.5)))
+            passed = int(target - self.pos)
+            self.pos = target
+            return passed
+        bursts_done = min(self.total, int(cum // self.k) * self.k)
+        if bursts_done <= self.pos:
+            return 0
+        passed = bursts_done - int(self.pos) + self.copies
+        self.pos, self.copies = float(bursts_done), 0
+        return passed
+
+
+class Schedule:
+    """Due times (seconds from start, non-decreasing) of every iteration of a run.
+
+    An engine that fell behind calls :meth:`skip_to` instead of walking every past-due
+    time one by one (offered a billion a second, that walk never ends).
+    """
+
+    def __init__(self, shape: Shape, duration: float, *, arrivals: str = "uniform", burst: int = 5,
+                 seed: int = 0) -> None:
+        self._shape = shape
+        self._duration = duration
+        self._marks = _Marks(arrivals, burst, seed, shape.total(duration))
+        self._times = times_for(shape, duration, self._marks)
+
+    def __iter__(self) -> Iterator[float]:
+        return self
+
+    def __next__(self) -> float:
+        return next(self._times)
+
+    def skip_to(self, t: float) -> int:
+        """Pass over every iteration due before ``t``; returns how many there were."""
+        return self._marks.skip(self._shape.total(min(t, self._duration)))
+
+
 def schedule(shape: Shape, duration: float, *, arrivals: str = "uniform", burst: int = 5,
-             seed: int = 0) -> Iterator[float]:
+             seed: int = 0) -> Schedule:
     """Due times (seconds from start, non-decreasing) of every iteration of a run."""
-    if arrivals == "uniform":
-        return times_for(shape, duration, (i + 0.5 for i in _count()))
-    if arrivals == "poisson":
-        rng = random.Random(seed)
-        return times_for(shape, duration, _poisson_marks(rng))
-    if arrivals == "rendezvous":
-        return _bursts(shape, duration, max(1, burst))
-    raise ValueError(f"arrivals must be one of {', '.join(ARRIVALS)}; got {arrivals!r}")
-
-
-def _count() -> Iterator[int]:
-    i = 0
-    while True:
-        yield i
-        i += 1
-
-
-def _poisson_marks(rng: random.Random) -> Iterator[float]:
-    s = 0.0
-    while True:
-        s += rng.expovariate(1.0)
-        yield s
-
-
-def _bursts(shape: Shape, duration: float, k: int) -> Iterator[float]:
-    """Release ``k`` users at the same instant, bursts spaced so the mean rate holds."""
-    total = round(shape.total(duration))
-
-    def marks() -> Iterator[float]:
-        released = 0
-        while released < total:
-            n = min(k, total - released)
-            yield released + n / 2.0
-            released += n
-
-    for j, t in enumerate(times_for(shape, duration, marks())):
-        for _ in range(min(k, total - j * k)):
-            yield t
+    return Schedule(shape, duration, arrivals=arrivals, burst=burst, seed=seed)

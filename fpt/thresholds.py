@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fpt.units import parse_latency_ms, parse_percent
+from fpt.units import parse_duration
 
 THRESHOLD_FORM = ("look like p90<800ms, login:p99<=1s, max<2s, errors<1%, throughput>=95% "
-                  "or dropped<1%")
+                  "or dropped<1% (latencies need a unit: ms or s; ratios need %)")
 _EXPR = re.compile(
     r"^\s*(?:(?P<step>[^:<>=]+):)?\s*(?P<metric>p\d{1,2}(?:\.\d+)?|max|mean|errors|throughput|dropped)"
     r"\s*(?P<op><=|<|>=|>)\s*(?P<value>\S+)\s*$"
@@ -57,8 +57,17 @@ def parse_threshold(text: str) -> Threshold:
         raise ValueError(THRESHOLD_FORM)
     metric = m.group("metric")
     raw = m.group("value")
+    # A bare number is refused: "errors<1" (1 or 1%?) and "p90<800" (ms or s?) mean different
+    # things to different readers, and a wrong guess passes a broken service.
     try:
-        limit = parse_percent(raw) if metric in RATIO_METRICS else parse_latency_ms(raw)
+        if metric in RATIO_METRICS:
+            if not raw.endswith("%"):
+                raise ValueError
+            limit = float(raw[:-1]) / 100.0
+        else:
+            if not re.fullmatch(r"\d+(?:\.\d+)?(?:ms|s)", raw):
+                raise ValueError
+            limit = parse_duration(raw) * 1000.0
     except ValueError:
         raise ValueError(THRESHOLD_FORM) from None
     if metric.startswith("p") and not 0 < float(metric[1:]) < 100:

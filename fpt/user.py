@@ -8,10 +8,10 @@ see every response.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
-from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from fpt.checks.ownership import compare
+from fpt.evidence import Recorder, StepTally
 from fpt.identity import Identity, OwnerIndex
 from fpt.metrics import Metrics
 from fpt.records import Finding, FindingLog
@@ -29,6 +30,10 @@ Observer = Callable[["User", httpx.Request, httpx.Response], None]
 """Called for every response a user receives (after the body is read)."""
 
 NO_STEP = "(no step)"
+#: phases whose overlapping requests are not load: they prove nothing about concurrency
+NOT_LOAD = frozenset({"alone", "readback", "explore"})
+#: a whole request (head and body) must be over within this many seconds unless configured
+REQUEST_DEADLINE = 30.0
 
 _current: contextvars.ContextVar[User | None] = contextvars.ContextVar("fpt_user", default=None)
 
@@ -44,10 +49,16 @@ class RunContext:
     t0: float = field(default_factory=time.perf_counter)
     phase: str = ""
     owners: OwnerIndex = field(default_factory=OwnerIndex)
-    counters: Counter[str] = field(default_factory=Counter)
+    #: what the checks inspected, counted as it happens (frozen into evidence at the end)
+    recorder: Recorder = field(default_factory=Recorder)
     #: every acknowledged write of every user, for cross-user probes and read-back
     writes: list[LedgerEntry] = field(default_factory=list)
     inflight_requests: int = 0
+    request_starts: int = 0
+    #: seconds a whole request (head and body) may take: a slow drip is a timeout, not a hang
+    request_deadline: float = REQUEST_DEADLINE
+    #: how much of a streamed body is kept for the observers (the canary scan limit)
+    stream_scan_limit: int = 1 << 20
 
     def now(self) -> float:
         """Seconds since the run started."""
@@ -158,27 +169,101 @@ class UserClient(httpx.AsyncClient):
         # An id the service can log, so a finding can be matched to its server-side trace.
         request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
         user.last_request = request
-        if ctx.phase != "readback":  # read-back after the run is not load: its overlap proves nothing
-            ctx.counters["overlap.request_pairs"] += ctx.inflight_requests
         ctx.inflight_requests += 1
+        ctx.request_starts += 1
+        seq = ctx.request_starts
+        busy = ctx.inflight_requests > 1
         start = time.perf_counter()
         try:
-            response = await super().send(request, **kwargs)
+            async with asyncio.timeout(ctx.request_deadline):
+                response = await super().send(request, **kwargs)
+        except TimeoutError:
+            user._request_done(start, "timeout", 0)
+            raise httpx.ReadTimeout(f"no whole answer within the request deadline of "
+                                    f"{ctx.request_deadline:g}s", request=request) from None
         except Exception as exc:
-            kind = _error_kind(exc)
-            user._request_done(start, kind, 0)
+            user._request_done(start, _error_kind(exc), 0)
             raise
         finally:
             ctx.inflight_requests -= 1
-        nbytes = len(response.content) if not kwargs.get("stream") else 0
-        error = None if user._status_ok(response.status_code) else "status"
-        if error:
+        end = time.perf_counter()
+        # Another request began or was in flight while this one ran: the answer came under
+        # concurrency (what separates a concurrency bug from a cache or an authorization one).
+        concurrent = busy or ctx.request_starts != seq
+        user.last_concurrent = concurrent
+        response.extensions = {**response.extensions, "fpt.concurrent": concurrent,
+                               "fpt.step": user.current_step}
+        stream = kwargs.get("stream")
+        nbytes = len(response.content) if not stream else 0
+        ok = user._status_ok(response.status_code)
+        if not ok:
             user.last_error = f"{request.method} {request.url.path} answered {response.status_code}"
-        user._request_done(start, error, nbytes)
-        if not kwargs.get("stream"):
+        user._request_done(start, None if ok else "status", nbytes, end)
+        tally = ctx.recorder.tally(user.current_step)
+        tally.responses += 1
+        if ok:
+            tally.ok += 1
+            if not user.probing:
+                user.last_ok = request
+                if request.method == "GET":
+                    user.last_ok_get = request
+                if ctx.phase not in NOT_LOAD:
+                    ctx.recorder.overlap.add(start, end, user.identity.index)
+                    tally.overlap.add(start, end, user.identity.index)
+        user._tally, user._tally_ok = tally, ok
+        if not stream:
             for observe in ctx.observers:
                 observe(user, request, response)
+        elif ctx.observers:
+            response.stream = _ObservedStream(response, user, tally, ok)
         return response
+
+
+class _ObservedStream(httpx.AsyncByteStream):
+    """A streamed body passed through to the flow; what it read is shown to the observers at close."""
+
+    def __init__(self, response: httpx.Response, user: User, tally: StepTally, ok: bool) -> None:
+        self._response = response
+        self._inner = response.stream
+        self._user = user
+        self._tally = tally
+        self._ok = ok
+        self._step = user.current_step
+        self._kept: list[bytes] = []
+        self._room = user.ctx.stream_scan_limit
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._inner, httpx.AsyncByteStream)
+        async for chunk in self._inner:
+            if self._room > 0:
+                self._kept.append(chunk[: self._room])
+                self._room -= len(chunk)
+            yield chunk
+        self._observe()
+
+    async def aclose(self) -> None:
+        assert isinstance(self._inner, httpx.AsyncByteStream)
+        await self._inner.aclose()
+        self._observe()
+
+    def _observe(self) -> None:
+        if self._done or not self._kept:
+            return
+        self._done = True
+        r = self._response
+        seen = httpx.Response(r.status_code, headers=r.headers, content=b"".join(self._kept),
+                              request=r.request,
+                              extensions={"fpt.streamed": True,
+                                          "fpt.concurrent": r.extensions.get("fpt.concurrent")})
+        user = self._user
+        prev, user.current_step = user.current_step, self._step
+        user._tally, user._tally_ok = self._tally, self._ok
+        try:
+            for observe in user.ctx.observers:
+                observe(user, r.request, seen)
+        finally:
+            user.current_step = prev
 
 
 class _Step:
@@ -234,6 +319,14 @@ class User:
         self.raised_in: str | None = None
         self.last_error: str | None = None
         self.last_request: httpx.Request | None = None
+        #: the last request that succeeded (its headers carry the credentials the flow used),
+        #: and the last successful GET (re-sent as the control of a cross-user probe)
+        self.last_ok: httpx.Request | None = None
+        self.last_ok_get: httpx.Request | None = None
+        #: whether the last answer came while another request was in flight
+        self.last_concurrent = False
+        self._tally: StepTally | None = None
+        self._tally_ok = False
         #: True while the harness probes another user's data as this user
         self.probing = False
         self.http: httpx.AsyncClient = UserClient(self, **client_kwargs)
@@ -276,33 +369,45 @@ class User:
             expected["email"] = self.identity.email
         method = path_ = rid = ""
         if isinstance(response_or_json, httpx.Response):
-            rid = response_or_json.request.headers.get("x-fpt-request", "")
-            method = response_or_json.request.method
-            path_ = redact_url(response_or_json.request.url.path)
+            request: httpx.Request | None = response_or_json.request
+            concurrent = bool(response_or_json.extensions.get("fpt.concurrent", self.last_concurrent))
+            ok = 200 <= response_or_json.status_code < 300
+            step = response_or_json.extensions.get("fpt.step", self.current_step)
             try:
                 doc = response_or_json.json()
             except ValueError:
-                self.fail("functional", "expect_owner: response is not JSON", method=method, path=path_,
+                self.fail("functional", "expect_owner: response is not JSON",
+                          method=response_or_json.request.method,
+                          path=redact_url(response_or_json.request.url.path),
                           evidence={"status": response_or_json.status_code})
                 return False
         else:
             doc = response_or_json
-            if self.last_request is not None:  # a part of the last response, e.g. a list item
-                method, path_ = self.last_request.method, redact_url(self.last_request.url.path)
-                rid = self.last_request.headers.get("x-fpt-request", "")
-        self.ctx.counters["ownership.checked"] += 1
-        ok = True
-        for m in compare(doc, expected):
-            ok = False
-            if m.missing:
-                self.fail("functional", f"expect_owner: field {m.path!r} missing from the response",
-                          method=method, path=path_)
-                continue
-            owner = self.ctx.owners.owner_of(m.found)
-            self.fail("data_swap", f"{m.path} belongs to {owner or 'someone else'}",
-                      other_user=owner or "unknown", method=method, path=path_, request_id=rid,
-                      evidence={"field": m.path, "expected": mask(m.expected), "found": mask(m.found)})
-        return ok
+            request = self.last_request  # a part of the last response, e.g. a list item
+            concurrent, ok, step = self.last_concurrent, self._tally_ok, self.current_step
+        if request is not None:
+            method, path_ = request.method, redact_url(request.url.path)
+            rid = request.headers.get("x-fpt-request", "")
+        if ok:
+            self.ctx.recorder.tally(step).owner_checked += 1
+        mismatches = compare(doc, expected)
+        missing = [m.path for m in mismatches if m.missing]
+        wrong = [m for m in mismatches if not m.missing]
+        if missing:
+            self.fail("functional", f"expect_owner: field{'s' if len(missing) > 1 else ''} "
+                      f"{', '.join(map(repr, missing))} missing from the response", method=method, path=path_)
+        if wrong:
+            # One finding per response, whatever the number of fields that show it.
+            owners = [self.ctx.owners.owner_of(m.found) for m in wrong]
+            owner = next((o for o in owners if o), "")
+            verb = "belongs" if len(wrong) == 1 else "belong"
+            self.fail("data_swap", f"{', '.join(m.path for m in wrong)} {verb} to {owner or 'someone else'}",
+                      other_user=owner or "unknown", method=method,
+                      path=path_, request_id=rid, concurrent=concurrent,
+                      evidence={"fields": [m.path for m in wrong],
+                                "expected": [mask(m.expected) for m in wrong],
+                                "found": [mask(m.found) for m in wrong]})
+        return not mismatches
 
     def fail(self, kind: str, message: str, **details: Any) -> None:
         """Record a finding for this user in the current step."""
@@ -318,8 +423,8 @@ class User:
             return status in self._expect
         return status < 400
 
-    def _request_done(self, start: float, error: str | None, nbytes: int) -> None:
-        end = time.perf_counter()
+    def _request_done(self, start: float, error: str | None, nbytes: int, end: float = 0.0) -> None:
+        end = end or time.perf_counter()
         self.ctx.metrics.request(end - self.ctx.t0, (end - start) * 1e6, error, nbytes)
         if error:
             self._step_error = self._step_error or error

@@ -74,7 +74,7 @@ def test_scan_reads_set_cookie_and_location_headers() -> None:
 
     asyncio.run(main())
     assert ctx.findings.counts["foreign_canary"] == 1
-    assert ctx.findings.examples[0].evidence["where"] == "header"
+    assert ctx.findings.examples[0].evidence["where"] == ["header"]
 
 
 def test_scan_limit_counts_what_it_skipped() -> None:
@@ -85,8 +85,8 @@ def test_scan_limit_counts_what_it_skipped() -> None:
     holder["c"] = users[1].identity.canary
     get(users[0], "/big")
     assert ctx.findings.total == 0  # past the limit: not seen, but counted as skipped
-    assert scanner.counters()["scan.truncated"] == 1
-    assert scanner.counters()["scan.skipped_bytes"] == 4025
+    assert scanner.evidence().truncated == 1
+    assert scanner.evidence().skipped_bytes == 4025
 
 
 def test_unknown_canary_is_still_foreign() -> None:
@@ -128,7 +128,7 @@ def test_expect_owner_quiet_on_own_data() -> None:
     r = get(u, "/me")
     assert u.expect_owner(r, "member.email", "member.member_id") is True
     assert ctx.findings.total == 0
-    assert ctx.counters["ownership.checked"] == 1
+    assert ctx.recorder.tally("s").owner_checked == 1
 
 
 def test_expect_owner_fires_with_owner_and_redacted_evidence() -> None:
@@ -141,7 +141,7 @@ def test_expect_owner_fires_with_owner_and_redacted_evidence() -> None:
     f = ctx.findings.examples[0]
     assert f.kind == "data_swap"
     assert (f.user, f.other_user, f.method, f.path) == ("user#0", "user#1", "GET", "/me")
-    assert f.evidence["found"] == other.identity.email[0] + "***@example.test"
+    assert f.evidence["found"] == [other.identity.email[0] + "***@example.test"]
     assert other.identity.email not in json.dumps(f.to_dict())
     assert u.identity.email not in json.dumps(f.to_dict())
 
@@ -162,36 +162,72 @@ def test_expect_owner_on_wrong_shapes_is_a_functional_failure() -> None:
 # --- cross-user probes -------------------------------------------------------------------------
 
 
-def _probe(status: int, body: Callable[[User], str]) -> tuple[RunContext, list[User]]:
-    ctx: RunContext
+def _probe(status: int, body: Callable[[User], str], *, control: int = 200,
+           auth: str = "header") -> tuple[RunContext, list[User], list[httpx.Request]]:
+    """users[0] probes users[1]'s visit; its own page answers ``control``, the visit ``status``."""
     holder: dict[str, User] = {}
-    ctx, users = make_users(lambda r: httpx.Response(status, text=body(holder["owner"])))
+    seen: list[httpx.Request] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(r)
+        if r.url.path == "/mine":
+            return httpx.Response(control, text="mine")
+        return httpx.Response(status, text=body(holder["owner"]))
+
+    ctx, users = make_users(handler)
     holder["owner"] = users[1]
     users[1].ledger.add("visit", "/visits/7", note=f"checkup {users[1].identity.canary}")
-    probe = CrossUserProbe(ctx, share=1.0, seed=1)
-    asyncio.run(probe.maybe_probe(users[0]))
-    return ctx, users
+
+    async def main() -> None:
+        # The flow authenticates per request, not with client defaults: the probe must copy it.
+        async with users[0].step("own"):
+            await users[0].http.get("/mine", headers={"authorization": "Bearer tok-0"})
+        await CrossUserProbe(ctx, share=1.0, seed=1).maybe_probe(users[0])
+
+    asyncio.run(main())
+    return ctx, users, seen
+
+
+def probes(ctx: RunContext) -> dict[str, int]:
+    return ctx.recorder.probe_counts
 
 
 @pytest.mark.parametrize("status", [401, 403, 404])
-def test_probe_denied_is_quiet(status: int) -> None:
-    ctx, _ = _probe(status, lambda owner: "{}")
-    assert ctx.counters["probes.tried"] == 1
-    assert ctx.counters["probes.denied"] == 1
+def test_probe_denied_with_a_working_control_is_a_refusal(status: int) -> None:
+    ctx, _, seen = _probe(status, lambda owner: "{}")
+    assert probes(ctx)["tried"] == 1
+    assert probes(ctx)["denied"] == 1
     assert ctx.findings.total == 0
+    # Control and probe both carried the credentials the flow sent per request.
+    assert [r.url.path for r in seen] == ["/mine", "/mine", "/visits/7"]
+    assert all(r.headers.get("authorization") == "Bearer tok-0" for r in seen)
+
+
+def test_probe_denied_while_the_control_fails_proves_nothing() -> None:
+    ctx, _, _ = _probe(401, lambda owner: "{}", control=401)
+    assert probes(ctx)["denied"] == 0
+    assert probes(ctx)["unproven"] == 1
+
+
+def test_probe_answered_2xx_without_owner_data_is_allowed_not_denied() -> None:
+    ctx, _, _ = _probe(200, lambda owner: '{"visit": "someone"}')
+    assert probes(ctx)["allowed"] == 1
+    assert probes(ctx)["denied"] == 0
 
 
 def test_probe_leak_is_a_cross_user_finding() -> None:
-    ctx, _ = _probe(200, lambda owner: json.dumps({"note": f"checkup {owner.identity.canary}"}))
-    assert ctx.counters["probes.leaked"] == 1
+    ctx, _, _ = _probe(200, lambda owner: json.dumps({"note": f"checkup {owner.identity.canary}"}))
+    assert probes(ctx)["leaked"] == 1
     f = ctx.findings.examples[0]
     assert (f.kind, f.user, f.other_user, f.path) == ("cross_user", "user#0", "user#1", "/visits/7")
     assert f.evidence["owner_data"] == ["canary", "note"]
+    assert f.verdict_kind == "authorization"
 
 
-def test_probe_server_error_is_a_functional_failure() -> None:
-    ctx, _ = _probe(500, lambda owner: "boom")
-    assert ctx.counters["probes.errors"] == 1
+def test_probe_server_error_is_an_error_not_evidence() -> None:
+    ctx, _, _ = _probe(500, lambda owner: "boom")
+    assert probes(ctx)["errors"] == 1
+    assert probes(ctx)["denied"] == 0
     assert ctx.findings.counts == {"functional": 1}
 
 
@@ -199,5 +235,5 @@ def test_probe_never_targets_own_writes() -> None:
     ctx, users = make_users(lambda r: httpx.Response(200, text=""))
     users[0].ledger.add("visit", "/visits/1")
     asyncio.run(CrossUserProbe(ctx, share=1.0, seed=1).maybe_probe(users[0]))
-    assert ctx.counters["probes.tried"] == 0
-    assert ctx.counters["probes.no_target"] == 1
+    assert probes(ctx)["tried"] == 0
+    assert probes(ctx)["no_target"] == 1

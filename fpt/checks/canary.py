@@ -11,6 +11,7 @@ import re
 
 import httpx
 
+from fpt.evidence import ScanEvidence
 from fpt.identity import CANARY_PREFIX, CANARY_RE, OwnerIndex
 from fpt.redact import url as redact_url
 from fpt.user import User
@@ -38,6 +39,7 @@ class CanaryScanner:
         self.bytes = 0
         self.skipped_bytes = 0
         self.truncated = 0
+        self.streamed = 0
 
     def __call__(self, user: User, request: httpx.Request, response: httpx.Response) -> None:
         """Scan one response (body up to the limit, plus Set-Cookie and Location headers)."""
@@ -50,6 +52,10 @@ class CanaryScanner:
             body = body[: self.limit]
         self.bodies += 1
         self.bytes += len(body)
+        if response.extensions.get("fpt.streamed"):
+            self.streamed += 1
+        if user._tally is not None and user._tally_ok:
+            user._tally.scanned += 1
         found = find_canaries(body)
         for name, value in response.headers.raw:
             if name.lower() in _HEADERS and _PREFIX in value:
@@ -57,21 +63,22 @@ class CanaryScanner:
         if not found:
             return
         mine = user.identity.canary
-        for token in dict.fromkeys(found):
-            if token == mine:
-                continue
-            owner = self.owners.owner_of(token)
-            user.fail(
-                "foreign_canary",
-                f"response carries the canary of {owner or 'a user outside this run'}",
-                other_user=owner or f"unknown ({token[:12]}…)",
-                method=request.method, path=redact_url(request.url.path),
-                request_id=request.headers.get("x-fpt-request", ""),
-                evidence={"canary": token, "status": response.status_code,
-                          "where": "header" if token.encode() not in body else "body"},
-            )
+        foreign = [t for t in dict.fromkeys(found) if t != mine]
+        if not foreign:
+            return
+        # One finding per response, naming every owner whose canary it carried.
+        owners = [self.owners.owner_of(t) or f"unknown ({t[:12]}…)" for t in foreign]
+        user.fail(
+            "foreign_canary",
+            f"response carries the canary of {', '.join(dict.fromkeys(owners))}",
+            other_user=owners[0], method=request.method, path=redact_url(request.url.path),
+            request_id=request.headers.get("x-fpt-request", ""),
+            concurrent=bool(response.extensions.get("fpt.concurrent")),
+            evidence={"canaries": foreign, "status": response.status_code,
+                      "where": ["header" if t.encode() not in body else "body" for t in foreign]},
+        )
 
-    def counters(self) -> dict[str, int]:
-        """What was scanned, for the run result."""
-        return {"scan.bodies": self.bodies, "scan.bytes": self.bytes,
-                "scan.truncated": self.truncated, "scan.skipped_bytes": self.skipped_bytes}
+    def evidence(self) -> ScanEvidence:
+        """What was scanned, for the run's evidence."""
+        return ScanEvidence(enabled=True, bodies=self.bodies, bytes=self.bytes, truncated=self.truncated,
+                            skipped_bytes=self.skipped_bytes, streamed=self.streamed)

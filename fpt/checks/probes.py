@@ -1,32 +1,53 @@
 """Negative concurrency: while the load runs, users try to read each other's writes.
 
-After a share of iterations, the user requests a read-back URL from *another*
-user's ledger with its own credentials. 401/403/404 is a denial (good); a response
-that carries the owner's data (canary or ledger-declared field values) is a
-``cross_user`` finding; a 5xx is a functional failure (refuse cleanly, do not crash).
+After a share of iterations, the user requests a read-back URL from *another* user's
+ledger with **the credentials its own last successful request carried** (headers and
+cookies, however the flow sent them: client defaults or per request). Right before,
+the same credentials read one of the prober's own writes (or repeat its last
+successful GET): that *control* must succeed, or the probe proves nothing (a refusal
+of a request that carried no valid credentials says nothing about authorization). Every probe is counted by
+outcome in the run's evidence (see :class:`fpt.evidence.ProbeEvidence`); a response
+that carries the owner's data is a ``cross_user`` finding.
 """
 
 from __future__ import annotations
 
 import random
+import re
+from collections.abc import Sequence
 
 import httpx
 
+from fpt.evidence import Recorder
 from fpt.redact import url as redact_url
 from fpt.user import LedgerEntry, RunContext, User
 
 DENIED = frozenset({401, 403, 404})
 PROBE_STEP = "fpt.probe"
 _ANY_STATUS = range(100, 600)
+#: headers that describe a request's body or route, not who sends it: never replayed
+_NOT_CREDENTIALS = frozenset({"host", "content-length", "content-type", "transfer-encoding",
+                              "x-fpt-request", "accept-encoding", "connection"})
+
+
+def credentials(request: httpx.Request) -> dict[str, str]:
+    """The headers of ``request`` that may carry who sent it (cookies, tokens, API keys)."""
+    return {k: v for k, v in request.headers.items() if k.lower() not in _NOT_CREDENTIALS}
 
 
 class CrossUserProbe:
-    """Runs the probes and counts tried / denied / leaked / errors."""
+    """Runs the probes and records each one's outcome as evidence."""
 
-    def __init__(self, ctx: RunContext, *, share: float, seed: int) -> None:
+    def __init__(self, ctx: RunContext, *, share: float, seed: int,
+                 public_paths: Sequence[str] = ()) -> None:
         self.ctx = ctx
         self.share = share
         self._rng = random.Random(seed)
+        self._public = [re.compile(p) for p in public_paths]
+
+    @property
+    def _rec(self) -> Recorder:
+        return self.ctx.recorder
 
     def _pick(self, user: User) -> LedgerEntry | None:
         writes = self.ctx.writes
@@ -43,57 +64,62 @@ class CrossUserProbe:
         if not self.share or self._rng.random() >= self.share:
             return
         entry = self._pick(user)
-        c = self.ctx.counters
         if entry is None:
-            c["probes.no_target"] += 1
+            self._rec.probe("no_target")
             return
-        c["probes.tried"] += 1
+        self._rec.probe("tried")
+        # The control: the prober reads its own write (or repeats its last successful GET) with the
+        # same credentials; it must succeed, or a refusal of the probe proves nothing.
+        own = user.ledger.entries
+        control = own[self._rng.randrange(len(own))].url if own else (
+            user.last_ok_get.url if user.last_ok_get is not None else None)
+        creds = credentials(user.last_ok) if user.last_ok is not None else None
+        if control is None or creds is None:
+            self._rec.probe("unproven")
+            return
         user.probing = True
         try:
             async with user.step(PROBE_STEP, expect_status=_ANY_STATUS):
-                response = await user.http.get(entry.url)
+                mine = await user.http.send(user.http.build_request("GET", control, headers=creds))
+                if not 200 <= mine.status_code < 300:
+                    self._rec.probe("unproven", mine.status_code)
+                    return
+                response = await user.http.send(user.http.build_request("GET", entry.url, headers=creds))
         except httpx.TransportError:
-            c["probes.errors"] += 1
+            self._rec.probe("errors")
             return
         finally:
             user.probing = False
         self.judge(user, entry, response)
 
     def judge(self, user: User, entry: LedgerEntry, response: httpx.Response) -> None:
-        """Classify one probe's response."""
-        c = self.ctx.counters
+        """Classify one probe's response (the control succeeded)."""
         status = response.status_code
         owner = self.ctx.owners.by_index.get(entry.owner)
         owner_label = owner.label if owner else f"user#{entry.owner}"
         path = redact_url(response.request.url.path)
-        if status in DENIED:
-            c["probes.denied"] += 1
-            return
-        if status >= 500:
-            c["probes.errors"] += 1
-            user.fail("functional", f"cross-user probe got {status}: the service must refuse cleanly",
-                      method="GET", path=path, other_user=owner_label, step=PROBE_STEP)
-            return
         body = response.content
         leaked = []
-        if owner is not None and owner.canary.encode() in body:
-            leaked.append("canary")
-        for name, value in entry.fields.items():
-            if isinstance(value, str | int) and len(str(value)) >= 4 and str(value).encode() in body:
-                leaked.append(name)
+        if status < 500:
+            if owner is not None and owner.canary.encode() in body:
+                leaked.append("canary")
+            for name, value in entry.fields.items():
+                if isinstance(value, str | int) and len(str(value)) >= 4 and str(value).encode() in body:
+                    leaked.append(name)
         if leaked:
-            c["probes.leaked"] += 1
+            self._rec.probe("leaked", status)
             user.fail("cross_user", f"read {owner_label}'s {entry.kind} with its own credentials",
                       other_user=owner_label, method="GET", path=path, step=PROBE_STEP,
                       request_id=response.request.headers.get("x-fpt-request", ""),
                       evidence={"status": status, "owner_data": leaked})
+        elif status in DENIED:
+            self._rec.probe("denied", status)
+        elif status >= 500:
+            self._rec.probe("errors", status)
+            user.fail("functional", f"cross-user probe got {status}: the service must refuse cleanly",
+                      method="GET", path=path, other_user=owner_label, step=PROBE_STEP)
         elif 200 <= status < 300:
-            c["probes.allowed_without_owner_data"] += 1
+            public = any(p.search(response.request.url.path) for p in self._public)
+            self._rec.probe("public" if public else "allowed", status)
         else:
-            c["probes.denied"] += 1
-
-    def counters(self) -> dict[str, int]:
-        """Probe counts for the run result (zeros included, so absence is visible)."""
-        c = self.ctx.counters
-        return {k: c[k] for k in ("probes.tried", "probes.denied", "probes.leaked", "probes.errors",
-                                  "probes.no_target", "probes.allowed_without_owner_data")}
+            self._rec.probe("inconclusive", status)

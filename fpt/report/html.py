@@ -88,7 +88,7 @@ def _run_view(r: RunResult) -> dict[str, Any]:
     return {"name": r.name, "flow": r.flow, "profile": r.profile, "target": redact_url(r.target),
             "rate": f"{r.achieved_rate:.2f}/s of {r.target_rate:.2f}/s", "users": r.users,
             "iterations": r.engine.started, "dropped": r.engine.dropped, "verdict": r.swap_verdict,
-            "peak": r.engine.peak_inflight, "pairs": r.counters.get("overlap.request_pairs", 0),
+            "peak": r.engine.peak_inflight, "pairs": r.evidence.overlap_pairs,
             "rows": rows, "findings": findings, "counts": dict(sorted(r.findings.counts.items())),
             "thresholds": [t.detail for t in r.thresholds], "plot": run_plot(r),
             "phases": (r.continuity or {}).get("phases", {}),

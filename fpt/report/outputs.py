@@ -37,6 +37,27 @@ def write_all(checklist: Checklist, results: Sequence[RunResult], directory: str
     return out
 
 
+def write_placeholder(checklist: Checklist, directory: str | Path) -> list[Path]:
+    """At session start: an *incomplete* checklist in place of whatever an earlier session left.
+
+    An interrupted or killed session then leaves a file the gate refuses, never a stale
+    green one; the older Markdown and HTML reports are removed for the same reason.
+    """
+    from fpt.report.markdown import checklist_markdown
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / HTML_NAME).unlink(missing_ok=True)
+    out = []
+    for path, text in ((d / JSON_NAME, json.dumps(checklist.to_dict(), indent=2) + "\n"),
+                       (d / MD_NAME, checklist_markdown(checklist))):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        out.append(path)
+    return out
+
+
 def junit_properties(r: RunResult) -> list[tuple[str, object]]:
     """``(name, value)`` pairs for the JUnit XML ``<properties>`` of the test that ran ``r``."""
     props: list[tuple[str, object]] = [
@@ -44,7 +65,7 @@ def junit_properties(r: RunResult) -> list[tuple[str, object]]:
         ("fpt.target_rate", round(r.target_rate, 3)), ("fpt.users", r.users),
         ("fpt.iterations", r.engine.started), ("fpt.dropped", r.engine.dropped),
         ("fpt.peak_inflight", r.engine.peak_inflight),
-        ("fpt.overlap_request_pairs", r.counters.get("overlap.request_pairs", 0)),
+        ("fpt.overlap_request_pairs", r.evidence.overlap_pairs),
         ("fpt.swap_verdict", r.swap_verdict), ("fpt.swaps", r.swaps),
         ("fpt.error_rate", round(r.metrics.flow.error_rate, 6)),
     ]

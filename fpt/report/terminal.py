@@ -48,8 +48,7 @@ def run_summary(r: RunResult) -> list[str]:
     rows.append(_row("(flow)", r.metrics.flow))
     rows.append(_row("(requests)", r.metrics.requests))
     lines.extend("  " + x for x in _table(rows))
-    if r.checks:
-        lines.append("  " + swap_line(r))
+    lines.append("  " + swap_line(r))
     lines.extend("  " + x for x in scaling_lines(r))
     for t in r.thresholds:
         lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
@@ -59,22 +58,22 @@ def run_summary(r: RunResult) -> list[str]:
     return lines
 
 
-VERDICTS = {
-    "passes": "ok   data swap: none seen alone or under load",
-    "no_overlap": "WEAK data swap: none seen, but no two requests overlapped (raise the rate or burst)",
-    "fails_under_load": "FAIL data swap: passes alone, fails under load (a concurrency bug)",
-    "fails_alone": "FAIL data swap: fails for one user alone (a functional bug)",
-    "not_checked": "data swap: not checked",
-}
-
-
 def swap_line(r: RunResult) -> str:
-    """The data-swap verdict with the overlap and probes behind it."""
-    c = r.counters
-    probes = (f", probes {c.get('probes.tried', 0)} tried / {c.get('probes.denied', 0)} denied / "
-              f"{c.get('probes.leaked', 0)} leaked" if "cross_user_probes" in r.checks else "")
-    return (f"{VERDICTS[r.swap_verdict]} ({', '.join(r.checks)}; "
-            f"{c.get('overlap.request_pairs', 0)} overlapping request pairs{probes})")
+    """The data-swap verdict, in the judging layer's words, with the evidence behind it."""
+    from fpt.judge import PROBLEMS, VERDICT_WORDS, swap_kinds
+
+    ev = r.evidence
+    kinds = swap_kinds(r)
+    p = ev.probes
+    probes = (f"; probes {p.tried} tried / {p.denied} refused / {p.unproven} unproven / "
+              f"{p.allowed} allowed / {p.leaked} leaked / {p.errors} errors" if p.enabled else "")
+    basis = (f"{', '.join(ev.checks) or 'no checks'}; {ev.inspected} checked answers, "
+             f"{ev.inspected_overlap_pairs} overlapping pairs of different users{probes}")
+    if kinds:
+        return f"FAIL data swap: {'; '.join(VERDICT_WORDS[k] for k in kinds)} ({basis})"
+    verdict = r.swap_verdict
+    head = "ok  " if verdict == "passes" else "WEAK" if verdict not in PROBLEMS else "FAIL"
+    return f"{head} data swap: {VERDICT_WORDS[verdict]} ({basis})"
 
 
 def scaling_lines(r: RunResult) -> list[str]:

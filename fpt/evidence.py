@@ -1,0 +1,339 @@
+"""Typed evidence: what a run actually did and inspected, recorded while it runs, judged after.
+
+Nothing here decides anything. While the load runs, :class:`Recorder` (mutable,
+cheap) counts per step the responses that came back and which checks inspected
+them, measures overlap only between requests that got an answer, and keeps each
+cross-user probe's outcome together with the prober's own control request. At
+the end it is frozen into :class:`Evidence` (plain, frozen, serialisable,
+mergeable across xdist workers), and the judging layer (``fpt.judge``) turns it
+into verdicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Answered requests older than this (seconds) are forgotten by the overlap count. A request
+#: that lasted longer undercounts its pairs: weaker evidence, never stronger than the truth.
+OVERLAP_HORIZON = 30.0
+
+CHECK_NAMES = ("canary_scan", "ownership", "cross_user_probes")
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepEvidence:
+    """One step: responses that came back, what inspected them, and how often they overlapped.
+
+    ``overlap_pairs`` counts pairs of *different users'* requests to this step that were in
+    flight together and both got an answer that was not an error (during the load only).
+    """
+
+    step: str
+    responses: int = 0
+    ok: int = 0
+    scanned: int = 0
+    owner_checked: int = 0
+    overlap_pairs: int = 0
+
+    @property
+    def inspected(self) -> int:
+        """Successful responses a data-swap check looked at (scan or ownership)."""
+        return max(self.scanned, self.owner_checked)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StepEvidence:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
+
+    def __add__(self, other: StepEvidence) -> StepEvidence:
+        return StepEvidence(step=self.step, responses=self.responses + other.responses,
+                            ok=self.ok + other.ok, scanned=self.scanned + other.scanned,
+                            owner_checked=self.owner_checked + other.owner_checked,
+                            overlap_pairs=self.overlap_pairs + other.overlap_pairs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanEvidence:
+    """The foreign-canary scan: bodies and bytes looked at, and what the limit left out."""
+
+    enabled: bool = False
+    bodies: int = 0
+    bytes: int = 0
+    truncated: int = 0
+    skipped_bytes: int = 0
+    streamed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScanEvidence:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
+
+    def __add__(self, o: ScanEvidence) -> ScanEvidence:
+        return ScanEvidence(enabled=self.enabled or o.enabled, bodies=self.bodies + o.bodies,
+                            bytes=self.bytes + o.bytes, truncated=self.truncated + o.truncated,
+                            skipped_bytes=self.skipped_bytes + o.skipped_bytes,
+                            streamed=self.streamed + o.streamed)
+
+
+PROBE_OUTCOMES = ("denied", "unproven", "allowed", "public", "leaked", "errors", "inconclusive")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeEvidence:
+    """Cross-user probes: one count per outcome.
+
+    - ``denied``: 401/403/404 while the prober's own control request (same credentials)
+      succeeded: a real refusal;
+    - ``unproven``: the control failed or could not be made (no successful request to
+      copy credentials from): the probe proves nothing;
+    - ``allowed``: 2xx without the owner's data (fails unless the route is public);
+    - ``public``: 2xx on a route declared public;
+    - ``leaked``: the answer carried the owner's data;
+    - ``errors``: 5xx or a transport error (not evidence either way);
+    - ``inconclusive``: any other status (3xx, other 4xx).
+    """
+
+    enabled: bool = False
+    tried: int = 0
+    no_target: int = 0
+    denied: int = 0
+    unproven: int = 0
+    allowed: int = 0
+    public: int = 0
+    leaked: int = 0
+    errors: int = 0
+    inconclusive: int = 0
+    #: status code -> probes that got it
+    statuses: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        d = _plain(self)
+        d["statuses"] = dict(self.statuses)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ProbeEvidence:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "statuses": dict(d.get("statuses", {}))})
+
+    def __add__(self, o: ProbeEvidence) -> ProbeEvidence:
+        statuses = dict(self.statuses)
+        for k, v in o.statuses.items():
+            statuses[k] = statuses.get(k, 0) + v
+        counts = {k: getattr(self, k) + getattr(o, k)
+                  for k in ("tried", "no_target", *PROBE_OUTCOMES)}
+        return ProbeEvidence(enabled=self.enabled or o.enabled, statuses=statuses, **counts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AloneEvidence:
+    """The single-user phase: iterations planned, how each ended, and what was found."""
+
+    iterations: int
+    clean: int = 0
+    failed: int = 0
+    unfinished: int = 0
+    deadline_s: float = 0.0
+    user: str = ""
+    findings: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    errors: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    failures: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """Every planned iteration finished clean, with no finding."""
+        return self.iterations > 0 and self.clean == self.iterations and not any(self.findings.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        d = _plain(self)
+        d.update(findings=dict(self.findings), errors=dict(self.errors), failures=list(self.failures),
+                 passed=self.passed)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AloneEvidence:
+        """Inverse of :meth:`to_dict`."""
+        d = {k: v for k, v in d.items() if k != "passed"}
+        return cls(**{**d, "findings": dict(d.get("findings", {})), "errors": dict(d.get("errors", {})),
+                      "failures": tuple(d.get("failures", ()))})
+
+    def __add__(self, o: AloneEvidence) -> AloneEvidence:
+        def add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+            out = dict(a)
+            for k, v in b.items():
+                out[k] = out.get(k, 0) + v
+            return out
+        return AloneEvidence(iterations=self.iterations + o.iterations, clean=self.clean + o.clean,
+                             failed=self.failed + o.failed, unfinished=self.unfinished + o.unfinished,
+                             deadline_s=max(self.deadline_s, o.deadline_s),
+                             user=", ".join(x for x in (self.user, o.user) if x),
+                             findings=add(self.findings, o.findings), errors=add(self.errors, o.errors),
+                             failures=(self.failures + o.failures)[:5])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
+    """Everything a run's checks inspected, for the judging layer."""
+
+    checks: tuple[str, ...] = ()
+    steps: tuple[StepEvidence, ...] = ()
+    #: pairs of different users' answered, successful requests in flight together (load only)
+    overlap_pairs: int = 0
+    scan: ScanEvidence = ScanEvidence()
+    probes: ProbeEvidence = ProbeEvidence()
+    alone: AloneEvidence | None = None
+
+    def step(self, name: str) -> StepEvidence:
+        """Evidence of step ``name`` (empty when it never answered)."""
+        return next((s for s in self.steps if s.step == name), StepEvidence(step=name))
+
+    @property
+    def inspected(self) -> int:
+        """Successful responses any data-swap check inspected."""
+        return sum(s.inspected for s in self.steps)
+
+    @property
+    def inspected_overlap_pairs(self) -> int:
+        """Overlapping pairs on the steps whose responses a data-swap check inspected."""
+        return sum(s.overlap_pairs for s in self.steps if s.inspected)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {"checks": list(self.checks), "steps": [s.to_dict() for s in self.steps],
+                "overlap_pairs": self.overlap_pairs, "scan": self.scan.to_dict(),
+                "probes": self.probes.to_dict(),
+                "alone": self.alone.to_dict() if self.alone is not None else None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Evidence:
+        """Inverse of :meth:`to_dict`."""
+        return cls(checks=tuple(d["checks"]), steps=tuple(StepEvidence.from_dict(s) for s in d["steps"]),
+                   overlap_pairs=d["overlap_pairs"], scan=ScanEvidence.from_dict(d["scan"]),
+                   probes=ProbeEvidence.from_dict(d["probes"]),
+                   alone=AloneEvidence.from_dict(d["alone"]) if d.get("alone") is not None else None)
+
+
+def merge_evidence(parts: Iterable[Evidence]) -> Evidence:
+    """Evidence of workers that ran side by side: counts add (pairs across workers are not
+    counted: a lower bound, never more than was seen)."""
+    parts = list(parts)
+    steps: dict[str, StepEvidence] = {}
+    scan, probes = ScanEvidence(), ProbeEvidence()
+    alone: AloneEvidence | None = None
+    for p in parts:
+        for s in p.steps:
+            steps[s.step] = steps[s.step] + s if s.step in steps else s
+        scan, probes = scan + p.scan, probes + p.probes
+        if p.alone is not None:
+            alone = p.alone if alone is None else alone + p.alone
+    return Evidence(checks=tuple(dict.fromkeys(c for p in parts for c in p.checks)),
+                    steps=tuple(steps.values()), overlap_pairs=sum(p.overlap_pairs for p in parts),
+                    scan=scan, probes=probes, alone=alone)
+
+
+class OverlapCounter:
+    """Counts pairs of different users' answered requests that were in flight together.
+
+    Each pair is counted once, when the later of the two answers arrives: the earlier
+    answers still in the window are those that ended after this request started.
+    Answers arrive in time order, so the ends are sorted and a bisection finds them.
+    """
+
+    __slots__ = ("_ends", "_head", "_users", "pairs")
+
+    def __init__(self) -> None:
+        self._ends: list[float] = []
+        self._users: list[int] = []
+        self._head = 0
+        self.pairs = 0
+
+    def add(self, start: float, end: float, user: int) -> None:
+        """One answered request of ``user`` that ran from ``start`` to ``end``."""
+        ends, users = self._ends, self._users
+        head = self._head
+        horizon = end - OVERLAP_HORIZON
+        while head < len(ends) and ends[head] < horizon:
+            head += 1
+        if head > 4096 and head * 2 > len(ends):
+            del ends[:head], users[:head]
+            head = 0
+        self._head = head
+        i = bisect_right(ends, start, head)
+        n = len(ends) - i
+        if n:
+            if user in users[i:]:  # own concurrent requests (gather) are not pairs of users
+                n -= users[i:].count(user)
+            self.pairs += n
+        ends.append(end)
+        users.append(user)
+
+
+class StepTally:
+    """Mutable per-step counts while the run lasts."""
+
+    __slots__ = ("ok", "overlap", "owner_checked", "responses", "scanned")
+
+    def __init__(self) -> None:
+        self.responses = 0
+        self.ok = 0
+        self.scanned = 0
+        self.owner_checked = 0
+        self.overlap = OverlapCounter()
+
+    def freeze(self, step: str) -> StepEvidence:
+        """The frozen form."""
+        return StepEvidence(step=step, responses=self.responses, ok=self.ok, scanned=self.scanned,
+                            owner_checked=self.owner_checked, overlap_pairs=self.overlap.pairs)
+
+
+class Recorder:
+    """What the checks of one run inspected, counted as it happens (mutable, one per run)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, StepTally] = {}
+        self.overlap = OverlapCounter()
+        self.probe_counts: dict[str, int] = dict.fromkeys(("tried", "no_target", *PROBE_OUTCOMES), 0)
+        self.probe_statuses: dict[str, int] = {}
+        self.scan = ScanEvidence()
+
+    def tally(self, step: str) -> StepTally:
+        """The mutable tally of ``step``."""
+        t = self.steps.get(step)
+        if t is None:
+            t = self.steps[step] = StepTally()
+        return t
+
+    def probe(self, outcome: str, status: int | None = None) -> None:
+        """Count one probe's outcome (and the status it got, if any)."""
+        self.probe_counts[outcome] += 1
+        if status is not None:
+            key = str(status)
+            self.probe_statuses[key] = self.probe_statuses.get(key, 0) + 1
+
+    def freeze(self, *, checks: tuple[str, ...], probes_enabled: bool,
+               alone: AloneEvidence | None) -> Evidence:
+        """The run's evidence, frozen."""
+        return Evidence(
+            checks=checks, steps=tuple(t.freeze(name) for name, t in self.steps.items()),
+            overlap_pairs=self.overlap.pairs, scan=self.scan,
+            probes=ProbeEvidence(enabled=probes_enabled, statuses=dict(self.probe_statuses),
+                                 **self.probe_counts),
+            alone=alone)
