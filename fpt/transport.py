@@ -28,6 +28,7 @@ choose ``http_transport = "httpx"`` for those.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 import urllib.request
@@ -50,6 +51,11 @@ MAX_BODY = 64 * 1024 * 1024
 #: Methods that may be sent again on a fresh connection (RFC 9110 §9.2.2).
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _VERSIONS = {"1.1": b"HTTP/1.1", "1.0": b"HTTP/1.0"}
+_OWS = (0x20, 0x09)
+_FOLD_ERROR = "whitespace after header value"
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_INTERIM = re.compile(rb"HTTP/\d\.\d 1(?!01)\d\d")
+_OBS_FOLD = re.compile(rb"\r?\n[ \t]+")
 
 
 class BodyTooLarge(httpx.RemoteProtocolError):
@@ -88,6 +94,9 @@ class _Connection(asyncio.Protocol):
         self.buffered = 0
         self.received = 0  # body bytes of this answer, for max_body
         self.head_bytes = 0
+        self.seen: list[bytes] = []
+        self.folded = False  # an obs-fold was found: parse again once the head is whole
+        self.unfolded = False
         self.got_bytes = False
         self.head_done = False
         self.complete = False
@@ -108,6 +117,17 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self.got_bytes = True
+        if not self.head_done:
+            self.head_bytes += len(data)
+            self.seen.append(data)  # kept until the head is parsed, in case it has to be unfolded
+            if self.folded:
+                data = self._unfolded()
+        if data:
+            self._feed(data)
+        if not self.head_done and self.head_bytes > MAX_HEAD and self.error is None:
+            self._fail(HeadTooLarge(f"response head larger than {MAX_HEAD} bytes"))
+
+    def _feed(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -117,13 +137,37 @@ class _Connection(asyncio.Protocol):
                 self.close()
             elif self.pending is not None:
                 self._fail(self.pending)
+            elif not self.head_done and not self.unfolded and _FOLD_ERROR in str(exc):
+                # obs-fold, which a user agent must read as a space (RFC 9112 §5.2) and h11 does;
+                # llhttp only reads it in a mode that lets control characters through too, so the
+                # head is parsed again, unfolded, once it is all here.
+                self.folded = True
+                self._parser = _parser(self)
+                self._stale_parser = False
+                data = self._unfolded()
+                if data:
+                    self._feed(data)
             else:
                 self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {exc}"))
-            return
-        if not self.head_done:
-            self.head_bytes += len(data)
-            if self.head_bytes > MAX_HEAD:
-                self._fail(HeadTooLarge(f"response head larger than {MAX_HEAD} bytes"))
+
+    def _unfolded(self) -> bytes:
+        """What was received, its final head's obs-folds replaced by a space; b"" until that head is whole."""
+        data = b"".join(self.seen)
+        start = 0
+        while True:
+            end = _HEAD_END.search(data, start)
+            if end is None:
+                return b""
+            if _INTERIM.match(data, start) is None:
+                break
+            start = end.end()
+        # Not before the first field line: a fold there would join the status line (h11 refuses it).
+        first = data.index(b"\n", start) + 1
+        self.status, self.reason, self.headers, self.chunked = 0, b"", [], False
+        self.seen = []
+        self.folded = False
+        self.unfolded = True
+        return data[:first] + _OBS_FOLD.sub(b" ", data[first:end.start()]) + data[end.start():]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -166,6 +210,8 @@ class _Connection(asyncio.Protocol):
                     f"unsupported Transfer-Encoding {value.decode('latin-1')!r}")
                 raise _Stop
             self.chunked = True
+        if value and value[-1] in _OWS:
+            value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; it is not the value's
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -176,6 +222,8 @@ class _Connection(asyncio.Protocol):
             self.chunked = False
             return
         self.head_done = True
+        if self.seen:
+            self.seen = []
         version = parser.get_http_version()
         if version != "1.1":
             self.version = _VERSIONS.get(version) or b"HTTP/" + version.encode("ascii")
