@@ -221,6 +221,10 @@ class _Connection(asyncio.Protocol):
             self.status, self.reason, self.headers = 0, b"", []  # interim answer: wait for the real one
             self.chunked = False
             return
+        if self.head_bytes > MAX_HEAD and sum(len(n) + len(v) + 4 for n, v in self.headers) > MAX_HEAD:
+            # a head that came whole in one large read: too large all the same, as with h11
+            self.pending = HeadTooLarge(f"response head larger than {MAX_HEAD} bytes")
+            raise _Stop
         self.head_done = True
         if self.seen:
             self.seen = []

@@ -398,3 +398,15 @@ async def test_body_limit_names_itself_and_a_request_may_lift_it() -> None:
                 async for chunk in r.aiter_raw():
                     got += len(chunk)
             assert got == len(big)
+
+
+@run
+async def test_a_too_large_head_is_refused_even_when_read_whole() -> None:
+    from fpt.transport import MAX_HEAD, HeadTooLarge, _Connection
+
+    conn = _Connection(asyncio.get_running_loop())
+    conn.start(skip_body=False, max_body=None)
+    fields = b"".join(b"X-F-%d: %s\r\n" % (i, b"x" * 90) for i in range(MAX_HEAD // 90 + 10))
+    conn.data_received(b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 2\r\n\r\nok")  # one read
+    assert isinstance(conn.error, HeadTooLarge)
+    assert not conn.head_done

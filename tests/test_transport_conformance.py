@@ -196,6 +196,11 @@ CASES = [
     Case("redirect_307_post_resends_body", _redirects, calls=(Call("POST", "/old", json={"a": 1}),),
          client_kwargs={"follow_redirects": True}),
     Case("endless_head", _endless_head, why="both stop at 100 KiB of head"),
+    Case("large_head_in_one_write", always(b"HTTP/1.1 200 OK\r\n" + b"".join(
+        b"X-Filler-%d: %s\r\n" % (i, b"x" * 90) for i in range(1_500)) + b"Content-Length: 2\r\n\r\nok"),
+         why="150 KiB of head is too large however it is read"),
+    Case("head_just_under_limit", always(b"HTTP/1.1 200 OK\r\n" + b"".join(
+        b"X-Filler-%d: %s\r\n" % (i, b"x" * 90) for i in range(900)) + b"Content-Length: 2\r\n\r\nok")),
     Case("body_over_max_body", always(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                                       + chunked(*[b"y" * 65536] * 32)),
          "stricter", "fpt bounds a body's memory (max_body, here 1 MiB); h11 has no limit",
