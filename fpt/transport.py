@@ -17,9 +17,11 @@ any byte of the answer came back (what browsers do); ``FastTransport.retries``
 counts them. It reads only what answers the request: bytes after the end of an
 answer never join its body, and a connection that carried them is closed. Heads
 are limited to :data:`MAX_HEAD` bytes (httpcore's limit) and bodies to
-``max_body`` bytes. It is never stricter than needed and never quieter than
-httpx's own transport: ``tests/test_transport_conformance.py`` runs both against
-the same hostile servers.
+``max_body`` bytes, streamed ones included unless the request lifts it with the
+``fpt.max_body`` extension (``None``: no limit). Where it answers differently from
+httpx's own transport it is stricter (an error for a message RFC 9112 calls
+invalid), never quieter, the counted retry aside:
+``tests/test_transport_conformance.py`` runs both against the same hostile servers.
 
 What it does not do: HTTP/2, proxies (see :func:`proxy_in_env`), Unix sockets —
 choose ``http_transport = "httpx"`` for those.

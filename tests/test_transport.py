@@ -144,7 +144,7 @@ async def test_head_204_and_interim_answers() -> None:
 
 
 @run
-async def test_idle_connection_closed_by_server_is_retried_once() -> None:
+async def test_idle_connection_closed_by_server_is_replaced_not_reused() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await p.read_request(reader)
         writer.write(ok(b"one answer per connection"))  # keep-alive promised, then closed
