@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from fpt.scaling import Event
 from fpt.shapes import Shape, schedule
 from fpt.thresholds import Threshold, ThresholdOutcome
 from fpt.timeline import Timeline
-from fpt.transport import FastTransport
+from fpt.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
 from fpt.user import Observer, RunContext, User, reset_current, set_current
 
 Flow = Callable[[User], Awaitable[None]]
@@ -64,7 +65,8 @@ def client_kwargs(target: Any, *, fast: bool = True) -> Callable[[], dict[str, A
     """Per-user ``httpx.AsyncClient`` arguments for a URL, an ASGI app or a transport.
 
     For a URL each user gets its own :class:`fpt.transport.FastTransport` (``fast``)
-    or httpx's own pool of four connections.
+    or httpx's own pool of as many connections; httpx's when the environment sets a
+    proxy for the URL, which FastTransport cannot use (with a warning saying so).
     """
     timeout = httpx.Timeout(10.0, connect=5.0)
     if isinstance(target, str):
@@ -76,11 +78,18 @@ def client_kwargs(target: Any, *, fast: bool = True) -> Callable[[], dict[str, A
         # contended by many tasks (httpx pools slow down sharply under contention).
         def per_url() -> dict[str, Any]:
             return {"base_url": target, "timeout": timeout, "verify": ssl_context,
-                    "limits": httpx.Limits(max_connections=4, max_keepalive_connections=4)}
+                    "limits": httpx.Limits(max_connections=MAX_CONNECTIONS,
+                                           max_keepalive_connections=MAX_CONNECTIONS)}
 
         def per_url_fast() -> dict[str, Any]:
             return {"base_url": target, "timeout": timeout,
                     "transport": FastTransport(ssl_context=ssl_context)}
+        if fast and proxy_in_env(target) is not None:
+            # Not silently around the proxy: httpx's transport goes through it (the proxy's
+            # address is left out of the message, it may carry credentials).
+            warnings.warn(f"fpt: the environment sets a proxy for {target}; fpt's transport does not "
+                          "speak to proxies, so this run uses httpx's", stacklevel=2)
+            fast = False
         return per_url_fast if fast else per_url
     if isinstance(target, httpx.AsyncBaseTransport):
         transport: httpx.AsyncBaseTransport = target

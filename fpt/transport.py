@@ -7,20 +7,33 @@ semantics for the flow (cookies, redirects, decoding, timeouts, exceptions) and
 does the wire work with an ``asyncio.Protocol`` and ``httptools`` (llhttp, the
 parser uvicorn uses).
 
-What it does: HTTP/1.1 over TCP or TLS, keep-alive per origin (one user, a few
-connections, like a browser), Content-Length / chunked / read-until-close bodies,
-streamed responses, chunked request bodies, connect/read/write/pool timeouts,
-and one retry of a request whose *reused* idle connection turned out to be closed
-by the server before any byte of the answer came back (what browsers do). What it
-does not do: HTTP/2, proxies, Unix sockets — choose ``http_transport = "httpx"``
-for those.
+What it does: HTTP/1.1 (and HTTP/1.0 answers) over TCP or TLS, keep-alive per
+origin (one user, a few connections, like a browser) with idle connections
+expiring after ``keepalive_expiry`` seconds, Content-Length / chunked /
+read-until-close bodies, streamed responses, chunked request bodies,
+connect/read/write/pool timeouts, and one retry of an idempotent request (RFC 9110
+§9.2.2) whose *reused* idle connection turned out to be closed by the server before
+any byte of the answer came back (what browsers do); ``FastTransport.retries``
+counts them. It reads only what answers the request: bytes after the end of an
+answer never join its body, and a connection that carried them is closed. Heads
+are limited to :data:`MAX_HEAD` bytes (httpcore's limit) and bodies to
+``max_body`` bytes, streamed ones included unless the request lifts it with the
+``fpt.max_body`` extension (``None``: no limit). Where it answers differently from
+httpx's own transport it is stricter (an error for a message RFC 9112 calls
+invalid), never quieter, the counted retry aside:
+``tests/test_transport_conformance.py`` runs both against the same hostile servers.
+
+What it does not do: HTTP/2, proxies (see :func:`proxy_in_env`), Unix sockets —
+choose ``http_transport = "httpx"`` for those.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,9 +42,34 @@ import httpx
 
 #: Connections one user may have open at once (like a browser), idle ones included.
 MAX_CONNECTIONS = 6
+#: Seconds an idle connection may wait for its next request (httpcore's default).
+KEEPALIVE_EXPIRY = 5.0
 #: Pause reading a streamed body once this much is buffered and not yet consumed.
 HIGH_WATER = 1 << 20
-_CLOSED = object()
+#: Most bytes an answer may take before its head is complete (httpcore's h11 limit).
+MAX_HEAD = 100 * 1024
+#: Most bytes of one response body, unless the request's ``fpt.max_body`` extension says otherwise.
+MAX_BODY = 64 * 1024 * 1024
+#: Methods that may be sent again on a fresh connection (RFC 9110 §9.2.2).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_VERSIONS = {"1.1": b"HTTP/1.1", "1.0": b"HTTP/1.0"}
+_OWS = (0x20, 0x09)
+_FOLD_ERROR = "whitespace after header value"
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_INTERIM = re.compile(rb"HTTP/\d\.\d 1(?!01)\d\d")
+_OBS_FOLD = re.compile(rb"\r?\n[ \t]+")
+
+
+class BodyTooLarge(httpx.RemoteProtocolError):
+    """A response body was larger than the transport's ``max_body`` limit."""
+
+
+class HeadTooLarge(httpx.RemoteProtocolError):
+    """A response head was larger than :data:`MAX_HEAD`."""
+
+
+class _Stop(Exception):
+    """Raised from a parser callback to stop llhttp where the answer ends or goes wrong."""
 
 
 class _Connection(asyncio.Protocol):
@@ -43,22 +81,33 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.reused = False
         self.busy = False
-        self._parser = httptools.HttpResponseParser(self)
+        self.idle_since = 0.0
+        self._parser = _parser(self)
+        self._stale_parser = False
         self._reset()
         self._drain: asyncio.Future[None] | None = None
 
     def _reset(self) -> None:
         self.status = 0
         self.reason = b""
+        self.version = b"HTTP/1.1"
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
         self.buffered = 0
+        self.received = 0  # body bytes of this answer, for max_body
+        self.head_bytes = 0
+        self.seen: list[bytes] = []
+        self.folded = False  # an obs-fold was found: parse again once the head is whole
+        self.unfolded = False
         self.got_bytes = False
         self.head_done = False
         self.complete = False
         self.error: BaseException | None = None
+        self.pending: BaseException | None = None  # an error a callback found, raised via _Stop
         self.skip_body = False
         self.keep_alive = False
+        self.chunked = False
+        self.max_body: int | None = MAX_BODY
         self._waiter: asyncio.Future[None] | None = None
 
     # -- protocol callbacks -------------------------------------------------
@@ -70,12 +119,57 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self.got_bytes = True
+        if not self.head_done:
+            self.head_bytes += len(data)
+            self.seen.append(data)  # kept until the head is parsed, in case it has to be unfolded
+            if self.folded:
+                data = self._unfolded()
+        if data:
+            self._feed(data)
+        if not self.head_done and self.head_bytes > MAX_HEAD and self.error is None:
+            self._fail(HeadTooLarge(f"response head larger than {MAX_HEAD} bytes"))
+
+    def _feed(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(httpx.RemoteProtocolError("protocol upgrade is not supported"))
         except httptools.HttpParserError as exc:
-            self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {exc}"))
+            if self.complete:  # bytes after the end of the answer: it stands, the connection does not
+                self.close()
+            elif self.pending is not None:
+                self._fail(self.pending)
+            elif not self.head_done and not self.unfolded and _FOLD_ERROR in str(exc):
+                # obs-fold, which a user agent must read as a space (RFC 9112 §5.2) and h11 does;
+                # llhttp only reads it in a mode that lets control characters through too, so the
+                # head is parsed again, unfolded, once it is all here.
+                self.folded = True
+                self._parser = _parser(self)
+                self._stale_parser = False
+                data = self._unfolded()
+                if data:
+                    self._feed(data)
+            else:
+                self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {exc}"))
+
+    def _unfolded(self) -> bytes:
+        """What was received, its final head's obs-folds replaced by a space; b"" until that head is whole."""
+        data = b"".join(self.seen)
+        start = 0
+        while True:
+            end = _HEAD_END.search(data, start)
+            if end is None:
+                return b""
+            if _INTERIM.match(data, start) is None:
+                break
+            start = end.end()
+        # Not before the first field line: a fold there would join the status line (h11 refuses it).
+        first = data.index(b"\n", start) + 1
+        self.status, self.reason, self.headers, self.chunked = 0, b"", [], False
+        self.seen = []
+        self.folded = False
+        self.unfolded = True
+        return data[:first] + _OBS_FOLD.sub(b" ", data[first:end.start()]) + data[end.start():]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -100,26 +194,61 @@ class _Connection(asyncio.Protocol):
         self._drain = None
 
     # -- parser callbacks ---------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second answer to one request (RFC 9112 §9.3): not ours, not reusable
+            raise _Stop
+
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.head_done:
+            return  # a trailer field (RFC 9112 §7.1.2): not a header of the answer, as with httpx
+        if len(name) == 17 and name.lower() == b"transfer-encoding":
+            # llhttp reads "gzip, chunked" as plain chunked and hands over a still-encoded body;
+            # like h11, accept only exactly one "chunked" (RFC 9112 §6.1).
+            if self.chunked or value.strip().lower() != b"chunked":
+                self.pending = httpx.RemoteProtocolError(
+                    f"unsupported Transfer-Encoding {value.decode('latin-1')!r}")
+                raise _Stop
+            self.chunked = True
+        if value and value[-1] in _OWS:
+            value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; it is not the value's
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
+        parser = self._parser
+        self.status = parser.get_status_code()
         if 100 <= self.status < 200 and self.status != 101:
             self.status, self.reason, self.headers = 0, b"", []  # interim answer: wait for the real one
+            self.chunked = False
             return
+        if self.head_bytes > MAX_HEAD and sum(len(n) + len(v) + 4 for n, v in self.headers) > MAX_HEAD:
+            # a head that came whole in one large read: too large all the same, as with h11
+            self.pending = HeadTooLarge(f"response head larger than {MAX_HEAD} bytes")
+            raise _Stop
         self.head_done = True
+        if self.seen:
+            self.seen = []
+        version = parser.get_http_version()
+        if version != "1.1":
+            self.version = _VERSIONS.get(version) or b"HTTP/" + version.encode("ascii")
         if self.skip_body:
+            # A HEAD answer has no body whatever its Content-Length says (RFC 9112 §6.3), but llhttp
+            # cannot be told so: it reads on, and anything it finds is extra; a fresh parser serves
+            # the next request.
+            self.keep_alive = parser.should_keep_alive() or self._head_keeps_alive()
+            self._stale_parser = True
             self.complete = True
-            self.closed = True  # the parser would read the next answer as this body: do not reuse
         self._wake()
 
     def on_body(self, body: bytes) -> None:
         if self.skip_body:
-            return
+            raise _Stop  # bytes after a HEAD answer
+        self.received += len(body)
+        if self.max_body is not None and self.received > self.max_body:
+            self.pending = BodyTooLarge(f"response body larger than max_body={self.max_body} bytes")
+            raise _Stop
         self.chunks.append(body)
         self.buffered += len(body)
         if self.buffered > HIGH_WATER and self.transport is not None:
@@ -129,6 +258,8 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if not self.head_done:  # an interim 1xx answer ended
             return
+        if self.skip_body:
+            raise _Stop  # a whole (empty-bodied) message after a HEAD answer
         self.keep_alive = self._parser.should_keep_alive()  # llhttp forgets it right after
         self.complete = True
         self._wake()
@@ -140,6 +271,13 @@ class _Connection(asyncio.Protocol):
             if n == b"content-length" or n == b"transfer-encoding":
                 return True
         return False
+
+    def _head_keeps_alive(self) -> bool:
+        """For a HEAD answer without Content-Length, which llhttp would read until the close."""
+        tokens = b",".join(v for n, v in self.headers if n.lower() == b"connection").lower()
+        if self.version == b"HTTP/1.1":
+            return b"close" not in tokens
+        return b"keep-alive" in tokens
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -180,10 +318,14 @@ class _Connection(asyncio.Protocol):
         except TimeoutError:
             raise httpx.WriteTimeout(f"could not send within {limit:g}s") from None
 
-    def start(self, skip_body: bool) -> None:
+    def start(self, skip_body: bool, max_body: int | None) -> None:
         self._reset()
         self.busy = True
         self.skip_body = skip_body
+        self.max_body = max_body
+        if self._stale_parser:  # the last answer was to a HEAD: its parser still expects a body
+            self._parser = _parser(self)
+            self._stale_parser = False
         if self.transport is not None and self.buffered == 0:
             self.transport.resume_reading()
 
@@ -202,6 +344,13 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+def _parser(conn: _Connection) -> httptools.HttpResponseParser:
+    parser = httptools.HttpResponseParser(conn)
+    # Bare LF line endings, which h11 (httpx's parser) accepts too (RFC 9112 §2.2 allows it).
+    parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+    return parser
 
 
 def _expire(fut: asyncio.Future[None]) -> None:
@@ -249,12 +398,17 @@ class _Body(httpx.AsyncByteStream):
 class FastTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 keep-alive transport of one user (see the module docstring)."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None,
+                 keepalive_expiry: float | None = KEEPALIVE_EXPIRY, max_body: int | None = MAX_BODY) -> None:
         self._ssl = ssl_context
+        self._expiry = keepalive_expiry
+        self._max_body = max_body
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open = 0
         self._slots: list[asyncio.Future[None]] = []
         self._closed = False
+        #: Requests sent a second time because a reused connection closed before any answer.
+        self.retries = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -264,13 +418,16 @@ class FastTransport(httpx.AsyncBaseTransport):
         host = url.host
         port = url.port or (443 if scheme == "https" else 80)
         key = (scheme, host, port)
-        timeouts = request.extensions.get("timeout", {})
+        extensions = request.extensions
+        timeouts = extensions.get("timeout", {})
+        max_body = extensions.get("fpt.max_body", self._max_body)
         head = _head(request)
         body = await _body(request)
-        skip_body = request.method == "HEAD"
+        method = request.method
+        skip_body = method == "HEAD"
         for attempt in (0, 1):
             conn = await self._acquire(key, timeouts)
-            conn.start(skip_body)
+            conn.start(skip_body, max_body)
             try:
                 await self._send(conn, request, head, body, timeouts.get("write"))
                 while not conn.head_done:
@@ -278,8 +435,12 @@ class FastTransport(httpx.AsyncBaseTransport):
             except (httpx.RemoteProtocolError, httpx.WriteError):
                 conn.close()
                 self._release(key, conn)
-                if attempt == 0 and conn.reused and not conn.got_bytes and body is not None:
-                    continue  # the server had closed the idle connection: once more on a fresh one
+                # Only when the server closed a reused connection before answering, and only if
+                # sending it twice does no harm: a POST is never sent again.
+                if (attempt == 0 and conn.reused and not conn.got_bytes and body is not None
+                        and method in IDEMPOTENT):
+                    self.retries += 1
+                    continue
                 raise
             except BaseException:
                 conn.close()
@@ -294,7 +455,7 @@ class FastTransport(httpx.AsyncBaseTransport):
         else:
             stream = _Body(self, key, conn, timeouts.get("read"))
         return httpx.Response(status, headers=headers, stream=stream,
-                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason})
+                              extensions={"http_version": conn.version, "reason_phrase": reason})
 
     async def _send(self, conn: _Connection, request: httpx.Request, head: bytes,
                     body: bytes | None, write_timeout: float | None) -> None:
@@ -324,9 +485,11 @@ class FastTransport(httpx.AsyncBaseTransport):
             idle = self._idle.get(key)
             while idle:
                 conn = idle.pop()
-                if not conn.closed:
+                if not conn.closed and (self._expiry is None
+                                        or conn.loop.time() - conn.idle_since <= self._expiry):
                     conn.reused = True
                     return conn
+                conn.close()  # closed by the server, or idle for too long
                 self._open -= 1
             if self._open < MAX_CONNECTIONS or self._evict_idle():
                 break
@@ -385,6 +548,7 @@ class FastTransport(httpx.AsyncBaseTransport):
         conn.busy = False
         idle = self._idle.setdefault(key, [])
         if conn.reusable() and not self._closed:
+            conn.idle_since = conn.loop.time()
             idle.append(conn)
         else:
             conn.close()
@@ -407,6 +571,23 @@ class FastTransport(httpx.AsyncBaseTransport):
         self._open = 0
 
 
+def proxy_in_env(url: str) -> str | None:
+    """The proxy that ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` (less ``NO_PROXY``) set for ``url``.
+
+    FastTransport speaks to origins only; a caller that gets a proxy here should use
+    httpx's own transport rather than silently bypass the proxy.
+    """
+    parts = httpx.URL(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    host = parts.host if parts.port is None else f"{parts.host}:{parts.port}"
+    if urllib.request.proxy_bypass(host):
+        return None
+    return proxy
+
+
 def _head(request: httpx.Request) -> bytes:
     target = request.url.raw_path
     lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
@@ -419,7 +600,10 @@ def _head(request: httpx.Request) -> bytes:
 async def _body(request: httpx.Request) -> bytes | None:
     """The whole request body, or None when it is streamed without a known length."""
     if isinstance(request.stream, httpx.ByteStream):  # bytes, JSON, form: httpx has read it already
-        return request.content
+        try:
+            return request.content
+        except httpx.RequestNotRead:  # a request httpx built to follow a redirect keeps the stream
+            return await request.aread()
     for name, _ in request.headers.raw:
         if name.lower() == b"transfer-encoding":
             return None

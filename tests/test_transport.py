@@ -144,7 +144,7 @@ async def test_head_204_and_interim_answers() -> None:
 
 
 @run
-async def test_idle_connection_closed_by_server_is_retried_once() -> None:
+async def test_idle_connection_closed_by_server_is_replaced_not_reused() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await p.read_request(reader)
         writer.write(ok(b"one answer per connection"))  # keep-alive promised, then closed
@@ -341,3 +341,72 @@ async def _answer_forever(p: Peer, reader: asyncio.StreamReader, writer: asyncio
     while True:
         await p.read_request(reader)
         writer.write(ok(b"secure"))
+
+
+def test_proxy_in_env_follows_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fpt.transport import proxy_in_env
+
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
+                 "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert proxy_in_env("http://example.com/") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    assert proxy_in_env("http://example.com/") is None
+    assert proxy_in_env("https://example.com/") == "http://proxy:3128"
+    monkeypatch.setenv("ALL_PROXY", "http://all:3128")
+    assert proxy_in_env("http://example.com:8080/") == "http://all:3128"
+    monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.1")
+    assert proxy_in_env("https://example.com/") is None
+    assert proxy_in_env("http://127.0.0.1:8000/") is None
+    assert proxy_in_env("https://other.org/") == "http://proxy:3128"
+
+
+def test_runner_uses_httpx_transport_when_a_proxy_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fpt.runner import client_kwargs
+    from fpt.transport import MAX_CONNECTIONS
+
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
+                 "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(client_kwargs("http://svc.test/")()["transport"], FastTransport)
+    monkeypatch.setenv("HTTP_PROXY", "http://user:secret@proxy:3128")
+    with pytest.warns(UserWarning, match="proxy for http://svc.test/") as warned:
+        kwargs = client_kwargs("http://svc.test/")()
+    assert "secret" not in str(warned[0].message)
+    assert "transport" not in kwargs  # httpx's own, which goes through the proxy
+    assert kwargs["limits"].max_connections == MAX_CONNECTIONS
+
+
+@run
+async def test_body_limit_names_itself_and_a_request_may_lift_it() -> None:
+    from fpt.transport import BodyTooLarge
+
+    big = b"z" * (3 << 20)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        while True:
+            await p.read_request(reader)
+            writer.write(ok(big))
+
+    async with peer(handler) as (p, default):
+        base = str(default.base_url)
+        async with httpx.AsyncClient(base_url=base, transport=FastTransport(max_body=1 << 20)) as client:
+            with pytest.raises(BodyTooLarge, match="max_body=1048576"):
+                await client.get("/")
+            got = 0
+            async with client.stream("GET", "/", extensions={"fpt.max_body": None}) as r:
+                async for chunk in r.aiter_raw():
+                    got += len(chunk)
+            assert got == len(big)
+
+
+@run
+async def test_a_too_large_head_is_refused_even_when_read_whole() -> None:
+    from fpt.transport import MAX_HEAD, HeadTooLarge, _Connection
+
+    conn = _Connection(asyncio.get_running_loop())
+    conn.start(skip_body=False, max_body=None)
+    fields = b"".join(b"X-F-%d: %s\r\n" % (i, b"x" * 90) for i in range(MAX_HEAD // 90 + 10))
+    conn.data_received(b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 2\r\n\r\nok")  # one read
+    assert isinstance(conn.error, HeadTooLarge)
+    assert not conn.head_done
