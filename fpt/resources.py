@@ -38,6 +38,9 @@ BASELINE_SECONDS = 60.0
 MAX_SCRAPE_BYTES = 4 * 1024 * 1024
 """A metrics page larger than this is an error, not something to keep reading."""
 
+TEXT_FORMAT = "text/plain;version=0.0.4"
+"""Asked for explicitly: some exporters answer protobuf or OpenMetrics to a bare ``*/*``."""
+
 HARNESS = "fpt"
 """Source name of fpt's own process series."""
 
@@ -447,7 +450,7 @@ class ResourceSampler:
             # No redirects and no proxies from the environment: the request goes to the URL the
             # allowlist approved and nowhere else.
             self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False,
-                                             transport=self._transport,
+                                             transport=self._transport, headers={"Accept": TEXT_FORMAT},
                                              limits=httpx.Limits(max_connections=len(self.targets)))
         for target in self.targets:
             track = _Track(target.source)

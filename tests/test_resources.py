@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -387,6 +389,40 @@ def test_a_disallowed_scrape_url_is_refused_before_any_connection() -> None:
         # the same URL, allowed, does connect: the listener above would have seen a refused one
         asyncio.run(sample(lambda u: True))
         assert accepts(listener) >= 1
+
+
+def test_a_redirect_off_the_allowlist_is_not_followed() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as elsewhere:
+        elsewhere.setblocking(False)
+        target = f"http://127.0.0.1:{elsewhere.getsockname()[1]}/metrics"
+
+        class Redirect(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect) as httpd:
+            thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+            thread.start()
+            url = f"http://127.0.0.1:{httpd.server_port}/metrics"
+
+            async def main() -> ResourceSeries:
+                async with ResourceSampler([PrometheusTarget(url)], interval=0.1, harness=None,
+                                           allowed=lambda u: u == url) as sampler:
+                    series = await until(sampler, lambda ss: ss[0].errors >= 2)
+                return series[0]
+
+            try:
+                series = asyncio.run(main())
+            finally:
+                httpd.shutdown()
+                thread.join(5)
+        assert series.gaps == len(series.samples)
+        assert accepts(elsewhere) == 0
 
 
 def test_bad_arguments_are_refused() -> None:
