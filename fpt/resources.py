@@ -1,0 +1,530 @@
+"""The service's resources on the run's timeline: CPU, RSS and open fds, once a second.
+
+Two kinds of target: a local process by PID (read with psutil, its children summed,
+since uvicorn may fork workers) and a remote service's Prometheus text endpoint
+(scraped with httpx, parsed with prometheus_client). fpt's own process is sampled as
+a series of its own (source ``fpt``), so a leak in the harness is never blamed on the
+service.
+
+Sampling never raises into the run: a failed read is a gap (a sample whose values are
+all ``None``) and is counted in ``errors``; a process that exits is a gap and
+``gone_at``. Series from several xdist workers merge without double counting: one
+sample per source and whole second of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any
+
+import httpx
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from fpt import redact
+from fpt.errors import ConfigError
+
+BASELINE_SECONDS = 60.0
+"""Length of the window :attr:`ResourceSeries.rss_first_minute` averages."""
+
+MAX_SCRAPE_BYTES = 4 * 1024 * 1024
+"""A metrics page larger than this is an error, not something to keep reading."""
+
+TEXT_FORMAT = "text/plain;version=0.0.4"
+"""Asked for explicitly: some exporters answer protobuf or OpenMetrics to a bare ``*/*``."""
+
+HARNESS = "fpt"
+"""Source name of fpt's own process series."""
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResourceSample:
+    """One reading at ``t`` seconds since the run started; ``None`` where unknown."""
+
+    t: float
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    open_fds: int | None = None
+
+    @property
+    def known(self) -> int:
+        """How many of the three values this sample holds (0: a gap)."""
+        return sum(v is not None for v in (self.cpu_percent, self.rss_bytes, self.open_fds))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {"t": self.t, "cpu_percent": self.cpu_percent, "rss_bytes": self.rss_bytes,
+                "open_fds": self.open_fds}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResourceSample:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceSeries:
+    """Samples of one source (``pid:1234``, a redacted URL or ``fpt``) over a run.
+
+    ``started_at`` is the wall-clock time of ``t == 0``; it lines up series that
+    workers started at slightly different moments when they are merged.
+    """
+
+    source: str
+    samples: tuple[ResourceSample, ...] = ()
+    errors: int = 0
+    started_at: float = 0.0
+    gone_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form; samples as ``[t, cpu_percent, rss_bytes, open_fds]`` rows (a soak has many)."""
+        return {"source": self.source, "errors": self.errors, "started_at": self.started_at,
+                "gone_at": self.gone_at,
+                "samples": [[s.t, s.cpu_percent, s.rss_bytes, s.open_fds] for s in self.samples]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResourceSeries:
+        """Inverse of :meth:`to_dict`."""
+        samples = tuple(ResourceSample(t=t, cpu_percent=c, rss_bytes=r, open_fds=f)
+                        for t, c, r, f in data["samples"])
+        return cls(source=data["source"], samples=samples, errors=data["errors"],
+                   started_at=data["started_at"], gone_at=data["gone_at"])
+
+    def _rss(self) -> list[tuple[float, int]]:
+        return [(s.t, s.rss_bytes) for s in self.samples if s.rss_bytes is not None]
+
+    @property
+    def rss_first_minute(self) -> float | None:
+        """Mean RSS over the first minute of known readings: the baseline growth is judged against.
+
+        A series shorter than two minutes averages its first half instead, so the
+        baseline never overlaps the end it is compared with. ``None`` without readings.
+        """
+        rss = self._rss()
+        if not rss:
+            return None
+        start, span = rss[0][0], rss[-1][0] - rss[0][0]
+        window = min(BASELINE_SECONDS, span / 2)
+        return _mean([float(r) for t, r in rss if t - start <= window])
+
+    @property
+    def rss_end(self) -> int | None:
+        """The last known RSS, bytes."""
+        rss = self._rss()
+        return rss[-1][1] if rss else None
+
+    @property
+    def rss_growth(self) -> float | None:
+        """``rss_end / rss_first_minute``: 1.0 flat, 1.5 half as large again."""
+        base, end = self.rss_first_minute, self.rss_end
+        if base is None or end is None or base <= 0:
+            return None
+        return end / base
+
+    @property
+    def rss_slope_bytes_per_min(self) -> float | None:
+        """Least-squares slope of RSS over time, bytes per minute; ``None`` under two readings."""
+        rss = self._rss()
+        if len(rss) < 2:
+            return None
+        n = len(rss)
+        mt = sum(t for t, _ in rss) / n
+        mr = sum(r for _, r in rss) / n
+        var = sum((t - mt) ** 2 for t, _ in rss)
+        if var == 0:
+            return None
+        return 60.0 * sum((t - mt) * (r - mr) for t, r in rss) / var
+
+    @property
+    def cpu_mean(self) -> float | None:
+        """Mean CPU percent of the known readings (100 = one core)."""
+        return _mean([s.cpu_percent for s in self.samples if s.cpu_percent is not None])
+
+    @property
+    def cpu_max(self) -> float | None:
+        """Largest CPU percent read."""
+        return max((s.cpu_percent for s in self.samples if s.cpu_percent is not None), default=None)
+
+    @property
+    def fds_max(self) -> int | None:
+        """Most open file descriptors read."""
+        return max((s.open_fds for s in self.samples if s.open_fds is not None), default=None)
+
+    @property
+    def gaps(self) -> int:
+        """Samples that hold no value (a failed read, or the process gone)."""
+        return sum(1 for s in self.samples if not s.known)
+
+    def summary(self) -> dict[str, Any]:
+        """The summary figures as plain data, for reports."""
+        return {"source": self.source, "samples": len(self.samples), "gaps": self.gaps,
+                "errors": self.errors, "gone_at": self.gone_at,
+                "rss_first_minute": self.rss_first_minute, "rss_end": self.rss_end,
+                "rss_growth": self.rss_growth, "rss_slope_bytes_per_min": self.rss_slope_bytes_per_min,
+                "cpu_mean": self.cpu_mean, "cpu_max": self.cpu_max, "fds_max": self.fds_max}
+
+
+def merge(series_list: Iterable[ResourceSeries]) -> tuple[ResourceSeries, ...]:
+    """One series per source from several workers' series, each whole second counted once.
+
+    Workers sampling the same source (same pid or URL) read the same process, so
+    their samples are not added up: times are moved onto the earliest worker's
+    clock (``started_at``) and one sample is kept per whole second, the one that
+    knows most (the earlier on a tie). ``errors`` is the largest worker's count, not
+    the sum, for the same reason. Sources keep their first-seen order.
+    """
+    groups: dict[str, list[ResourceSeries]] = {}
+    for s in series_list:
+        groups.setdefault(s.source, []).append(s)
+    out = []
+    for source, group in groups.items():
+        start = min(s.started_at for s in group)
+        kept: dict[int, ResourceSample] = {}
+        gone: list[float] = []
+        for s in group:
+            shift = s.started_at - start
+            if s.gone_at is not None:
+                gone.append(s.gone_at + shift)
+            for sample in s.samples:
+                moved = replace(sample, t=sample.t + shift) if shift else sample
+                second = math.floor(moved.t)
+                held = kept.get(second)
+                if held is None or (moved.known, -moved.t) > (held.known, -held.t):
+                    kept[second] = moved
+        out.append(ResourceSeries(source=source, samples=tuple(kept[k] for k in sorted(kept)),
+                                  errors=max(s.errors for s in group), started_at=start,
+                                  gone_at=min(gone) if gone else None))
+    return tuple(out)
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrometheusMetrics:
+    """Sample names to read from a metrics page; ``None`` skips one. Same-named samples are summed."""
+
+    rss: str | None = "process_resident_memory_bytes"
+    cpu_seconds: str | None = "process_cpu_seconds_total"
+    open_fds: str | None = "process_open_fds"
+
+
+@dataclass(frozen=True)
+class PidTarget:
+    """A local process (and its children) by process id."""
+
+    pid: int
+
+    @property
+    def source(self) -> str:
+        """The series' source name."""
+        return f"pid:{self.pid}"
+
+
+@dataclass(frozen=True)
+class PrometheusTarget:
+    """A service's Prometheus text endpoint, scraped once per interval."""
+
+    url: str
+    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics, kw_only=True)
+
+    @property
+    def source(self) -> str:
+        """The series' source name: the URL without secrets."""
+        return redact.url(self.url)
+
+
+Target = PidTarget | PrometheusTarget
+
+Reading = tuple[float | None, int | None, int | None]
+"""``(cpu_percent, rss_bytes, open_fds)``."""
+
+
+# --- readers: one per series, each keeps what it needs between samples ------------------------
+
+
+def _cpu_percent(prev: tuple[float, float] | None, now: tuple[float, float]) -> float | None:
+    """CPU percent between two ``(time, cpu seconds)`` readings; ``None`` if unknown or reset."""
+    if prev is None:
+        return None
+    dt, dcpu = now[0] - prev[0], now[1] - prev[1]
+    if dt <= 0 or dcpu < 0:  # a counter that went back: the service restarted
+        return None
+    return 100.0 * dcpu / dt
+
+
+class _Gone(Exception):
+    """The process has exited."""
+
+
+class _ProcessReader:
+    """Reads a process (and optionally its children) with psutil; blocking, run in a thread."""
+
+    def __init__(self, pid: int, *, children: bool) -> None:
+        self.pid = pid
+        self.children = children
+        self._root: psutil.Process | None = None
+        self._procs: dict[int, psutil.Process] = {}  # kept so each child's create_time is read once
+        self._cpu: dict[int, float] = {}  # cpu seconds per pid at the previous sample
+        self._prev_wall: float | None = None
+        # A read that outlived its tick's timeout may still run in its thread; the next must not overlap.
+        self._busy = threading.Lock()
+
+    def _proc(self, pid: int) -> psutil.Process:
+        p = self._procs.get(pid)
+        if p is None:
+            p = self._procs[pid] = psutil.Process(pid)
+        return p
+
+    def read(self) -> Reading:
+        """``(cpu_percent, rss_bytes, open_fds)`` summed over the process tree; raises ``_Gone``."""
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("the previous read of this process is still running")
+        try:
+            return self._read()
+        finally:
+            self._busy.release()
+
+    def _read(self) -> Reading:
+        wall = time.monotonic()
+        try:
+            if self._root is None:
+                self._root = psutil.Process(self.pid)
+                self._procs[self.pid] = self._root
+            root = self._root
+            # is_running() compares the create time, so a reused pid is not mistaken for ours.
+            if not root.is_running() or root.status() == psutil.STATUS_ZOMBIE:
+                raise _Gone
+            tree = [root]
+            if self.children:
+                tree += root.children(recursive=True)
+        except psutil.NoSuchProcess as e:
+            raise _Gone from e
+        cpu_now: dict[int, float] = {}
+        rss = 0
+        fds: int | None = 0
+        cpu_delta = 0.0
+        for child in tree:
+            p = self._proc(child.pid)
+            try:
+                with p.oneshot():
+                    times = p.cpu_times()
+                    used = times.user + times.system
+                    rss += p.memory_info().rss
+                    try:
+                        n = p.num_fds()
+                        fds = None if fds is None else fds + n
+                    except psutil.AccessDenied:  # another user's process: fds stay unknown
+                        fds = None
+                    created = p.create_time()
+            except psutil.NoSuchProcess:
+                if p is root:
+                    raise _Gone from None
+                continue  # a child that exited between listing and reading
+            cpu_now[p.pid] = used
+            before = self._cpu.get(p.pid)
+            if before is not None:
+                cpu_delta += max(0.0, used - before)
+            elif self._prev_wall is not None and created >= time.time() - (wall - self._prev_wall):
+                cpu_delta += used  # born since the last sample: all its CPU is in this interval
+        for pid in set(self._procs) - set(cpu_now):
+            del self._procs[pid]
+        cpu = None if self._prev_wall is None else 100.0 * cpu_delta / max(wall - self._prev_wall, 1e-9)
+        self._cpu, self._prev_wall = cpu_now, wall
+        return cpu, rss, fds
+
+
+class _ScrapeReader:
+    """Scrapes one Prometheus text page and turns the CPU counter into a percentage."""
+
+    def __init__(self, target: PrometheusTarget, client: httpx.AsyncClient) -> None:
+        self.target = target
+        self.client = client
+        self._prev_cpu: tuple[float, float] | None = None
+
+    async def read(self) -> Reading:
+        """``(cpu_percent, rss_bytes, open_fds)`` from one scrape; raises on any failure."""
+        async with self.client.stream("GET", self.target.url) as answer:
+            answer.raise_for_status()
+            body = bytearray()
+            async for chunk in answer.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_SCRAPE_BYTES:
+                    raise ValueError(f"metrics page larger than {MAX_SCRAPE_BYTES} bytes")
+        at = time.monotonic()
+        values = parse_metrics(body.decode("utf-8", errors="replace"), self.target.metrics)
+        cpu_seconds = values["cpu_seconds"]
+        cpu = None
+        if cpu_seconds is not None:
+            cpu = _cpu_percent(self._prev_cpu, (at, cpu_seconds))
+            self._prev_cpu = (at, cpu_seconds)
+        rss, fds = values["rss"], values["open_fds"]
+        return cpu, None if rss is None else int(rss), None if fds is None else int(fds)
+
+
+def parse_metrics(text: str, metrics: PrometheusMetrics) -> dict[str, float | None]:
+    """The named samples' values from a Prometheus text page (same names summed; ``None`` if absent)."""
+    wanted = {name: key for key, name in (("rss", metrics.rss), ("cpu_seconds", metrics.cpu_seconds),
+                                           ("open_fds", metrics.open_fds)) if name}
+    found: dict[str, float | None] = {"rss": None, "cpu_seconds": None, "open_fds": None}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = wanted.get(sample.name)
+            if key is not None and not math.isnan(sample.value):
+                found[key] = (found[key] or 0.0) + sample.value
+    return found
+
+
+# --- the sampler -----------------------------------------------------------------------------
+
+
+class _Track:
+    """The growing series of one source while the sampler runs."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.samples: list[ResourceSample] = []
+        self.errors = 0
+        self.gone_at: float | None = None
+
+
+class ResourceSampler:
+    """Samples targets' CPU, RSS and open fds every ``interval`` seconds, as an asyncio task.
+
+    ``async with ResourceSampler([PidTarget(pid)]) as s: ...`` then ``s.series()``.
+    Scrape URLs must pass ``allowed`` (the caller's host allowlist) or the sampler
+    refuses them here, with ``ConfigError``, before anything is sent.
+    """
+
+    def __init__(self, targets: Sequence[Target], *, interval: float = 1.0,
+                 allowed: Callable[[str], bool] | None = None, harness: str | None = HARNESS,
+                 now: Callable[[], float] | None = None, started_at: float | None = None,
+                 timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``now`` is the run's clock (seconds since its start) and ``started_at`` its wall-clock
+        start; both default to the moment the sampler is entered. Under xdist name each
+        worker's ``harness`` series (``fpt:gw0``): they are different processes."""
+        if not interval > 0:
+            raise ConfigError("resources interval", interval, "be a positive number of seconds")
+        for target in targets:
+            if isinstance(target, PrometheusTarget):
+                scheme = httpx.URL(target.url).scheme
+                if scheme not in ("http", "https"):
+                    raise ConfigError("resources scrape URL", target.source, "be an http(s) URL")
+                if allowed is None or not allowed(target.url):
+                    raise ConfigError("resources scrape URL", target.source,
+                                      "be on the host allowlist (nothing was sent)")
+        self.targets = tuple(targets)
+        self.interval = interval
+        self.harness = harness
+        # A scrape must end before the next is due: one request per interval, never a pile-up.
+        self.timeout = timeout if timeout is not None else min(2.0, 0.8 * interval)
+        self._transport = transport
+        self._now = now
+        self._started_at = started_at
+        self._t0 = 0.0
+        self._tracks: list[_Track] = []
+        self._task: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def _clock(self) -> float:
+        return self._now() if self._now is not None else time.perf_counter() - self._t0
+
+    async def __aenter__(self) -> ResourceSampler:
+        self._t0 = time.perf_counter()
+        if self._started_at is None:
+            self._started_at = time.time()
+        readers: list[tuple[_Track, Callable[[], Awaitable[Reading]]]] = []
+        if any(isinstance(t, PrometheusTarget) for t in self.targets):
+            # No redirects and no proxies from the environment: the request goes to the URL the
+            # allowlist approved and nowhere else.
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False,
+                                             transport=self._transport, headers={"Accept": TEXT_FORMAT},
+                                             limits=httpx.Limits(max_connections=len(self.targets)))
+        for target in self.targets:
+            track = _Track(target.source)
+            if isinstance(target, PidTarget):
+                readers.append((track, self._in_thread(_ProcessReader(target.pid, children=True))))
+            else:
+                assert self._client is not None
+                readers.append((track, _ScrapeReader(target, self._client).read))
+            self._tracks.append(track)
+        if self.harness:
+            track = _Track(self.harness)
+            # fpt's own process only: its children include the services a test starts.
+            readers.append((track, self._in_thread(_ProcessReader(os.getpid(), children=False))))
+            self._tracks.append(track)
+        self._task = asyncio.create_task(self._run(readers), name="fpt-resources")
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop sampling (bounded: nothing waits on a slow scrape) and close the HTTP client."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # A psutil read in a thread finishes on its own; nothing here waits for it.
+            await asyncio.wait({task}, timeout=1.0)
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved, so it is never logged as unhandled; _run counts its own
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    @staticmethod
+    def _in_thread(reader: _ProcessReader) -> Callable[[], Awaitable[Reading]]:
+        # psutil reads /proc: quick, but blocking, and listing children scans every process.
+        async def read() -> Reading:
+            return await asyncio.to_thread(reader.read)
+        return read
+
+    async def _sample(self, track: _Track, read: Callable[[], Awaitable[Reading]]) -> None:
+        if track.gone_at is not None:
+            return
+        t = self._clock()
+        try:
+            cpu, rss, fds = await asyncio.wait_for(read(), self.timeout + 0.5)
+        except asyncio.CancelledError:
+            raise
+        except _Gone:
+            track.gone_at = t
+            track.samples.append(ResourceSample(t=t))
+            return
+        except Exception:  # never into the run: a failed read is a counted gap
+            track.errors += 1
+            track.samples.append(ResourceSample(t=t))
+            return
+        track.samples.append(ResourceSample(t=t, cpu_percent=cpu, rss_bytes=rss, open_fds=fds))
+
+    async def _run(self, readers: list[tuple[_Track, Callable[[], Awaitable[Reading]]]]) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            await asyncio.gather(*(self._sample(track, read) for track, read in readers))
+            # Drift-free ticks; a tick missed behind a slow read is skipped, not caught up.
+            due += self.interval
+            now = loop.time()
+            if due < now:
+                due += math.ceil((now - due) / self.interval) * self.interval
+            await asyncio.sleep(due - now)
+
+    def series(self) -> tuple[ResourceSeries, ...]:
+        """A frozen snapshot of every series so far: targets in order, then fpt's own."""
+        return tuple(ResourceSeries(source=t.source, samples=tuple(t.samples), errors=t.errors,
+                                    started_at=self._started_at or 0.0, gone_at=t.gone_at)
+                     for t in self._tracks)
