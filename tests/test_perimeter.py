@@ -55,9 +55,11 @@ class Listener:
         self.accepts = 0
         self.requests: list[bytes] = []
         self.port = 0
+        self.open: dict[asyncio.StreamWriter, asyncio.Task[Any] | None] = {}
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepts += 1
+        self.open[writer] = asyncio.current_task()
         try:
             while self.answer is not None:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -67,7 +69,16 @@ class Listener:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self.open.pop(writer, None)
             writer.close()
+
+    async def hang_up(self) -> None:
+        """Close the connections still open, so no handler is left for the loop to cancel."""
+        tasks = [t for t in self.open.values() if t is not None]
+        for writer in list(self.open):
+            writer.close()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
 
 
 @asynccontextmanager
@@ -81,6 +92,7 @@ async def listening(host: str, answer: Callable[[bytes], bytes] | None = None
         yield listener
     finally:
         server.close()
+        await listener.hang_up()
         await server.wait_closed()
 
 
