@@ -227,8 +227,8 @@ KEYS: tuple[Key, ...] = (
         "longest a whole request (head and body) may take before it is a timeout", 30.0),
     Key("allow_rate", _bool, "be true or false",
         "allow a live rate above the live profile's ceiling of 5/s", False, flag=True),
-    Key("live_hosts", _str_list, "be a list of host names",
-        "hosts the live profile may send load to", LOOPBACK),
+    Key("live_hosts", _str_list, "be a list of host names, IP addresses or networks (loopback: all of them)",
+        "hosts fpt may send to (a URL target in either profile, redirects, absolute URLs)", LOOPBACK),
     Key("dod_level", _name, "be a level name such as squad or release",
         "Definition-of-Done level the gate checks (levels in [tool.fpt.dod])", "squad"),
     Key("save_baseline", _name, "be a baseline name (letters, digits, - _ .)",
@@ -311,8 +311,8 @@ class FptConfig:
         """The rate to run at: explicit, or the profile's default."""
         return self.rate if self.rate is not None else PROFILE_RATE[self.profile]
 
-    def validate(self) -> None:
-        """Cross-key rules: the live ceiling and the live host allowlist."""
+    def validate(self, *, url_target: bool = True) -> None:
+        """Cross-key rules: the live ceiling and the host allowlist (``url_target``: base_url is used)."""
         if self.profile == "live" and not self.allow_rate and self.effective_rate > PROFILE_RATE["live"]:
             raise ConfigError(
                 "rate", self.rate,
@@ -320,9 +320,12 @@ class FptConfig:
                 "(--fpt-allow-rate, allow_rate = true in [tool.fpt], or fpt_load(..., allow_rate=True))",
                 self.sources.get("rate", ""),
             )
-        if self.profile == "live" and self.base_url:
+        # Virtual means the target's downstream is virtual: a URL target is still a real host.
+        if self.base_url and (url_target or self.profile == "live"):
+            from fpt.perimeter import Perimeter
+
             host = urlsplit(self.base_url).hostname or ""
-            if host not in self.live_hosts:
+            if not Perimeter.from_config(self).allows(host):
                 raise ConfigError(
                     "base_url", self.base_url,
                     f"point at an allowed live host ({', '.join(self.live_hosts)}); "

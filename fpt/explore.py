@@ -10,6 +10,7 @@ check, an ownership mismatch, a foreign canary) or an unexpected error status.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,10 +34,32 @@ class _ExampleFailed(AssertionError):
     """Raised inside the Hypothesis test so it shrinks the input."""
 
 
+class Pacer:
+    """Spaces starts at least ``1/rate`` apart on the monotonic clock (no rate: no wait)."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._clock = clock
+        self._next: float | None = None
+
+    def delay(self) -> float:
+        """Seconds to wait before the next start, which it books."""
+        if not self.interval:
+            return 0.0
+        now = self._clock()
+        # An idle stretch earns no credit: the next start is never before now.
+        start = now if self._next is None else max(now, self._next)
+        self._next = start + self.interval
+        return start - now
+
+
 def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], max_examples: int = 50,
-            seed: int = 0, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-            ) -> ExploreResult:
-    """Run ``flow(user, value)`` for generated values; raise ``FptFailure`` on the minimal failure."""
+            seed: int = 0, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+            max_rate: float | None = None) -> ExploreResult:
+    """Run ``flow(user, value)`` for generated values; raise ``FptFailure`` on the minimal failure.
+
+    ``max_rate`` caps examples (shrinking included) per second, as the live ceiling does.
+    """
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hseed
 
@@ -45,6 +68,7 @@ def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], m
     loop = (loop_factory or asyncio.new_event_loop)()
     user = make_user()
     result = ExploreResult()
+    pacer = Pacer(max_rate)
 
     @hseed(seed)
     @settings(max_examples=max_examples, deadline=None, database=None, derandomize=False,
@@ -58,6 +82,9 @@ def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], m
         async def one(u: Any) -> None:
             await flow(u, value)
 
+        wait = pacer.delay()
+        if wait > 0:  # on the loop, so the user's idle connections are still looked after
+            loop.run_until_complete(asyncio.sleep(wait))
         error = loop.run_until_complete(iterate(one, user))
         if user.ctx.findings.total > total or error:
             new = user.ctx.findings.examples[before:]

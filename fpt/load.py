@@ -112,7 +112,7 @@ class LoadRunner:
             duration = shape.length
         else:
             duration = cfg.duration
-        cfg.validate()
+        cfg.validate(url_target=isinstance(target, str))
         thresholds = merge_thresholds(cfg.thresholds, self._marker.get("thresholds", ()),
                                       kwargs.get("thresholds") or ())
         return cfg, shape, duration, thresholds, target
@@ -124,8 +124,10 @@ class LoadRunner:
         Shrinks a failing input to a minimal one and raises ``FptFailure`` naming it;
         returns an ``ExploreResult`` when every example passes.
         """
+        from fpt.config import PROFILE_RATE
         from fpt.explore import explore
         from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
+        from fpt.perimeter import Perimeter
         from fpt.runner import client_kwargs
         from fpt.user import RunContext, User
 
@@ -136,7 +138,10 @@ class LoadRunner:
             raise ConfigError(unknown[0], kwargs[unknown[0]],
                               f"not be passed: explore takes {', '.join(sorted(known))}")
         cfg, _, _, _, target = self.plan(**kwargs)
-        make_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast")
+        make_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
+                                    perimeter=Perimeter.from_config(cfg))
+        # Examples are iterations: on a live target they keep to the live ceiling too.
+        max_rate = PROFILE_RATE["live"] if cfg.profile == "live" and not cfg.allow_rate else None
 
         def make_user() -> User:
             from fpt.checks.canary import CanaryScanner
@@ -149,7 +154,7 @@ class LoadRunner:
             return User(identity, ctx, **make_kwargs())
 
         return explore(flow, strategy, make_user=make_user, max_examples=max_examples, seed=cfg.seed,
-                       loop_factory=loop_factory())
+                       loop_factory=loop_factory(), max_rate=max_rate)
 
     async def arun(self, flow: Callable[..., Any], *, check: bool = True, **kwargs: Any) -> RunResult:
         """Run ``flow`` under load inside the caller's event loop."""

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-ERROR_KINDS = ("status", "timeout", "connect", "read", "check", "exception")
+ERROR_KINDS = ("status", "timeout", "connect", "read", "check", "exception", "perimeter", "cancelled")
 """Why a request or transaction counts as an error."""
 
 FINDING_KINDS = ("functional", "data_swap", "foreign_canary", "cross_user", "session", "data_loss",

@@ -26,6 +26,7 @@ from fpt.errors import ConfigError
 from fpt.evidence import AloneEvidence, Evidence
 from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
 from fpt.metrics import StepMetrics
+from fpt.perimeter import GuardedTransport, OffPerimeter, Perimeter
 from fpt.result import RunResult
 from fpt.scaling import Event
 from fpt.shapes import Shape, schedule
@@ -61,35 +62,48 @@ def describe_target(target: Any) -> str:
     return f"asgi:{getattr(target, '__name__', type(target).__name__)}"
 
 
-def client_kwargs(target: Any, *, fast: bool = True) -> Callable[[], dict[str, Any]]:
+def client_kwargs(target: Any, *, fast: bool = True,
+                  perimeter: Perimeter | None = None) -> Callable[[], dict[str, Any]]:
     """Per-user ``httpx.AsyncClient`` arguments for a URL, an ASGI app or a transport.
 
     For a URL each user gets its own :class:`fpt.transport.FastTransport` (``fast``)
-    or httpx's own pool of as many connections; httpx's when the environment sets a
-    proxy for the URL, which FastTransport cannot use (with a warning saying so).
+    or httpx's own pool of as many connections (httpx's when the environment sets a
+    proxy for the URL, which FastTransport cannot use, with a warning saying so),
+    either one inside a :class:`fpt.perimeter.GuardedTransport` that refuses hosts
+    outside ``perimeter`` (default: the default ``live_hosts``), redirect hops and
+    absolute URLs included.
     """
     timeout = httpx.Timeout(10.0, connect=5.0)
     if isinstance(target, str):
+        guard = perimeter if perimeter is not None else Perimeter.from_config(FptConfig())
         # One SSL context for the run: httpx builds a new one per client otherwise,
         # which costs ~20 ms a user.
         ssl_context = httpx.create_ssl_context()
-
-        # One small pool per user: users never share connections, and no pool is
-        # contended by many tasks (httpx pools slow down sharply under contention).
-        def per_url() -> dict[str, Any]:
-            return {"base_url": target, "timeout": timeout, "verify": ssl_context,
-                    "limits": httpx.Limits(max_connections=MAX_CONNECTIONS,
-                                           max_keepalive_connections=MAX_CONNECTIONS)}
-
-        def per_url_fast() -> dict[str, Any]:
-            return {"base_url": target, "timeout": timeout,
-                    "transport": FastTransport(ssl_context=ssl_context)}
         if fast and proxy_in_env(target) is not None:
             # Not silently around the proxy: httpx's transport goes through it (the proxy's
             # address is left out of the message, it may carry credentials).
             warnings.warn(f"fpt: the environment sets a proxy for {target}; fpt's transport does not "
                           "speak to proxies, so this run uses httpx's", stacklevel=2)
             fast = False
+        # A client given a transport ignores proxy variables; read them as httpx would
+        # (once), so the httpx transport keeps its proxies, each behind the guard too.
+        proxies = _environment_proxies() if not fast else {}
+
+        # One small pool per user: users never share connections, and no pool is
+        # contended by many tasks (httpx pools slow down sharply under contention).
+        def pool(proxy: str | None = None) -> httpx.AsyncBaseTransport:
+            return GuardedTransport(httpx.AsyncHTTPTransport(
+                verify=ssl_context, proxy=proxy,
+                limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
+                                    max_keepalive_connections=MAX_CONNECTIONS)), guard)
+
+        def per_url() -> dict[str, Any]:
+            mounts = {pattern: None if proxy is None else pool(proxy) for pattern, proxy in proxies.items()}
+            return {"base_url": target, "timeout": timeout, "transport": pool(), "mounts": mounts}
+
+        def per_url_fast() -> dict[str, Any]:
+            return {"base_url": target, "timeout": timeout,
+                    "transport": GuardedTransport(FastTransport(ssl_context=ssl_context), guard)}
         return per_url_fast if fast else per_url
     if isinstance(target, httpx.AsyncBaseTransport):
         transport: httpx.AsyncBaseTransport = target
@@ -99,6 +113,13 @@ def client_kwargs(target: Any, *, fast: bool = True) -> Callable[[], dict[str, A
     else:
         raise ConfigError("target", target, "be a base URL, an ASGI app or an httpx transport")
     return lambda: {"base_url": ASGI_BASE, "timeout": timeout, "transport": transport}
+
+
+def _environment_proxies() -> dict[str, str | None]:
+    """httpx's reading of HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY (mount pattern: proxy)."""
+    from httpx._utils import get_environment_proxies  # private, but the one true reading of them
+
+    return get_environment_proxies()
 
 
 class Run:
@@ -126,7 +147,8 @@ class Run:
         self.worker = worker
         self.users: list[User | None] = [None] * cfg.users
         self._identities = IdentityFactory(cfg.seed)
-        self._client_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast")
+        self._client_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
+                                            perimeter=Perimeter.from_config(cfg))
         self.scanner = CanaryScanner(self.ctx.owners, limit=cfg.scan_limit) if cfg.canary_scan else None
         if self.scanner is not None:
             self.ctx.observers.append(self.scanner)
@@ -333,6 +355,8 @@ async def iterate(flow: Flow, user: User) -> str | None:
 
 
 def _kind(exc: BaseException) -> str:
+    if isinstance(exc, OffPerimeter):
+        return "perimeter"
     if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):

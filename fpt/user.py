@@ -22,6 +22,7 @@ from fpt.checks.ownership import compare
 from fpt.evidence import Recorder, StepTally
 from fpt.identity import Identity, OwnerIndex
 from fpt.metrics import Metrics
+from fpt.perimeter import OffPerimeter
 from fpt.records import Finding, FindingLog
 from fpt.redact import mask
 from fpt.redact import url as redact_url
@@ -99,6 +100,8 @@ class Ledger:
 
 
 def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, OffPerimeter):
+        return "perimeter"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -181,6 +184,13 @@ class UserClient(httpx.AsyncClient):
             user._request_done(start, "timeout", 0)
             raise httpx.ReadTimeout(f"no whole answer within the request deadline of "
                                     f"{ctx.request_deadline:g}s", request=request) from None
+        except OffPerimeter as exc:
+            # Nothing was sent: a finding naming the host, whichever path asked (flow, redirect,
+            # probe, read-back).
+            user._request_done(start, "perimeter", 0)
+            user.fail("perimeter", str(exc), method=request.method, path=redact_url(request.url.path),
+                      evidence={"host": exc.host})
+            raise
         except Exception as exc:
             user._request_done(start, _error_kind(exc), 0)
             raise

@@ -368,13 +368,15 @@ def test_runner_uses_httpx_transport_when_a_proxy_is_set(monkeypatch: pytest.Mon
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
                  "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    assert isinstance(client_kwargs("http://svc.test/")()["transport"], FastTransport)
+    assert isinstance(client_kwargs("http://svc.test/")()["transport"].inner, FastTransport)
     monkeypatch.setenv("HTTP_PROXY", "http://user:secret@proxy:3128")
     with pytest.warns(UserWarning, match="proxy for http://svc.test/") as warned:
         kwargs = client_kwargs("http://svc.test/")()
     assert "secret" not in str(warned[0].message)
-    assert "transport" not in kwargs  # httpx's own, which goes through the proxy
-    assert kwargs["limits"].max_connections == MAX_CONNECTIONS
+    inner = kwargs["transport"].inner  # httpx's own, with the proxy mounted (behind the guard too)
+    assert isinstance(inner, httpx.AsyncHTTPTransport)
+    assert inner._pool._max_connections == MAX_CONNECTIONS
+    assert any(m is not None for m in kwargs["mounts"].values())
 
 
 @run
