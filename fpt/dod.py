@@ -226,6 +226,12 @@ def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                                detail="no data-swap check inspected a successful answer (canary scan off, "
                                       "no expect_owner, or every request failed)")
+        dark = sorted({s.step for r in runs for s in r.evidence.steps
+                       if s.responses and not s.ok and not s.step.startswith("fpt.")})
+        if dark:
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                               detail=f"step{'s' if len(dark) > 1 else ''} {', '.join(dark)} answered only "
+                                      "errors: no answer there could be checked for another user's data")
         shown = [r for r in checked if r.evidence.inspected_overlap_pairs > 0]
         if not shown:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,

@@ -10,13 +10,15 @@ from typing import Any
 from fpt.config import FptConfig
 from fpt.errors import ConfigError, FptFailure
 from fpt.result import RunResult
+from fpt.scaling import Event
 from fpt.shapes import Shape, constant
 from fpt.thresholds import Threshold, parse_threshold
 from fpt.user import Observer
 
 OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max_inflight", "grace",
                "allow_rate", "base_url", "alone", "probe_share", "canary_scan", "scan_limit",
-               "served_by", "session_cookie", "login_steps", "scale_p90_factor", "scale_error_rate")
+               "served_by", "session_cookie", "login_steps", "scale_p90_factor", "scale_error_rate",
+               "public_paths", "high_traffic_rate", "request_deadline")
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -26,6 +28,13 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     except ImportError:
         return None
     return uvloop.new_event_loop
+
+
+def _as_list(value: Any) -> list[str]:
+    """A threshold list given as one comma-separated string or as a list."""
+    if isinstance(value, str):
+        return [x.strip() for x in value.split(",") if x.strip()]
+    return list(value)
 
 
 def merge_thresholds(*groups: Iterable[str]) -> tuple[Threshold, ...]:
@@ -113,8 +122,19 @@ class LoadRunner:
         else:
             duration = cfg.duration
         cfg.validate(url_target=isinstance(target, str))
-        thresholds = merge_thresholds(cfg.thresholds, self._marker.get("thresholds", ()),
-                                      kwargs.get("thresholds") or ())
+        for where, value in (("@pytest.mark.fpt", self._marker.get("thresholds", ())),
+                             ("fpt_load()", kwargs.get("thresholds", ()))):
+            if isinstance(value, str):
+                continue
+            if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
+                raise ConfigError("thresholds", value, "be a list of strings such as "
+                                  "['p90<800ms', 'errors<1%']", where)
+        thresholds = merge_thresholds(cfg.thresholds, _as_list(self._marker.get("thresholds", ())),
+                                      _as_list(kwargs.get("thresholds") or ()))
+        events = kwargs.get("events", ())
+        if not isinstance(events, list | tuple) or not all(isinstance(e, Event) for e in events):
+            raise ConfigError("events", events, "be a list of events such as "
+                              "[fpt.at('20s', scaler.scale_to, 3)]", "fpt_load()")
         return cfg, shape, duration, thresholds, target
 
     def explore(self, flow: Callable[..., Any], strategy: Any, *, max_examples: int = 50,

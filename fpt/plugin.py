@@ -71,24 +71,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if state is None or state.worker != "main":
         return
     state.start()
-    _sigterm_interrupts()
+    state.restore_signals = _sigterm_interrupts()
 
 
-def _sigterm_interrupts() -> None:
-    """SIGTERM (a CI job cancelled) ends the session like Ctrl-C: reports say *interrupted*."""
+def _sigterm_interrupts() -> Any:
+    """SIGTERM (a CI job cancelled) ends the session like Ctrl-C: reports say *interrupted*.
+
+    Returns what undoes it (the session ends; the process may run more sessions).
+    """
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return
+        return None
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
+        return None
 
     def interrupt(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
         raise KeyboardInterrupt("SIGTERM")
 
     signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -202,6 +206,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     interrupted = ""
     if session.exitstatus == pytest.ExitCode.INTERRUPTED:
         interrupted = "the session was interrupted (Ctrl-C or SIGTERM) before it finished"
+    if state.restore_signals is not None:
+        state.restore_signals()
     checklist = state.finish(interrupted=interrupted)
     if checklist is not None and checklist.verdict != "passed" and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

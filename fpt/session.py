@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,8 @@ class FptSession:
     notes: list[str] = field(default_factory=list)
     #: the incomplete checklist written at session start, removed if no FPT test ran
     placeholder: list[Path] = field(default_factory=list)
+    #: undoes the SIGTERM handler installed for the session, if one was
+    restore_signals: Callable[[], object] | None = None
 
     def start(self) -> None:
         """Replace any earlier checklist by an incomplete one (controller or single process only)."""
@@ -75,7 +77,7 @@ class FptSession:
 
         if self.worker != "main":
             return None
-        if not self.had_fpt:
+        if not self.had_fpt and not interrupted:  # interrupted: an FPT test may have been running
             for path in self.placeholder:
                 path.unlink(missing_ok=True)
             if self.placeholder:

@@ -1,0 +1,180 @@
+"""Misbehaving services for the hostile tests: real servers on 127.0.0.1, each broken one way.
+
+``orders_app(mode)`` is a small token-authenticated order service (sign up, log in, write
+an order, read it back) whose read endpoint misbehaves as ``mode`` says; ``serve(app)``
+runs any ASGI app under a real uvicorn server in a thread; ``drip_server()`` is a raw
+asyncio server that answers one byte every 100 ms and never finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+MODES = ("correct", "bola", "no_owner_data", "error", "hang", "always_500", "swap_me", "cache_me")
+
+
+def orders_app(mode: str = "correct") -> Starlette:
+    """The order service; ``mode`` breaks it (see :data:`MODES`)."""
+    assert mode in MODES, mode
+    users: dict[str, dict[str, str]] = {}
+    tokens: dict[str, str] = {}
+    orders: dict[int, dict[str, Any]] = {}
+    ids = itertools.count(1)
+    last: dict[str, Any] = {}
+
+    def who(request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        return tokens.get(auth.removeprefix("Bearer ").strip()) if auth else None
+
+    async def signup(request: Request) -> Response:
+        body = await request.json()
+        users[body["email"]] = body
+        return JSONResponse({"ok": True}, status_code=201)
+
+    async def login(request: Request) -> Response:
+        body = await request.json()
+        u = users.get(body.get("email", ""))
+        if u is None or u["password"] != body.get("password"):
+            return JSONResponse({"error": "bad credentials"}, status_code=401)
+        token = f"tok-{len(tokens)}-{body['email']}"
+        tokens[token] = body["email"]
+        return JSONResponse({"token": token})
+
+    async def me(request: Request) -> Response:
+        email = who(request)
+        if email is None:
+            return JSONResponse({"error": "login first"}, status_code=401)
+        if mode == "always_500":
+            return JSONResponse({"error": "db down"}, status_code=500)
+        if mode == "swap_me":  # answers with the previous caller's profile
+            prev, last["me"] = last.get("me", email), email
+            email = prev
+        if mode == "cache_me":  # the first answer is cached for everybody
+            email = last.setdefault("cached", email)
+        u = users[email]
+        return JSONResponse({"email": u["email"], "canary": u["canary"]})
+
+    async def create(request: Request) -> Response:
+        email = who(request)
+        if email is None:
+            return JSONResponse({"error": "login first"}, status_code=401)
+        if mode == "always_500":
+            return JSONResponse({"error": "db down"}, status_code=500)
+        body = await request.json()
+        oid = next(ids)
+        orders[oid] = {"id": oid, "owner": email, "note": body["note"]}
+        last["note"] = body["note"]
+        return JSONResponse(orders[oid], status_code=201)
+
+    async def read(request: Request) -> Response:
+        email = who(request)
+        if email is None:
+            return JSONResponse({"error": "login first"}, status_code=401)
+        order = orders.get(int(request.path_params["oid"]))
+        if order is None:
+            return JSONResponse({"error": "no such order"}, status_code=404)
+        mine = order["owner"] == email
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        if mine or mode == "bola":
+            return JSONResponse(order)
+        if mode == "no_owner_data":
+            return JSONResponse({"id": order["id"]})
+        if mode == "error":
+            return JSONResponse({"error": "boom"}, status_code=500)
+        return JSONResponse({"error": "no such order"}, status_code=404)
+
+    async def feed(request: Request) -> Response:
+        """Streams the last note anybody wrote (a shared global: a swap in every answer)."""
+        note = last.get("note", "")
+
+        async def body() -> Any:
+            yield b'{"latest": "'
+            yield note.encode()
+            yield b'"}'
+
+        return StreamingResponse(body(), media_type="application/json")
+
+    return Starlette(routes=[
+        Route("/signup", signup, methods=["POST"]), Route("/login", login, methods=["POST"]),
+        Route("/me", me), Route("/orders", create, methods=["POST"]), Route("/orders/{oid}", read),
+        Route("/feed", feed),
+    ])
+
+
+def free_port() -> int:
+    """A port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """``app`` under a real uvicorn server on 127.0.0.1 in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the hostile service did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextlib.contextmanager
+def drip_server(seconds: float = 20.0) -> Iterator[str]:
+    """A raw server that sends a head promising 1000 bytes, then one byte per 100 ms (stops by itself)."""
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stop: list[asyncio.Event] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: text/plain\r\n\r\n")
+        end = time.monotonic() + seconds
+        with contextlib.suppress(ConnectionError):
+            while time.monotonic() < end and not (stop and stop[0].is_set()):
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        writer.close()
+
+    async def main() -> None:
+        stop.append(asyncio.Event())
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        ready.set()
+        async with server:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop[0].wait(), seconds + 5)
+            await asyncio.sleep(0.3)  # handlers see the stop and return before the loop ends
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    ready.wait(5)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(stop[0].set)
+        thread.join(10)
