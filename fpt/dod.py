@@ -369,7 +369,7 @@ def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
     def judge(results: Sequence[RunResult]) -> ItemOutcome:
         outcomes: list[tuple[RunResult, ThresholdOutcome]] = []
         for r in results:
-            own = [(parse_threshold(t.expr).metric, t) for t in r.thresholds]
+            own = [(t.threshold.metric, t) for t in r.thresholds]
             own = [(m, t) for m, t in own if metrics(m)]
             outcomes.extend((r, t) for _, t in own)
             if extra and r.engine.planned and r.broke_at_rate is None:

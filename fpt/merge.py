@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from fpt.engine import EngineStats
 from fpt.evidence import merge_evidence
@@ -15,7 +16,6 @@ from fpt.hist import Histogram
 from fpt.metrics import Metrics
 from fpt.records import FindingLog
 from fpt.result import RunResult
-from fpt.thresholds import parse_threshold
 
 _SUMMED = ("planned", "started", "completed", "crashed", "dropped_no_user", "dropped_cap", "dropped_late",
            "cancelled", "overlapped_starts")
@@ -37,6 +37,38 @@ def merge_engine(parts: Sequence[EngineStats]) -> EngineStats:
     )
 
 
+def merge_continuity(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Scale-event evidence of every worker: an event moved traffic if any worker saw it move,
+    read-back and session counts add, degradation passes only where every worker's passed."""
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    first = present[0]
+    events = []
+    for i, e in enumerate(first.get("events", [])):
+        same = [p["events"][i] for p in present if i < len(p.get("events", []))]
+        moved = [x for x in same if x.get("moved_traffic")]
+        events.append({**e, "ok": all(x.get("ok", False) for x in same), "moved_traffic": bool(moved),
+                       "moved_detail": (moved or same)[0].get("moved_detail", "")})
+    readback: dict[str, int] = {}
+    for p in present:
+        for k, v in p.get("readback", {}).items():
+            readback[k] = readback.get(k, 0) + v
+    evidenced = bool(events) and all(e["ok"] and e["moved_traffic"] for e in events)
+    return {
+        **first, "events": events, "evidenced": evidenced,
+        "not_evidenced_because": "" if evidenced else "; ".join(
+            e["moved_detail"] for e in events if not e["moved_traffic"]),
+        "broken_sessions": sum(p.get("broken_sessions", 0) for p in present),
+        "user_moves": sum(p.get("user_moves", 0) for p in present), "readback": readback,
+        "degradation": {"passed": all(p.get("degradation", {}).get("passed", False) for p in present),
+                        "detail": " | ".join(p.get("degradation", {}).get("detail", "") for p in present)},
+        "workers": len(present),
+    }
+
+
 def merge_results(parts: Sequence[RunResult]) -> RunResult:
     """One result from the parts of the same test run on several workers."""
     if len(parts) == 1:
@@ -52,13 +84,13 @@ def merge_results(parts: Sequence[RunResult]) -> RunResult:
         engine=merge_engine([p.engine for p in parts]), metrics=metrics, findings=findings,
         evidence=merge_evidence(p.evidence for p in parts), users=sum(p.users for p in parts),
         target_rate=sum(p.target_rate for p in parts), first_user=min(p.first_user for p in parts),
-        worker=",".join(p.worker for p in parts),
+        worker=",".join(p.worker for p in parts), continuity=merge_continuity([p.continuity for p in parts]),
         incomplete=any(p.incomplete for p in parts),
         broke_at_rate=None if all(p.broke_at_rate is None for p in parts)
         else sum(p.broke_at_rate or 0.0 for p in parts),
         thresholds=(),
     )
-    outcomes = tuple(merged.measure(parse_threshold(t.expr)) for t in first.thresholds)
+    outcomes = tuple(merged.measure(t.threshold) for t in first.thresholds)
     return dataclasses.replace(merged, thresholds=outcomes)
 
 

@@ -83,28 +83,37 @@ def parse_thresholds(items: Iterable[str]) -> tuple[Threshold, ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class ThresholdOutcome:
-    """A threshold with what was measured; ``measured is None`` means not evidenced."""
+    """A parsed threshold with what was measured; ``measured is None`` means not evidenced."""
 
-    expr: str
+    threshold: Threshold
     measured: float | None
     passed: bool
     detail: str
 
+    @property
+    def expr(self) -> str:
+        """The threshold as written."""
+        return self.threshold.expr
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """Plain-data form (the parsed threshold included)."""
+        return {"expr": self.expr, "step": self.threshold.step, "metric": self.threshold.metric,
+                "op": self.threshold.op, "limit": self.threshold.limit, "measured": self.measured,
+                "passed": self.passed, "detail": self.detail}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ThresholdOutcome:
         """Inverse of :meth:`to_dict`."""
-        return cls(**data)
+        th = Threshold(expr=data["expr"], step=data["step"], metric=data["metric"], op=data["op"],
+                       limit=data["limit"])
+        return cls(threshold=th, measured=data["measured"], passed=data["passed"], detail=data["detail"])
 
 
 def evaluate(th: Threshold, measured: float | None, what: str) -> ThresholdOutcome:
     """Judge one threshold against a measured value (``None``: nothing to measure)."""
     if measured is None:
-        return ThresholdOutcome(expr=th.expr, measured=None, passed=False,
+        return ThresholdOutcome(threshold=th, measured=None, passed=False,
                                 detail=f"{th.expr}: not evidenced ({what})")
     ok = th.holds(measured)
-    return ThresholdOutcome(expr=th.expr, measured=measured, passed=ok,
+    return ThresholdOutcome(threshold=th, measured=measured, passed=ok,
                             detail=f"{th.expr}: measured {th.show(measured)} {'ok' if ok else 'FAILED'}")
