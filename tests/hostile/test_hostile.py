@@ -157,7 +157,7 @@ def test_a_port_that_refuses_every_connection_evidences_nothing(pytester: pytest
         from hostile.flows import order
         def test_refused(fpt_load):
             fpt_load(order, profile="virtual", target="http://127.0.0.1:{free_port()}", users=10, rate=50,
-                     duration="1s", alone=0, check=False)
+                     duration="1s", arrivals="rendezvous", burst=10, alone=0, check=False)
     """)
     assert item(data, "data_swap.high_traffic_virtual")["status"] == "not_evidenced"
     assert data["runs"][0]["overlap_request_pairs"] == 0
