@@ -195,11 +195,14 @@ class Evidence:
 
     checks: tuple[str, ...] = ()
     steps: tuple[StepEvidence, ...] = ()
-    #: pairs of different users' answered, successful requests in flight together (load only)
-    overlap_pairs: int = 0
     scan: ScanEvidence = ScanEvidence()
     probes: ProbeEvidence = ProbeEvidence()
     alone: AloneEvidence | None = None
+
+    @property
+    def overlap_pairs(self) -> int:
+        """Pairs of different users' answered, successful requests to the same step in flight together."""
+        return sum(s.overlap_pairs for s in self.steps)
 
     def step(self, name: str) -> StepEvidence:
         """Evidence of step ``name`` (empty when it never answered)."""
@@ -218,7 +221,7 @@ class Evidence:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
         return {"checks": list(self.checks), "steps": [s.to_dict() for s in self.steps],
-                "overlap_pairs": self.overlap_pairs, "scan": self.scan.to_dict(),
+                "scan": self.scan.to_dict(),
                 "probes": self.probes.to_dict(),
                 "alone": self.alone.to_dict() if self.alone is not None else None}
 
@@ -226,7 +229,7 @@ class Evidence:
     def from_dict(cls, d: Mapping[str, Any]) -> Evidence:
         """Inverse of :meth:`to_dict`."""
         return cls(checks=tuple(d["checks"]), steps=tuple(StepEvidence.from_dict(s) for s in d["steps"]),
-                   overlap_pairs=d["overlap_pairs"], scan=ScanEvidence.from_dict(d["scan"]),
+                   scan=ScanEvidence.from_dict(d["scan"]),
                    probes=ProbeEvidence.from_dict(d["probes"]),
                    alone=AloneEvidence.from_dict(d["alone"]) if d.get("alone") is not None else None)
 
@@ -245,8 +248,7 @@ def merge_evidence(parts: Iterable[Evidence]) -> Evidence:
         if p.alone is not None:
             alone = p.alone if alone is None else alone + p.alone
     return Evidence(checks=tuple(dict.fromkeys(c for p in parts for c in p.checks)),
-                    steps=tuple(steps.values()), overlap_pairs=sum(p.overlap_pairs for p in parts),
-                    scan=scan, probes=probes, alone=alone)
+                    steps=tuple(steps.values()), scan=scan, probes=probes, alone=alone)
 
 
 class OverlapCounter:
@@ -309,7 +311,6 @@ class Recorder:
 
     def __init__(self) -> None:
         self.steps: dict[str, StepTally] = {}
-        self.overlap = OverlapCounter()
         self.probe_counts: dict[str, int] = dict.fromkeys(("tried", "no_target", *PROBE_OUTCOMES), 0)
         self.probe_statuses: dict[str, int] = {}
         self.scan = ScanEvidence()
@@ -332,8 +333,7 @@ class Recorder:
                alone: AloneEvidence | None) -> Evidence:
         """The run's evidence, frozen."""
         return Evidence(
-            checks=checks, steps=tuple(t.freeze(name) for name, t in self.steps.items()),
-            overlap_pairs=self.overlap.pairs, scan=self.scan,
+            checks=checks, steps=tuple(t.freeze(name) for name, t in self.steps.items()), scan=self.scan,
             probes=ProbeEvidence(enabled=probes_enabled, statuses=dict(self.probe_statuses),
                                  **self.probe_counts),
             alone=alone)

@@ -60,6 +60,10 @@ class RunContext:
     request_deadline: float = REQUEST_DEADLINE
     #: how much of a streamed body is kept for the observers (the canary scan limit)
     stream_scan_limit: int = 1 << 20
+    #: requests in flight: number -> (deadline, task); those past it, cancelled by the sweeper
+    pending: dict[int, tuple[float, asyncio.Task[Any]]] = field(default_factory=dict)
+    expired: set[int] = field(default_factory=set)
+    sweeper: asyncio.Task[None] | None = None
 
     def now(self) -> float:
         """Seconds since the run started."""
@@ -177,10 +181,21 @@ class UserClient(httpx.AsyncClient):
         seq = ctx.request_starts
         busy = ctx.inflight_requests > 1
         start = time.perf_counter()
+        # The whole-request deadline, watched by one sweeper per run rather than a timer per
+        # request (this is the load generator's hot path): a slow drip becomes a timeout, not a hang.
+        task = asyncio.current_task()
+        if task is not None:
+            ctx.pending[seq] = (start + ctx.request_deadline, task)
+            if ctx.sweeper is None:
+                ctx.sweeper = task.get_loop().create_task(_sweep(ctx))
         try:
-            async with asyncio.timeout(ctx.request_deadline):
-                response = await super().send(request, **kwargs)
-        except TimeoutError:
+            response = await super().send(request, **kwargs)
+        except asyncio.CancelledError:
+            if seq not in ctx.expired:
+                raise
+            ctx.expired.discard(seq)
+            if task is not None:
+                task.uncancel()
             user._request_done(start, "timeout", 0)
             raise httpx.ReadTimeout(f"no whole answer within the request deadline of "
                                     f"{ctx.request_deadline:g}s", request=request) from None
@@ -196,6 +211,7 @@ class UserClient(httpx.AsyncClient):
             raise
         finally:
             ctx.inflight_requests -= 1
+            ctx.pending.pop(seq, None)
         end = time.perf_counter()
         # Another request began or was in flight while this one ran: the answer came under
         # concurrency (what separates a concurrency bug from a cache or an authorization one).
@@ -218,7 +234,6 @@ class UserClient(httpx.AsyncClient):
                 if request.method == "GET":
                     user.last_ok_get = request
                 if ctx.phase not in NOT_LOAD:
-                    ctx.recorder.overlap.add(start, end, user.identity.index)
                     tally.overlap.add(start, end, user.identity.index)
         user._tally, user._tally_ok = tally, ok
         if not stream:
@@ -227,6 +242,34 @@ class UserClient(httpx.AsyncClient):
         elif ctx.observers:
             response.stream = _ObservedStream(response, user, tally, ok)
         return response
+
+
+SWEEP_EVERY = 0.25
+"""Seconds between two looks for requests past their deadline."""
+
+
+async def _sweep(ctx: RunContext) -> None:
+    """Cancel requests past the whole-request deadline (``send`` turns that into a timeout).
+
+    Ends by itself after a few idle seconds (the next request starts it again), so no run
+    leaves it behind.
+    """
+    idle = 0
+    try:
+        while idle < 8:
+            await asyncio.sleep(SWEEP_EVERY)
+            if not ctx.pending:
+                idle += 1
+                continue
+            idle = 0
+            now = time.perf_counter()
+            for seq, (due, task) in list(ctx.pending.items()):
+                if now > due:
+                    del ctx.pending[seq]
+                    ctx.expired.add(seq)
+                    task.cancel()
+    finally:
+        ctx.sweeper = None
 
 
 class _ObservedStream(httpx.AsyncByteStream):
