@@ -9,7 +9,6 @@ from typing import Any
 
 from fpt.config import FptConfig
 from fpt.errors import ConfigError, FptFailure
-from fpt.redact import scrub
 from fpt.result import RunResult
 from fpt.shapes import Shape, constant
 from fpt.thresholds import Threshold, parse_threshold
@@ -187,7 +186,7 @@ class LoadRunner:
         if check:
             failures = result.failures()
             if failures:
-                raise FptFailure(scrub(failure_message(result, failures)))
+                raise FptFailure(failure_message(result, failures))
         return result
 
 

@@ -163,3 +163,15 @@ def test_no_planted_secret_appears_in_any_output(pytester: pytest.Pytester,
             assert secret not in text, f"{name} appears raw in {channel}"
     assert redact.REDACTED in outputs["stdout"]
     assert redact.REDACTED in outputs["fpt-dod.json"]
+
+
+def test_a_bad_base_url_with_a_password_is_refused_without_printing_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="async def flow(user):\n    pass\n\n"
+                                "def test_x(fpt_load):\n    fpt_load(flow)\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--junitxml=junit.xml",
+                                "--fpt-base-url", "http://ops:Hunter2Secret@10.9.8.7:8080/?api_key=K3yK3yK3y")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str() + result.stderr.str() + (pytester.path / "junit.xml").read_text()
+    assert "fpt: base_url must point at an allowed live host" in out
+    assert "Hunter2Secret" not in out
+    assert "K3yK3yK3y" not in out
