@@ -48,23 +48,32 @@ _SCHEME = re.compile(r"\b(Bearer|Basic)\s+(?:(?<=Bearer )|(?=[\w.~+/=\-]*[0-9+/=
                      re.I)
 
 
+#: known secrets kept at most (the oldest are forgotten first): a soak that logs in every iteration
+#: must stay flat in memory; a finding is scrubbed when it is made, while its secrets are fresh
+MAX_SECRETS = 100_000
+
+
 class _Registry:
-    """Secret values this process has seen (passwords, tokens); process-wide, grows only."""
+    """Secret values this process has seen (passwords, tokens); process-wide, bounded."""
 
     def __init__(self) -> None:
-        self.values: set[str] = set()
+        self.values: dict[str, None] = {}  # insertion-ordered: the oldest go first
         self._seen: set[bytes] = set()
         self._by_prefix: dict[str, list[str]] | None = None
 
     def add(self, value: str) -> None:
         value = value.strip()
         if len(value) >= MIN_SECRET and value not in self.values:
-            self.values.add(value)
+            if len(self.values) >= MAX_SECRETS:
+                del self.values[next(iter(self.values))]
+            self.values[value] = None
             self._by_prefix = None
 
     def learn_header(self, name: bytes, value: bytes) -> None:
         if value in self._seen:
             return
+        if len(self._seen) >= MAX_SECRETS:
+            self._seen.clear()  # only a cache of what was already learned
         self._seen.add(value)
         text = value.decode("latin-1").strip()
         if name == b"cookie":
@@ -81,6 +90,13 @@ class _Registry:
                 except (binascii.Error, ValueError):
                     return
                 self.add(user_pass.partition(":")[2])
+
+    def learn_query(self, query: bytes) -> None:
+        if len(self._seen) >= MAX_SECRETS:
+            self._seen.clear()
+        self._seen.add(query)
+        for m in _QUERY.finditer(query.decode("latin-1")):
+            self.add(unquote(m.group(0)[len(m.group(1)):]))
 
     def by_prefix(self) -> dict[str, list[str]]:
         if self._by_prefix is None:
@@ -115,9 +131,7 @@ def note_request(request: Any) -> None:
     note_headers(request.headers.raw)
     query: bytes = request.url.query
     if query and query not in _registry._seen:
-        _registry._seen.add(query)
-        for m in _QUERY.finditer(query.decode("latin-1")):
-            register(unquote(m.group(0)[len(m.group(1)):]))
+        _registry.learn_query(query)
 
 
 def known() -> frozenset[str]:

@@ -175,3 +175,9 @@ def test_a_bad_base_url_with_a_password_is_refused_without_printing_it(pytester:
     assert "fpt: base_url must point at an allowed live host" in out
     assert "Hunter2Secret" not in out
     assert "K3yK3yK3y" not in out
+
+
+def test_the_registry_stays_bounded(clean_registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redact, "MAX_SECRETS", 3)
+    redact.register(*(f"session-value-{i}" for i in range(5)))
+    assert redact.known() == {"session-value-2", "session-value-3", "session-value-4"}
