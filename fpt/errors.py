@@ -1,14 +1,25 @@
 """fpt's exceptions.
 
-Tree::
+Tree (each raised on purpose; anything else escaping fpt is a bug)::
 
     FptError                 root of everything fpt raises on purpose
-    ├── ConfigError          a bad configuration value (becomes pytest.UsageError)
-    ├── FptFailure           a run finished and one or more checks failed
-    └── EngineError          the load engine was misused (bad schedule, no users)
+    ├── ConfigError          a bad configuration value: names the key, the value, what is allowed
+    │                        and where it came from (becomes pytest.UsageError, or a clean test failure
+    │                        for a bad fpt_load argument)
+    ├── FptFailure           a run finished and one or more checks failed (also an AssertionError, so
+    │                        pytest reports it as a test failure); its message is already redacted
+    ├── EngineError          the load engine was misused (bad schedule, no users)
+    ├── ScaleError           a scale event could not be triggered or observed (fpt.scaling)
+    ├── GateError            a checklist file cannot be trusted: unreadable, malformed, edited (fpt.gate)
+    └── OffPerimeter         a request to a host outside live_hosts, refused before any connection
+                             (fpt.perimeter; also an httpx.TransportError, so flows see a transport error)
+
+Every message that leaves the process passes through :func:`fpt.redact.scrub` first.
 """
 
 from __future__ import annotations
+
+from fpt.redact import scrub
 
 
 class FptError(Exception):
@@ -24,7 +35,8 @@ class ConfigError(FptError):
         self.allowed = allowed
         self.source = source
         where = f" (from {source})" if source else ""
-        super().__init__(f"fpt: {key} must {allowed}; got {value!r}{where}")
+        # A bad base URL may carry a password: the message is printed as it is.
+        super().__init__(scrub(f"fpt: {key} must {allowed}; got {value!r}{where}"))
 
     def with_source(self, source: str) -> ConfigError:
         """Return the same error, saying where the value came from."""
@@ -32,7 +44,10 @@ class ConfigError(FptError):
 
 
 class FptFailure(FptError, AssertionError):
-    """A load run ended with failed checks; the message is a readable summary."""
+    """A load run ended with failed checks; the message is a readable summary, secrets scrubbed."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(scrub(str(message)), *args)
 
 
 class EngineError(FptError):

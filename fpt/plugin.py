@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from fpt import redact
 from fpt.config import KEYS, build
 from fpt.errors import ConfigError
 
@@ -174,6 +175,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     ``fpt`` puts "fpt" into every test's keywords.
     """
     report: Any = yield
+    redact.report(report)  # no secret reaches the terminal or JUnit XML through a failure or capture
     if item.get_closest_marker("fpt") is not None:
         report.fpt_test = True
     return report  # type: ignore[no-any-return]
@@ -222,15 +224,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
     terminalreporter.section("fpt summary")
     for reason in state.incomplete:
-        terminalreporter.write_line(f"INCOMPLETE: {reason}", red=True)
+        terminalreporter.write_line(redact.scrub(f"INCOMPLETE: {reason}"), red=True)
     for result in state.results:
         for line in run_summary(result):
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(redact.scrub(line))
     if state.checklist is not None:
         verdict = state.checklist.verdict == "passed"
         for line in checklist_lines(state.checklist):
-            terminalreporter.write_line(line, green=verdict, red=not verdict)
+            terminalreporter.write_line(redact.scrub(line), green=verdict, red=not verdict)
     for note in state.notes:
-        terminalreporter.write_line(note)
+        terminalreporter.write_line(redact.scrub(note))
     if state.written:
         terminalreporter.write_line("fpt reports: " + ", ".join(str(p) for p in state.written))

@@ -27,6 +27,7 @@ from fpt.evidence import AloneEvidence, Evidence
 from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
 from fpt.metrics import StepMetrics
 from fpt.perimeter import GuardedTransport, OffPerimeter, Perimeter
+from fpt.redact import scrub
 from fpt.result import RunResult
 from fpt.scaling import Event
 from fpt.shapes import Shape, schedule
@@ -346,7 +347,7 @@ async def iterate(flow: Flow, user: User) -> str | None:
     except (TimeoutError, httpx.TransportError) as exc:
         user._iteration_error = user._iteration_error or _kind(exc)
     except Exception as exc:
-        user.fail("functional", f"flow raised {type(exc).__name__}: {exc}"[:300], step=user.raised_in)
+        user.fail("functional", scrub(f"flow raised {type(exc).__name__}: {exc}")[:300], step=user.raised_in)
         user._iteration_error = "exception"
     finally:
         user.iterations += 1

@@ -24,7 +24,7 @@ from fpt.identity import Identity, OwnerIndex
 from fpt.metrics import Metrics
 from fpt.perimeter import OffPerimeter
 from fpt.records import Finding, FindingLog
-from fpt.redact import mask
+from fpt.redact import mask, note_request, register, scrub
 from fpt.redact import url as redact_url
 
 Observer = Callable[["User", httpx.Request, httpx.Response], None]
@@ -176,6 +176,7 @@ class UserClient(httpx.AsyncClient):
         # An id the service can log, so a finding can be matched to its server-side trace.
         request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
         user.last_request = request
+        note_request(request)  # its credentials are scrubbed from whatever fpt reports
         ctx.inflight_requests += 1
         ctx.request_starts += 1
         seq = ctx.request_starts
@@ -359,6 +360,7 @@ class User:
     def __init__(self, identity: Identity, ctx: RunContext, **client_kwargs: Any) -> None:
         self.identity = identity
         self.ctx = ctx
+        register(identity.password)  # scrubbed from whatever fpt reports
         ctx.owners.add(identity)
         self.state: dict[str, Any] = {}
         self.ledger = Ledger(identity.index, ctx)
@@ -467,7 +469,7 @@ class User:
         self._step_error = self._step_error or "check"
         self._iteration_error = self._iteration_error or "check"
         step = details.pop("step", None) or self.current_step
-        self.ctx.findings.add(Finding(kind=kind, message=message, flow=self.ctx.flow,
+        self.ctx.findings.add(Finding(kind=kind, message=scrub(message), flow=self.ctx.flow,
                                       step=step, user=self.identity.label,
                                       at=round(self.ctx.now(), 3), phase=self.ctx.phase, **details))
 

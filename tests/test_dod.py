@@ -217,8 +217,12 @@ def test_gate_passes_a_good_file_and_fails_a_failing_one(checklists: dict[str, P
                         "--config", cfg)
     assert code == 1
     assert "data_swap.high_traffic_virtual failed" in out
-    # The default release level needs what a virtual-only run cannot show.
+    # The default level is the plugin's (squad here): it needs a live run a virtual-only file cannot show.
     code, out, _ = gate(capsys, checklists["good"], "--config", cfg)
+    assert code == 1
+    assert "fpt gate: FAILED at level squad" in out
+    assert "data_swap.multi_user_live not evidenced" in out
+    code, out, _ = gate(capsys, checklists["good"], "--level", "release", "--config", cfg)
     assert code == 1
     assert "autoscaling.session_continuity not evidenced" in out
 

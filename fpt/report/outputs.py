@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from fpt import redact
 from fpt.dod import Checklist
 from fpt.result import RunResult
 
@@ -21,11 +22,12 @@ def write_all(checklist: Checklist, results: Sequence[RunResult], directory: str
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    md = checklist_markdown(checklist)
+    checklist = redact.deep(checklist)  # before the digest: the gate still accepts the file
+    md = redact.scrub(checklist_markdown(checklist))
     out = [d / JSON_NAME, d / MD_NAME, d / HTML_NAME]
     # Written to a temporary name and renamed: a reader never sees half a checklist.
     for path, text in zip(out, (json.dumps(checklist.to_dict(), indent=2) + "\n", md,
-                                render(checklist, results)), strict=True):
+                                redact.scrub(render(checklist, results))), strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
@@ -73,4 +75,4 @@ def junit_properties(r: RunResult) -> list[tuple[str, object]]:
         props.append(("fpt.p90_ms", round(r.metrics.flow.hist.percentile(90) / 1000, 3)))
     props.extend((f"fpt.findings.{k}", n) for k, n in sorted(r.findings.counts.items()))
     props.extend((f"fpt.threshold.{t.expr}", "passed" if t.passed else "failed") for t in r.thresholds)
-    return props
+    return [(redact.scrub(k), redact.scrub(v) if isinstance(v, str) else v) for k, v in props]
