@@ -127,7 +127,8 @@ def progress_line(p: Progress) -> str:
 
 class LiveView:
     """The progress of long runs: one line redrawn in place on a TTY, a plain line every
-    ``every`` seconds otherwise; nothing for runs shorter than ``min_duration``.
+    ``every`` seconds (and at each change of phase) otherwise; nothing for runs shorter
+    than ``min_duration``.
 
     ``write(text, tty)`` puts text on the terminal (the plugin suspends pytest's capture
     around it); ``clock`` is injectable for tests.
@@ -143,6 +144,7 @@ class LiveView:
         self._last = -1e9
         self._drawn = 0
         self._shown = False
+        self._phase = ""
 
     def __call__(self, p: Progress) -> None:
         """Show ``p`` if it is time to."""
@@ -160,9 +162,11 @@ class LiveView:
             if self._shown:
                 self.write(line + "\n")
             self._shown = False
+            self._phase = ""
             return
-        if now - self._last >= self.every or p.phase in ("alone", "read-back"):
+        if now - self._last >= self.every or p.phase != self._phase:  # and whenever the phase changes
             self._last = now
+            self._phase = p.phase
             self._shown = True
             self.write(line + "\n")
 
