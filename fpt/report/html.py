@@ -200,7 +200,7 @@ def readback_plot(r: RunResult) -> str | None:
     return _svg(fig)
 
 
-def _values(f: Finding) -> list[dict[str, str]]:
+def _values(f: Finding) -> list[dict[str, Any]]:
     ev = f.evidence
     exp, found = ev.get("expected") or [], ev.get("found") or []
     efp = ev.get("expected_fp") or [""] * len(exp)
@@ -279,7 +279,8 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
         "anchor": f"run-{n}", "name": r.name, "passed": not failing,
         "headline": headline(r) if failing else "all checks passed",
         "params": [params[i:i + 3] for i in range(0, len(params), 3)],
-        "failing": [f for f in failing if f not in {t.detail for t in r.thresholds}], "verdict": r.swap_verdict, "rows": rows,
+        "failing": [f for f in failing if f not in {t.detail for t in r.thresholds}],
+        "verdict": r.swap_verdict, "rows": rows,
         "thresholds": [{"detail": t.detail, "passed": t.passed} for t in r.thresholds],
         "load_plot": load_plot(r) if r.metrics.series else "",
         "latency_plot": latency_plot(r) if r.metrics.series else "",
