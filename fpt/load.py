@@ -70,7 +70,11 @@ class LoadRunner:
             inside_loop = False
         if not inside_loop:
             with asyncio.Runner(loop_factory=loop_factory()) as runner:
-                return runner.run(self.arun(flow, **kwargs))
+                try:
+                    return runner.run(self.arun(flow, **kwargs))
+                except FptFailure as e:
+                    # The verdict is the message: asyncio's and the event loop's frames add nothing.
+                    raise e.with_traceback(None) from None
         raise ConfigError("fpt_load", "called inside a running event loop",
                           "be awaited as `await fpt_load.arun(...)` in an async test")
 

@@ -236,6 +236,12 @@ def test_failed_check_raises_fpt_failure_with_summary(app_module: pytest.Pyteste
     ])
     # pytest's one-line summary shows fpt's first line, not the exception's dotted name before it.
     res.stdout.fnmatch_lines(["FAILED test_fail.py::test_checked - fpt: checked_flow: fails alone*"])
+    # The test's own line, then the verdict: no event-loop frames, no chained exception.
+    out = res.stdout.str()
+    assert "runners.py" not in out
+    assert "loop.pyx" not in out
+    assert "During handling" not in out
+    assert "direct cause" not in out
 
 
 def test_thresholds_fail_on_status_errors(app_module: pytest.Pytester) -> None:
