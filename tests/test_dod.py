@@ -352,7 +352,11 @@ def test_steps_and_failures_are_in_the_json_and_in_csv_files(pytester: pytest.Py
                      duration="1s", rate=20, arrivals="rendezvous", burst=4, check=False)
     ''')
     pytester.makepyprojecttoml("[tool.fpt]\nseed = 5\n")
-    pytester.runpytest("-p", "no:cacheprovider")
+    res = pytester.runpytest("-p", "no:cacheprovider")
+    # the terminal and the Markdown show the most frequent failures too
+    res.stdout.fnmatch_lines(["*failures*:", "*count*first s*step*status / exception*message*",
+                              "*profile*check: data_swap*belong to*"])
+    assert "### Failures (top" in (pytester.path / "fpt-report" / "fpt-dod.md").read_text()
     data = written(pytester)  # validated against the schema, new per-step section included
     run = data["runs"][0]  # type: ignore[index]
     steps = {s["step"]: s for s in run["steps"]}

@@ -83,7 +83,9 @@ def _mark_events(r: RunResult, axes: Sequence[Any], label_ax: Any) -> None:
         for ax in axes:
             ax.axvline(at, color=EVENT_COLOUR, linestyle="-.", linewidth=1)
         state = "" if ev.get("ok") else " (failed)"
-        label_ax.text(at, 1.02, f"{n}: {ev.get('label') or ('scale to ' + str(ev.get('target')))}{state}",
+        # Alternate heights: labels of events close together do not overwrite each other.
+        label_ax.text(at, 1.02 if n % 2 else 1.12,
+                      f"{n}: {ev.get('label') or ('scale to ' + str(ev.get('target')))}{state}",
                       transform=label_ax.get_xaxis_transform(), fontsize=8, color=EVENT_COLOUR,
                       ha="left", va="bottom", clip_on=False)
 

@@ -22,11 +22,11 @@ def _row(name: str, m: StepMetrics, window: float) -> list[str]:
             f"{m.count / window:.1f}" if window > 0 else "-"]
 
 
-def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+def _table(rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for n, r in enumerate(rows):
-        cells = [c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)]
+        cells = [c.ljust(widths[i]) if i in left else c.rjust(widths[i]) for i, c in enumerate(r)]
         out.append("  ".join(cells))
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
@@ -57,6 +57,7 @@ def run_summary(r: RunResult) -> list[str]:
     rows.append(_row("(requests)", r.metrics.requests, w))
     lines.extend("  " + x for x in _table(rows))
     lines.append("  " + LEGEND)
+    lines.extend("  " + x for x in failure_lines(r))
     lines.append("  " + swap_line(r))
     lines.extend("  " + x for x in scaling_lines(r))
     for t in r.thresholds:
@@ -65,6 +66,22 @@ def run_summary(r: RunResult) -> list[str]:
         if not f.endswith(("ok", "FAILED")) and "not evidenced" not in f:
             lines.append(f"  FAIL {f}")
     return lines
+
+
+def failure_lines(r: RunResult, top: int = 5) -> list[str]:
+    """The most frequent failures (request statuses, exceptions, failed checks), as a small table."""
+    from fpt.stats import failure_rows
+
+    rows = failure_rows(r)
+    if not rows:
+        return []
+    table = [["count", "first s", "step", "status / exception", "message"]]
+    for f in rows[:top]:
+        first = f["first_seen_s"]
+        table.append([str(f["count"]), "-" if first is None else f"{first:.2f}", f["step"], f["status"],
+                      f["message"][:80]])
+    more = f" (top {top} of {len(rows)}; all in fpt-failures.csv)" if len(rows) > top else ""
+    return [f"failures{more}:", *(x.rstrip() for x in _table(table, left=(2, 3, 4)))]
 
 
 def peak_text(r: RunResult) -> str:
