@@ -83,6 +83,8 @@ class Metrics:
         self.series: dict[int, dict[str, StepMetrics]] = {}
         #: (step, status or exception, message) -> [count, first seen in run seconds]
         self.failures: dict[tuple[str, str, str], list[float]] = {}
+        #: second -> iterations the load shape planned in it (the target line of the report's plot)
+        self.targets: dict[int, float] = {}
 
     def _second(self, t: float, name: str) -> StepMetrics:
         sec = self.series.get(int(t))
@@ -142,6 +144,8 @@ class Metrics:
             mine = self.series.setdefault(sec, {})
             for name, m in names.items():
                 mine.setdefault(name, StepMetrics(COARSE, sparse=True)).merge(m)
+        for sec, planned in other.targets.items():  # workers' shares add up to the whole
+            self.targets[sec] = self.targets.get(sec, 0.0) + planned
         for key, (n, first) in other.failures.items():
             f = self.failures.setdefault(key, [0, first])
             f[0] += n
@@ -157,6 +161,7 @@ class Metrics:
             "series": {str(s): {k: v.to_dict() for k, v in d.items()}
                        for s, d in sorted(self.series.items())},
             "failures": [[*k, int(n), first] for k, (n, first) in self.failures.items()],
+            "targets": {str(s): v for s, v in sorted(self.targets.items())},
         }
 
     @classmethod
@@ -169,6 +174,7 @@ class Metrics:
         m.phases = {k: StepMetrics.from_dict(v) for k, v in data.get("phases", {}).items()}
         m.series = {int(s): {k: StepMetrics.from_dict(v, sparse=True) for k, v in d.items()}
                     for s, d in data["series"].items()}
+        m.targets = {int(s): float(v) for s, v in data.get("targets", {}).items()}
         m.failures = {(step, status, msg): [n, first]
                       for step, status, msg, n, first in data.get("failures", [])}
         return m

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
@@ -328,6 +329,9 @@ class Run:
                 timeline_task.cancel()
             await asyncio.gather(*(u.aclose() for u in self.users if u is not None),
                                  return_exceptions=True)
+        # The target per second, for the report's plot (a ramp's target is not its mean).
+        self.ctx.metrics.targets = {s: self.shape.total(min(s + 1.0, self.duration)) - self.shape.total(s)
+                                    for s in range(math.ceil(self.duration))}
         result = RunResult(
             name=self.name, flow=self.ctx.flow, profile=cfg.profile,
             target=describe_target(self.target), shape=self.shape.describe(),

@@ -32,7 +32,7 @@ from fpt.stats import failure_rows, step_stats
 PERCENTILES = (50, 90, 99)
 READBACK_STEP = "fpt.readback"  # the read-back's step (fpt.checks.continuity.READBACK_STEP)
 EVENT_COLOUR = "#8e44ad"
-EXAMPLES_PER_KIND = 6
+EXAMPLES_PER_KIND = 4
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
 
@@ -53,6 +53,13 @@ def _figure(w: float, h: float) -> Any:
     fig = Figure(figsize=(w, h))
     fig.set_layout_engine("constrained")
     return fig
+
+
+def _whole_seconds(axes: Sequence[Any]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _readback_start(r: RunResult) -> float | None:
@@ -113,8 +120,13 @@ def load_plot(r: RunResult) -> str:
     reqs = [series.get(s, {})["*"].count if "*" in series.get(s, {}) else 0 for s in seconds]
     ax_tp.plot(seconds, done, color=COLOURS[0], linewidth=1.6, label="iterations completed /s")
     ax_tp.plot(seconds, reqs, color=COLOURS[7], linewidth=1, linestyle=":", label="HTTP requests /s")
-    ax_tp.axhline(r.target_rate, color="#c0392b", linestyle="--", linewidth=1,
-                  label=f"target {r.target_rate:g}/s (mean over the run)")
+    targets = r.metrics.targets
+    if targets:
+        ax_tp.plot(seconds, [targets.get(s, 0.0) for s in seconds], color="#c0392b", linestyle="--",
+                   linewidth=1, label=f"target ({r.shape})")
+    else:  # a result written before per-second targets were kept
+        ax_tp.axhline(r.target_rate, color="#c0392b", linestyle="--", linewidth=1,
+                      label=f"target {r.target_rate:g}/s (mean over the run)")
     ax_tp.set_ylabel("per second")
     ax_tp.set_ylim(bottom=0)
     ax_tp.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -139,6 +151,7 @@ def load_plot(r: RunResult) -> str:
         ax_err.set_ylim(bottom=0)
         ax_err.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     axes[-1].set_xlabel("seconds since the load started")
+    _whole_seconds(axes)
     _mark_events(r, axes, ax_tp)
     return _svg(fig)
 
@@ -173,6 +186,7 @@ def latency_plot(r: RunResult) -> str:
                 ax.axvspan(ph["start"], ph["end"], color=EVENT_COLOUR, alpha=0.10, linewidth=0)
         if n % cols == 0:
             ax.set_ylabel("ms", fontsize=8)
+    _whole_seconds([ax for row in grid for ax in row])
     for n in range(len(steps), nrows * cols):
         grid[n // cols][n % cols].set_visible(False)
     handles, labels = grid[0][0].get_legend_handles_labels()
@@ -198,6 +212,7 @@ def readback_plot(r: RunResult) -> str | None:
     ax.set_ylabel("reads /s")
     ax.set_xlabel("seconds since the load started")
     ax.set_xlim(seconds[0] - 1, seconds[-1] + 1)
+    _whole_seconds([ax])
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _svg(fig)
 
