@@ -442,6 +442,17 @@ def test_failed_requests_are_counted_by_step_status_and_route() -> None:
     assert rows[0]["first_seen_s"] is not None
 
 
+def test_the_failures_table_stays_bounded_on_a_broken_service() -> None:
+    from fpt.metrics import MAX_FAILURE_KEYS, OTHER_MESSAGES, Metrics
+
+    m = Metrics()
+    for n in range(MAX_FAILURE_KEYS + 50):
+        m.failure("book", "ReadError", f"GET /x: connection reset {n}", float(n))
+    assert len(m.failures) == MAX_FAILURE_KEYS + 1
+    assert m.failures[("book", "ReadError", OTHER_MESSAGES)] == [50, float(MAX_FAILURE_KEYS)]
+    assert sum(int(n) for n, _ in m.failures.values()) == MAX_FAILURE_KEYS + 50
+
+
 def test_baseline_compare_fires_on_a_regression_and_is_quiet_within_limits() -> None:
     from fpt.baseline import compare, snapshot
     from fpt.engine import EngineStats

@@ -99,6 +99,8 @@ def test_merged_percentiles_equal_direct_computation() -> None:
             whole.step("s", t, lat, None)
             m.iteration(t, lat, None)
             whole.iteration(t, lat, None)
+        m.failure("s", "HTTP 503", "GET /x", 1.0 + w)
+        m.targets = {0: 200.0, 1: 200.0}
         engine = EngineStats(planned=1000, started=1000, completed=1000, crashed=0, dropped_no_user=0,
                              dropped_cap=0, cancelled=0, window=5, elapsed=5.1, peak_inflight=3,
                              mean_inflight=1.0, overlapped_starts=10, lateness=Histogram())
@@ -118,6 +120,9 @@ def test_merged_percentiles_equal_direct_computation() -> None:
     for p in (50, 90, 99):
         assert merged.metrics.steps["s"].hist.percentile(p) == whole.steps["s"].hist.percentile(p)
     assert merged.thresholds[0].measured == whole.steps["s"].hist.percentile(90) / 1000
+    # failures add up and keep the earliest sighting; the target per second is the workers' sum
+    assert merged.metrics.failures == {("s", "HTTP 503", "GET /x"): [3, 1.0]}
+    assert merged.metrics.targets == {0: 600.0, 1: 600.0}
 
 
 def test_killed_worker_marks_the_run_incomplete(pytester: pytest.Pytester) -> None:
