@@ -151,7 +151,7 @@ def _progress_printer(config: pytest.Config) -> Any:
             tr.ensure_newline()
             tw.write(text, flush=True)
 
-    return LiveView(write, tty=bool(tr.isatty))
+    return LiveView(write, tty=bool(tr.isatty), width=tw.fullwidth)
 
 
 @pytest.hookimpl(wrapper=True)

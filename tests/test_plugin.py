@@ -356,6 +356,9 @@ def test_live_view_redraws_in_place_on_a_tty_and_paces_plain_lines() -> None:
     assert [x.split()[2:4] for x in lines] == [["load", "1s/20s"], ["load", "6s/20s"], ["load", "11s/20s"],
                                                ["read-back", "12s/20s"], ["done", "12s/20s"]]
     assert all(x.endswith("\n") for x in lines)
+    narrow: list[str] = []
+    LiveView(narrow.append, tty=True, width=40)(p(1))
+    assert narrow == ["\rfpt t.py::test_x  load  1s/20s  9.5/s o"]  # never wraps: \r could not undo it
     short: list[str] = []
     LiveView(short.append, tty=False)(p(1, duration=2))
     assert short == []  # a run of a few seconds shows nothing

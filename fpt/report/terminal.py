@@ -152,9 +152,12 @@ class LiveView:
     """
 
     def __init__(self, write: Callable[[str], None], *, tty: bool, every: float = 5.0,
-                 min_duration: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 min_duration: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 width: int = 0) -> None:
         self.write = write
         self.tty = tty
+        #: terminal columns: a redrawn line must not wrap, or "\r" cannot take it back
+        self.width = width
         self.every = every
         self.min_duration = min_duration
         self.clock = clock
@@ -169,6 +172,8 @@ class LiveView:
             return
         line = progress_line(p)
         if self.tty:
+            if self.width > 1:
+                line = line[: self.width - 1]
             # Redrawn in place every tick; the last state stays on its own line when the run is done.
             end = "\n" if p.phase == "done" else ""
             self.write("\r" + line.ljust(self._drawn) + end)
