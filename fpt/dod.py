@@ -22,7 +22,7 @@ from fpt.evidence import ProbeEvidence
 from fpt.records import SWAP_KINDS
 from fpt.redact import url as redact_url
 from fpt.result import RunResult
-from fpt.stats import failure_rows, step_stats
+from fpt.stats import FAILURE_ROWS, failure_rows, step_stats
 from fpt.thresholds import ThresholdOutcome, parse_threshold
 
 SCHEMA_VERSION = 2
@@ -198,7 +198,7 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
         "error_rate": round(r.metrics.flow.error_rate, 6), "worker": r.worker, "incomplete": r.incomplete,
         "seed": r.seed, "arrivals": r.arrivals,
         # per-step statistics and the failures table (fpt.stats), also written as CSV
-        "steps": step_stats(r), "failures": failure_rows(r),
+        "steps": step_stats(r), "failures": failure_rows(r, FAILURE_ROWS),
     }
 
 

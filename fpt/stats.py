@@ -11,6 +11,8 @@ from typing import Any
 from fpt.metrics import StepMetrics
 from fpt.result import RunResult
 
+FAILURE_ROWS = 100
+"""Failure rows per run kept in fpt-dod.json and fpt-failures.csv (the rest summed in one row)."""
 FLOW_ROW, REQUESTS_ROW = "(flow)", "(requests)"
 """Rows beside the steps: whole iterations of the flow, and every HTTP request."""
 PERCENTILES = (50, 90, 95, 99)
@@ -44,11 +46,12 @@ def step_stats(r: RunResult) -> list[dict[str, Any]]:
     return rows
 
 
-def failure_rows(r: RunResult) -> list[dict[str, Any]]:
+def failure_rows(r: RunResult, limit: int = 0) -> list[dict[str, Any]]:
     """Failed requests by step, status or exception, and message; then failed checks (findings).
 
     Each row: step, status, message, count, first seen (run seconds, None when unknown),
-    and source (``request`` or ``check``); most frequent first.
+    and source (``request`` or ``check``); most frequent first. With ``limit``, the rows
+    past it are counted together in one last row (status ``(more)``).
     """
     rows: list[dict[str, Any]] = [
         {"step": step, "status": status, "message": msg, "count": int(n), "first_seen_s": first,
@@ -59,4 +62,10 @@ def failure_rows(r: RunResult) -> list[dict[str, Any]]:
         rows.append({"step": step, "status": f"check: {kind}", "message": msg, "count": int(n),
                      "first_seen_s": min(seen) if seen else None, "source": "check"})
     rows.sort(key=lambda x: (-x["count"], x["step"], x["status"], x["message"]))
+    if limit and len(rows) > limit:
+        rest = rows[limit:]
+        firsts = [x["first_seen_s"] for x in rest if x["first_seen_s"] is not None]
+        rows = [*rows[:limit], {"step": "", "status": "(more)", "count": sum(x["count"] for x in rest),
+                                "message": f"{len(rest)} less frequent failure rows, counted together",
+                                "first_seen_s": min(firsts) if firsts else None, "source": "more"}]
     return rows

@@ -451,6 +451,24 @@ def test_the_failures_table_stays_bounded_on_a_broken_service() -> None:
     assert len(m.failures) == MAX_FAILURE_KEYS + 1
     assert m.failures[("book", "ReadError", OTHER_MESSAGES)] == [50, float(MAX_FAILURE_KEYS)]
     assert sum(int(n) for n, _ in m.failures.values()) == MAX_FAILURE_KEYS + 50
+    # fpt-dod.json and the CSV keep the most frequent rows and count the rest in one
+    from fpt.engine import EngineStats
+    from fpt.hist import Histogram
+    from fpt.records import FindingLog
+    from fpt.result import RunResult
+    from fpt.stats import failure_rows
+
+    stats = EngineStats(planned=1, started=1, completed=1, crashed=0, dropped_no_user=0, dropped_cap=0,
+                        cancelled=0, overlapped_starts=0, window=1.0, elapsed=1.0, peak_inflight=1,
+                        mean_inflight=1.0, lateness=Histogram())
+    r = RunResult(name="t", flow="f", profile="virtual", target="x", shape="1/s", target_rate=1,
+                  duration=1, users=1, seed=1, arrivals="uniform", engine=stats, metrics=m,
+                  findings=FindingLog())
+    rows = failure_rows(r, limit=10)
+    assert len(rows) == 11
+    assert rows[0]["count"] == 50  # the "(other messages)" row is the most frequent
+    assert rows[-1]["status"] == "(more)"
+    assert sum(x["count"] for x in rows) == MAX_FAILURE_KEYS + 50
 
 
 def test_baseline_compare_fires_on_a_regression_and_is_quiet_within_limits() -> None:
