@@ -308,7 +308,7 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
                           for st in r.metrics.steps if st != READBACK_STEP),
         "phases": c.get("phases", {}), "events": c.get("events", []),
         "degradation": c.get("degradation", {}),
-        "failures": failure_rows(r), "findings": _findings(r),
+        "failures": failure_rows(r, 50), "findings": _findings(r),
     }
 
 
