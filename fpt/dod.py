@@ -19,6 +19,7 @@ from typing import Any
 
 from fpt.errors import ConfigError
 from fpt.evidence import ProbeEvidence
+from fpt.judge import examples
 from fpt.records import SWAP_KINDS
 from fpt.redact import url as redact_url
 from fpt.result import RunResult
@@ -169,7 +170,8 @@ def _examples(results: Iterable[RunResult], kinds: Sequence[str]) -> list[str]:
     out: list[str] = []
     for r in results:
         for kind in kinds:
-            out.extend(f.one_line() for f in r.findings.of(kind)[:EXAMPLES])
+            # spread over the run and over users, not the first users alone
+            out.extend(f.one_line() for f in examples(r.findings.of(kind), EXAMPLES))
     return out[:EXAMPLES]
 
 
