@@ -19,9 +19,11 @@ from typing import Any
 
 from fpt.errors import ConfigError
 from fpt.evidence import ProbeEvidence
+from fpt.judge import examples
 from fpt.records import SWAP_KINDS
 from fpt.redact import url as redact_url
 from fpt.result import RunResult
+from fpt.stats import FAILURE_ROWS, failure_rows, step_stats
 from fpt.thresholds import ThresholdOutcome, parse_threshold
 
 SCHEMA_VERSION = 2
@@ -168,7 +170,8 @@ def _examples(results: Iterable[RunResult], kinds: Sequence[str]) -> list[str]:
     out: list[str] = []
     for r in results:
         for kind in kinds:
-            out.extend(f.one_line() for f in r.findings.of(kind)[:EXAMPLES])
+            # spread over the run and over users, not the first users alone
+            out.extend(f.one_line() for f in examples(r.findings.of(kind), EXAMPLES))
     return out[:EXAMPLES]
 
 
@@ -195,6 +198,9 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
                        for t in r.thresholds],
         "p90_ms": round(r.metrics.flow.hist.percentile(90) / 1000, 3) if r.metrics.flow.count else None,
         "error_rate": round(r.metrics.flow.error_rate, 6), "worker": r.worker, "incomplete": r.incomplete,
+        "seed": r.seed, "arrivals": r.arrivals,
+        # per-step statistics and the failures table (fpt.stats), also written as CSV
+        "steps": step_stats(r), "failures": failure_rows(r, FAILURE_ROWS),
     }
 
 

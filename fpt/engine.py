@@ -45,6 +45,9 @@ class EngineStats:
     #: due iterations that could not start within LATE_LIMIT of their time (a blocked loop,
     #: an offered rate far past what the engine can start): dropped, never started late
     dropped_late: int = 0
+    #: merged from xdist workers: the sum of their peaks, an upper bound of the whole run's peak
+    #: (``peak_inflight`` is then the largest worker's peak, a lower bound); 0 for one process
+    peak_inflight_sum: int = 0
 
     @property
     def dropped(self) -> int:

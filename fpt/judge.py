@@ -64,21 +64,77 @@ def swap_verdict(r: RunResult) -> str:
 
 
 def examples(findings: list[Finding], n: int = 3) -> list[Finding]:
-    """Up to ``n`` examples, preferring different users (the first users alone can mislead)."""
+    """Up to ``n`` examples, preferring different users spread over the run (not just the first users)."""
+    # Visit the kept examples first, last, middle, quarters...: a spread over the run.
+    order: list[int] = []
+    step = len(findings)
+    while step >= 1 and len(order) < len(findings):
+        for i in range(0, len(findings), step):
+            if i not in order:
+                order.append(i)
+        if len(findings) - 1 not in order:
+            order.append(len(findings) - 1)
+        step //= 2
+    spread = [findings[i] for i in order]
     out: list[Finding] = []
     seen: set[str] = set()
-    for f in findings:
+    for f in spread:
         if f.user not in seen:
             out.append(f)
             seen.add(f.user)
         if len(out) == n:
             return out
-    for f in findings:
+    for f in spread:
         if f not in out:
             out.append(f)
         if len(out) == n:
             break
     return out
+
+
+def example_line(f: Finding) -> str:
+    """A finding's line with what reproduces it: request id, time, and masked values side by side."""
+    line = f.one_line()
+    ev = f.evidence
+    if ev.get("expected") and ev.get("found"):
+        fps = (ev.get("expected_fp") or [""] * len(ev["expected"]),
+               ev.get("found_fp") or [""] * len(ev["found"]))
+        pairs = [f"expected {e}{(' ' + ef) if ef else ''}, found {x}{(' ' + xf) if xf else ''}"
+                 for e, x, ef, xf in zip(ev["expected"], ev["found"], *fps, strict=False)]
+        line += f"; {'; '.join(pairs[:2])}"
+    where = [f"request {f.request_id}" if f.request_id else "", f"at {f.at:.2f}s"]
+    return f"{line} ({', '.join(w for w in where if w)})"
+
+
+SHORT_WORDS = {"fails_alone": "fails alone", "authorization": "authorization",
+               "cache_shared_state": "cache/shared state", "concurrency": "concurrency"}
+"""Verdict words short enough for the first line of a failure."""
+
+
+def headline(r: RunResult) -> str:
+    """What failed, short enough for pytest's one-line summary: ``42 data_swap (concurrency), ...``."""
+    parts: list[str] = []
+    kinds = sorted(r.findings.counts.items(),
+                   key=lambda kv: (kv[0] not in (*SWAP_KINDS, "cross_user"), -kv[1], kv[0]))
+    for kind, n in kinds:
+        if not n:
+            continue
+        words = sorted({SHORT_WORDS.get(f.verdict_kind, f.verdict_kind) for f in r.findings.of(kind)}
+                       if kind in SWAP_KINDS else set())
+        parts.append(f"{n} {kind}" + (f" ({', '.join(words)})" if words else ""))
+    bad = [t for t in r.thresholds if not t.passed]
+    if bad:
+        parts.append(f"{len(bad)} threshold{'s' if len(bad) != 1 else ''} failed")
+    alone = r.evidence.alone
+    if alone is not None and not alone.passed:
+        parts.insert(0, "fails alone")
+    if r.engine.started == 0:
+        parts.insert(0, "no iteration started")
+    if r.incomplete:
+        parts.append("incomplete")
+    if len(parts) > 4:
+        parts = [*parts[:3], f"{len(parts) - 3} more problems"]
+    return ", ".join(parts)
 
 
 def failures(r: RunResult) -> list[str]:
@@ -88,8 +144,11 @@ def failures(r: RunResult) -> list[str]:
         shown = examples(r.findings.of(kind))
         words = {f.verdict_kind for f in shown}
         label = f" ({', '.join(sorted(words))})" if kind in (*SWAP_KINDS, "cross_user") else ""
-        out.append(f"{n} {kind} finding{'s' if n != 1 else ''}{label}"
-                   + "".join(f"\n      e.g. {f.one_line()}" for f in shown))
+        users = len({f.user for f in r.findings.of(kind)})
+        kept = len(r.findings.of(kind))
+        seen_by = f", {users} users among the {kept} kept" if kept else ""
+        out.append(f"{n} {kind} finding{'s' if n != 1 else ''}{label}{seen_by}"
+                   + "".join(f"\n      e.g. {example_line(f)}" for f in shown))
     e = r.engine
     if e.cancelled:
         out.append(f"{e.cancelled} iterations did not finish within the grace and were cancelled")

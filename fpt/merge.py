@@ -32,6 +32,7 @@ def merge_engine(parts: Sequence[EngineStats]) -> EngineStats:
         **summed, window=max(p.window for p in parts), elapsed=max(p.elapsed for p in parts),
         # Per-worker peaks need not coincide: their sum is an upper bound, the max a lower one.
         peak_inflight=max(p.peak_inflight for p in parts),
+        peak_inflight_sum=sum(p.peak_inflight for p in parts),
         mean_inflight=sum(p.mean_inflight for p in parts), lateness=lateness,
         stopped_at=min(stopped) if stopped else None,
     )

@@ -7,6 +7,10 @@ from typing import Any
 
 from fpt.hist import COARSE, Histogram
 
+MAX_FAILURE_KEYS = 200
+"""Distinct (step, status, message) failures kept per run; the rest are counted together."""
+OTHER_MESSAGES = "(other messages)"
+
 
 class StepMetrics:
     """Latency histogram and outcome counts of one step (or of the flow, or of requests)."""
@@ -77,6 +81,10 @@ class Metrics:
         self.phases: dict[str, StepMetrics] = {}
         #: second -> step name (``"*"`` for requests, ``"@flow"`` for iterations) -> metrics
         self.series: dict[int, dict[str, StepMetrics]] = {}
+        #: (step, status or exception, message) -> [count, first seen in run seconds]
+        self.failures: dict[tuple[str, str, str], list[float]] = {}
+        #: second -> iterations the load shape planned in it (the target line of the report's plot)
+        self.targets: dict[int, float] = {}
 
     def _second(self, t: float, name: str) -> StepMetrics:
         sec = self.series.get(int(t))
@@ -100,6 +108,20 @@ class Metrics:
         self.requests.record(latency_us, error, nbytes)
         self._second(t, "*").record(latency_us, error, nbytes)
 
+    def failure(self, step: str, status: str, message: str, t: float) -> None:
+        """Count one failed request by step, status (``HTTP 503``) or exception, and message."""
+        key = (step, status, message)
+        f = self.failures.get(key)
+        if f is None:
+            if len(self.failures) >= MAX_FAILURE_KEYS:
+                # Bounded like findings: a soak against a broken service stays flat in memory.
+                key = (step, status, OTHER_MESSAGES)
+                f = self.failures.get(key)
+            if f is None:
+                f = self.failures[key] = [0, t]
+        f[0] += 1
+        f[1] = min(f[1], t)
+
     def iteration(self, t: float, latency_us: float, error: str | None, phase: str = "") -> None:
         """Record one flow iteration ending at run time ``t`` (in ``phase``, when scaling)."""
         self.flow.record(latency_us, error)
@@ -122,6 +144,12 @@ class Metrics:
             mine = self.series.setdefault(sec, {})
             for name, m in names.items():
                 mine.setdefault(name, StepMetrics(COARSE, sparse=True)).merge(m)
+        for sec, planned in other.targets.items():  # workers' shares add up to the whole
+            self.targets[sec] = self.targets.get(sec, 0.0) + planned
+        for key, (n, first) in other.failures.items():
+            f = self.failures.setdefault(key, [0, first])
+            f[0] += n
+            f[1] = min(f[1], first)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -132,6 +160,8 @@ class Metrics:
             "phases": {k: v.to_dict() for k, v in self.phases.items()},
             "series": {str(s): {k: v.to_dict() for k, v in d.items()}
                        for s, d in sorted(self.series.items())},
+            "failures": [[*k, int(n), first] for k, (n, first) in self.failures.items()],
+            "targets": {str(s): v for s, v in sorted(self.targets.items())},
         }
 
     @classmethod
@@ -144,4 +174,7 @@ class Metrics:
         m.phases = {k: StepMetrics.from_dict(v) for k, v in data.get("phases", {}).items()}
         m.series = {int(s): {k: StepMetrics.from_dict(v, sparse=True) for k, v in d.items()}
                     for s, d in data["series"].items()}
+        m.targets = {int(s): float(v) for s, v in data.get("targets", {}).items()}
+        m.failures = {(step, status, msg): [n, first]
+                      for step, status, msg, n, first in data.get("failures", [])}
         return m

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -141,21 +141,22 @@ def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
 
 
 def _progress_printer(config: pytest.Config) -> Any:
+    """The live view of long runs, written past pytest's capture (off with ``-q``)."""
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is None or config.option.verbose < 0:
         return None
-    from fpt.report.terminal import progress_line
+    from fpt.report.terminal import LiveView
 
-    last = [0.0]
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    tw = config.get_terminal_writer()
 
-    def show(p: Any) -> None:
-        # Only long runs get a progress line, at most every 5 s.
-        if p.duration < 5 or time.monotonic() - last[0] < 5:
-            return
-        last[0] = time.monotonic()
-        tr.write_line(progress_line(p))
+    def write(text: str) -> None:
+        # Mid-test, pytest captures stdout: suspend it, or the line waits for the test to end.
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            tr.ensure_newline()
+            tw.write(text, flush=True)
 
-    return show
+    return LiveView(write, tty=bool(tr.isatty), width=tw.fullwidth)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -178,7 +179,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     redact.report(report)  # no secret reaches the terminal or JUnit XML through a failure or capture
     if item.get_closest_marker("fpt") is not None:
         report.fpt_test = True
+    from fpt.errors import FptFailure
+
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if call.excinfo is not None and call.excinfo.errisinstance(FptFailure) and crash is not None:
+        # The short summary shows one line: fpt's own first line, not "fpt.errors.FptFailure: " before it.
+        crash.message = str(call.excinfo.value)
     return report  # type: ignore[no-any-return]
+
+
+#: of several reports of one test (``--dist each`` runs it on every worker), the worst wins
+_RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
 
 class OutcomeCounter:
@@ -187,17 +198,27 @@ class OutcomeCounter:
 
     def __init__(self, state: FptSession) -> None:
         self.state = state
+        self.seen: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """A setup/call skip or failure, or a passing call, of a test marked ``fpt``."""
+        """A setup/call skip or failure, or a passing call, of a test marked ``fpt``: each test once."""
         if not getattr(report, "fpt_test", False):
             return
         if report.skipped and report.when in ("setup", "call"):
-            self.state.count("skipped")
+            outcome = "skipped"
         elif report.failed and report.when in ("setup", "call"):
-            self.state.count("failed")
+            outcome = "failed"
         elif report.passed and report.when == "call":
-            self.state.count("passed")
+            outcome = "passed"
+        else:
+            return
+        before = self.seen.get(report.nodeid)
+        if before is not None and _RANK[before] >= _RANK[outcome]:
+            return
+        self.seen[report.nodeid] = outcome
+        if before is not None:
+            self.state.outcomes[before] -= 1
+        self.state.count(outcome)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -220,7 +241,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(SESSION_KEY, None)
     if state is None or not state.had_fpt:
         return
-    from fpt.report.terminal import checklist_lines, run_summary
+    from fpt.report.terminal import checklist_rows, run_summary
 
     terminalreporter.section("fpt summary")
     for reason in state.incomplete:
@@ -229,9 +250,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for line in run_summary(result):
             terminalreporter.write_line(redact.scrub(line))
     if state.checklist is not None:
-        verdict = state.checklist.verdict == "passed"
-        for line in checklist_lines(state.checklist):
-            terminalreporter.write_line(redact.scrub(line), green=verdict, red=not verdict)
+        colour = {"passed": {"green": True}, "failed": {"red": True}, "not_evidenced": {"yellow": True}}
+        for line, status in checklist_rows(state.checklist):
+            terminalreporter.write_line(redact.scrub(line), **colour.get(status, {}))
     for note in state.notes:
         terminalreporter.write_line(redact.scrub(note))
     if state.written:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
@@ -52,6 +53,10 @@ class Progress:
     p90_ms: float
     errors: int
     findings: int
+    #: the test (node id) and what the run is doing: alone, load (or a scale phase), read-back, done
+    name: str = ""
+    phase: str = "load"
+    target_rate: float = 0.0
 
 
 def describe_target(target: Any) -> str:
@@ -247,16 +252,19 @@ class Run:
     def _stop(self) -> bool:
         return self._broke_at is not None
 
-    def _tick(self, elapsed: float) -> None:
-        if self.step_every:
+    def _tick(self, elapsed: float, phase: str = "") -> None:
+        if self.step_every and not phase:
             self._check_stair(elapsed)
         if self.progress:
             m = self.ctx.metrics
+            now = self.ctx.phase
             self.progress(Progress(
                 elapsed=elapsed, duration=self.duration, started=m.flow.count,
                 rate=m.flow.count / elapsed if elapsed else 0.0,
                 p90_ms=m.flow.hist.percentile(90) / 1000.0, errors=m.flow.failed,
-                findings=self.ctx.findings.total))
+                findings=self.ctx.findings.total, name=self.name,
+                phase=phase or ("load" if now in ("load", "") else f"load {now}"),
+                target_rate=self.shape.rate_at(min(elapsed, self.duration))))
 
     def _check_stair(self, elapsed: float) -> None:
         """step_up: judge each finished stair on its own seconds; stop at the first that breaks."""
@@ -289,6 +297,8 @@ class Run:
     async def execute(self) -> RunResult:
         """Run the load, close every client, and build the result."""
         cfg = self.cfg
+        if cfg.alone:
+            self._tick(0.0, "alone")  # the live view says what the first seconds are spent on
         alone = await self.run_alone(cfg.alone) if cfg.alone else None
         engine = LoadEngine(users=cfg.users, max_inflight=cfg.max_inflight, grace=cfg.grace)
         due = schedule(self.shape, self.duration, arrivals=cfg.arrivals, burst=cfg.burst, seed=cfg.seed)
@@ -309,6 +319,7 @@ class Run:
                 await asyncio.gather(timeline_task, return_exceptions=True)
                 self.timeline.close(self.ctx.now())
                 self.ctx.phase = "readback"
+                self._tick(self.ctx.now(), "read-back")
                 owners = {u.index: u for u in self.users if u is not None}
                 readback = await read_back(list(self.ctx.writes), owners, self.ctx,
                                            budget=max(cfg.grace, 1.0))
@@ -319,6 +330,9 @@ class Run:
                 timeline_task.cancel()
             await asyncio.gather(*(u.aclose() for u in self.users if u is not None),
                                  return_exceptions=True)
+        # The target per second, for the report's plot (a ramp's target is not its mean).
+        self.ctx.metrics.targets = {s: self.shape.total(min(s + 1.0, self.duration)) - self.shape.total(s)
+                                    for s in range(math.ceil(self.duration))}
         result = RunResult(
             name=self.name, flow=self.ctx.flow, profile=cfg.profile,
             target=describe_target(self.target), shape=self.shape.describe(),
@@ -334,6 +348,8 @@ class Run:
             result = _replace_rate(result, self.shape.total(stats.stopped_at) / stats.stopped_at
                                    if stats.stopped_at else result.target_rate)
         outcomes = tuple(result.measure(t) for t in self.thresholds)
+        if self.progress:
+            self._tick(self.ctx.now(), "done")
         return _with_thresholds(result, outcomes)
 
 

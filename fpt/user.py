@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from fpt.identity import Identity, OwnerIndex
 from fpt.metrics import Metrics
 from fpt.perimeter import OffPerimeter
 from fpt.records import Finding, FindingLog
-from fpt.redact import mask, note_request, register, scrub
+from fpt.redact import fingerprint, mask, note_request, register, scrub
 from fpt.redact import url as redact_url
 
 Observer = Callable[["User", httpx.Request, httpx.Response], None]
@@ -115,6 +116,14 @@ def _error_kind(exc: BaseException) -> str:
     return "exception"
 
 
+def _where(request: httpx.Request) -> str:
+    """``GET /visits/{n}``: method and redacted path, ids folded so failures group by route."""
+    return f"{request.method} {_ID.sub('/{n}', redact_url(request.url.path))}"
+
+
+_ID = re.compile(r"/(?:\d+|[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{16,})(?=/|$)", re.I)
+
+
 class _Cookies(httpx.Cookies):
     """``httpx.Cookies`` that skips the cookie-jar machinery for answers without Set-Cookie."""
 
@@ -197,18 +206,20 @@ class UserClient(httpx.AsyncClient):
             ctx.expired.discard(seq)
             if task is not None:
                 task.uncancel()
-            user._request_done(start, "timeout", 0)
+            user._request_done(start, "timeout", 0, why=("timeout", f"{_where(request)}: no whole answer "
+                                                               f"within {ctx.request_deadline:g}s"))
             raise httpx.ReadTimeout(f"no whole answer within the request deadline of "
                                     f"{ctx.request_deadline:g}s", request=request) from None
         except OffPerimeter as exc:
             # Nothing was sent: a finding naming the host, whichever path asked (flow, redirect,
             # probe, read-back).
-            user._request_done(start, "perimeter", 0)
+            user._request_done(start, "perimeter", 0, why=("OffPerimeter", _where(request)))
             user.fail("perimeter", str(exc), method=request.method, path=redact_url(request.url.path),
                       evidence={"host": exc.host})
             raise
         except Exception as exc:
-            user._request_done(start, _error_kind(exc), 0)
+            user._request_done(start, _error_kind(exc), 0,
+                               why=(type(exc).__name__, f"{_where(request)}: {exc}"[:200]))
             raise
         finally:
             ctx.inflight_requests -= 1
@@ -225,7 +236,8 @@ class UserClient(httpx.AsyncClient):
         ok = user._status_ok(response.status_code)
         if not ok:
             user.last_error = f"{request.method} {request.url.path} answered {response.status_code}"
-        user._request_done(start, None if ok else "status", nbytes, end)
+        user._request_done(start, None if ok else "status", nbytes, end,
+                           why=None if ok else (f"HTTP {response.status_code}", _where(request)))
         tally = ctx.recorder.tally(user.current_step)
         tally.responses += 1
         if ok:
@@ -461,7 +473,10 @@ class User:
                       path=path_, request_id=rid, concurrent=concurrent,
                       evidence={"fields": [m.path for m in wrong],
                                 "expected": [mask(m.expected) for m in wrong],
-                                "found": [mask(m.found) for m in wrong]})
+                                "found": [mask(m.found) for m in wrong],
+                                # equal masks ("M***") of different values tell apart by these
+                                "expected_fp": [fingerprint(m.expected) for m in wrong],
+                                "found_fp": [fingerprint(m.found) for m in wrong]})
         return not mismatches
 
     def fail(self, kind: str, message: str, **details: Any) -> None:
@@ -478,10 +493,13 @@ class User:
             return status in self._expect
         return status < 400
 
-    def _request_done(self, start: float, error: str | None, nbytes: int, end: float = 0.0) -> None:
+    def _request_done(self, start: float, error: str | None, nbytes: int, end: float = 0.0,
+                      why: tuple[str, str] | None = None) -> None:
         end = end or time.perf_counter()
         self.ctx.metrics.request(end - self.ctx.t0, (end - start) * 1e6, error, nbytes)
         if error:
+            if why is not None:  # (status or exception, message): the report's failures table
+                self.ctx.metrics.failure(self.current_step, why[0], why[1], round(end - self.ctx.t0, 3))
             self._step_error = self._step_error or error
             if self.current_step == NO_STEP:
                 self._iteration_error = self._iteration_error or error

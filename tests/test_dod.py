@@ -292,30 +292,187 @@ def test_incomplete_runs_cannot_pass(checklists: dict[str, Path]) -> None:
 
 def test_html_report_renders_plots_and_findings_in_headless_chromium(pytester: pytest.Pytester,
                                                                    tmp_path: Path) -> None:
+    """A swap bug and a run with scale events: every panel, the failures table and the findings render."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is missing: .ci/run installs it with apt-get install chromium")
         pytest.skip("chromium not installed (apt-get install chromium)")
-    make_suite(pytester, bugs=("shared_cache",), check=False)
+    make_suite(pytester, bugs=("shared_cache",), check=False, scaling=True)
     pytester.runpytest("-p", "no:cacheprovider")
-    page = pytester.path / "fpt-report" / "fpt-report.html"
-    proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False)
+    report = pytester.path / "fpt-report"
+    page = report / "fpt-report.html"
+    chrome = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    proc = subprocess.run([*chrome, "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120, check=False)
     dom = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert dom.count('class="plot"') == 2  # one figure per run
-    assert dom.count("<svg") >= 2
-    assert "throughput per step" in dom
+    # a table of contents, and per run: parameters, load and latency panels, failures table
+    assert dom.count('href="#run-') == 3
+    for n in (1, 2, 3):
+        assert f'id="run-{n}"' in dom
+        assert f'id="run-{n}-load"' in dom
+        assert f'id="run-{n}-latency"' in dom
+        assert f'id="run-{n}-failures"' in dom
+    assert dom.count('class="params"') == 3
+    assert "<th>seed</th><td>5</td>" in dom
+    assert dom.count("<svg") >= 7  # load and latency per run, the read-back of the scale run
+    # the scale run: events labelled on the plot, the phase table beside it, the read-back apart
+    assert 'class="panel panel-readback"' in dom
+    assert 'class="readback"' in dom
+    assert 'class="phases"' in dom
+    assert "during:1" in dom
+    assert "1: scale_to 3" in dom
+    # the swap run: its failures table counts the failed checks; findings grouped by kind
+    assert '<table class="failures" id="run-2-failures">' in dom
+    assert "check: data_swap" in dom
+    assert 'data-kind="data_swap"' in dom
+    assert 'data-kind="foreign_canary"' in dom
     assert 'data-item="data_swap.high_traffic_virtual"' in dom
-    assert "[data_swap]" in dom
-    assert "saw user#" in dom or "saw solo#" in dom
+    assert "saw data of" in dom
+    assert re.search(r"<td>(user|solo)#\d+</td>", dom)
+    # masked values carry fingerprints that tell equal from different; a curl line without secrets
+    assert re.search(r'class="fp[^"]*">#[0-9a-f]{4}<', dom)
+    assert re.search(r"curl -sS -X GET \$FPT_BASE_URL/me -H (&#39;|')x-fpt-request: \d+-\d+", dom)
     # Personal values are masked in the evidence; no synthetic password is ever written.
     assert "***@example.test" in dom
     assert not re.search(r"[a-z]+\.[a-z]+\.\d+@example\.test", dom), "an unmasked email reached the report"
     assert "password" not in dom.lower().replace("passwords", "")
+    shot = report / "fpt-report.png"
+    proc = subprocess.run([*chrome, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert shot.stat().st_size > 10_000
+
+
+def test_steps_and_failures_are_in_the_json_and_in_csv_files(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite='''
+        from suites.demo import create_app
+        from suites.flows import book_visit
+
+        def test_virtual(fpt_load):
+            fpt_load(book_visit, profile="virtual", target=create_app(bugs=("shared_cache",)), users=8,
+                     duration="1s", rate=20, arrivals="rendezvous", burst=4, check=False)
+    ''')
+    pytester.makepyprojecttoml("[tool.fpt]\nseed = 5\n")
+    res = pytester.runpytest("-p", "no:cacheprovider")
+    # the terminal and the Markdown show the most frequent failures too
+    res.stdout.fnmatch_lines(["*failures*:", "*count*first s*step*status / exception*message*",
+                              "*profile*check: data_swap*belong to*"])
+    assert "### Failures (top" in (pytester.path / "fpt-report" / "fpt-dod.md").read_text()
+    data = written(pytester)  # validated against the schema, new per-step section included
+    run = data["runs"][0]  # type: ignore[index]
+    steps = {s["step"]: s for s in run["steps"]}
+    assert {"profile", "book", "(flow)", "(requests)"} <= set(steps)
+    assert steps["(flow)"]["count"] == run["iterations"]
+    assert steps["profile"]["errors"].get("check", 0) > 0  # the swapped answers failed their checks
+    assert steps["book"]["p90_ms"] <= steps["book"]["max_ms"]
+    import csv
+
+    report = pytester.path / "fpt-report"
+    with open(report / "fpt-steps.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["step"] for r in rows] == [s["step"] for s in run["steps"]]
+    assert {r["test"] for r in rows} == {"test_suite.py::test_virtual"}
+    profile = next(r for r in rows if r["step"] == "profile")
+    assert int(profile["count"]) == steps["profile"]["count"]
+    assert f"check={steps['profile']['errors']['check']}" in profile["errors"]
+    with open(report / "fpt-failures.csv", newline="") as fh:
+        failures = list(csv.DictReader(fh))
+    swaps = [f for f in failures if f["status"] == "check: data_swap"]
+    assert swaps
+    assert sum(int(f["count"]) for f in swaps) == run["findings"]["data_swap"]
+    assert all(f["step"] == "profile" for f in swaps)
+    # An older file without the per-step section still validates; a malformed step row does not.
+    from fpt.dod import digest
+
+    old = json.loads(json.dumps(data))
+    for r in old["runs"]:
+        for k in ("steps", "failures", "seed", "arrivals"):
+            r.pop(k)
+    old["digest"] = digest(old)
+    validate(old)
+    bad = json.loads(json.dumps(data))
+    bad["runs"][0]["steps"][0]["count"] = -1
+    bad["digest"] = digest(bad)
+    with pytest.raises(GateError, match="runs/0/steps/0/count"):
+        validate(bad)
+
+
+def test_failed_requests_are_counted_by_step_status_and_route() -> None:
+    import httpx
+
+    from fpt.metrics import Metrics
+    from fpt.stats import failure_rows
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        raise AssertionError("unused")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503 if request.url.path.startswith("/visits") else 200)
+
+    import asyncio
+
+    from fpt.engine import EngineStats
+    from fpt.hist import Histogram
+    from fpt.identity import IdentityFactory
+    from fpt.records import FindingLog
+    from fpt.result import RunResult
+    from fpt.user import RunContext, User
+
+    async def run() -> Metrics:
+        ctx = RunContext(flow="f")
+        user = User(IdentityFactory(1).make(0), ctx, base_url="http://svc",
+                    transport=httpx.MockTransport(handler))
+        for n in (1, 2, 3):
+            async with user.step("book"):
+                await user.http.get(f"/visits/{n}")
+        async with user.step("home"):
+            await user.http.get("/")
+        await user.aclose()
+        return ctx.metrics
+
+    metrics = asyncio.run(run())
+    stats = EngineStats(planned=1, started=1, completed=1, crashed=0, dropped_no_user=0, dropped_cap=0,
+                        cancelled=0, overlapped_starts=0, window=1.0, elapsed=1.0, peak_inflight=1,
+                        mean_inflight=1.0, lateness=Histogram())
+    r = RunResult(name="t", flow="f", profile="virtual", target="x", shape="1/s", target_rate=1,
+                  duration=1, users=1, seed=1, arrivals="uniform", engine=stats,
+                  metrics=Metrics.from_dict(json.loads(json.dumps(metrics.to_dict()))), findings=FindingLog())
+    rows = failure_rows(r)
+    assert [(x["step"], x["status"], x["message"], x["count"]) for x in rows] == [
+        ("book", "HTTP 503", "GET /visits/{n}", 3)]  # ids folded: one row per route, not per visit
+    assert rows[0]["first_seen_s"] is not None
+
+
+def test_the_failures_table_stays_bounded_on_a_broken_service() -> None:
+    from fpt.metrics import MAX_FAILURE_KEYS, OTHER_MESSAGES, Metrics
+
+    m = Metrics()
+    for n in range(MAX_FAILURE_KEYS + 50):
+        m.failure("book", "ReadError", f"GET /x: connection reset {n}", float(n))
+    assert len(m.failures) == MAX_FAILURE_KEYS + 1
+    assert m.failures[("book", "ReadError", OTHER_MESSAGES)] == [50, float(MAX_FAILURE_KEYS)]
+    assert sum(int(n) for n, _ in m.failures.values()) == MAX_FAILURE_KEYS + 50
+    # fpt-dod.json and the CSV keep the most frequent rows and count the rest in one
+    from fpt.engine import EngineStats
+    from fpt.hist import Histogram
+    from fpt.records import FindingLog
+    from fpt.result import RunResult
+    from fpt.stats import failure_rows
+
+    stats = EngineStats(planned=1, started=1, completed=1, crashed=0, dropped_no_user=0, dropped_cap=0,
+                        cancelled=0, overlapped_starts=0, window=1.0, elapsed=1.0, peak_inflight=1,
+                        mean_inflight=1.0, lateness=Histogram())
+    r = RunResult(name="t", flow="f", profile="virtual", target="x", shape="1/s", target_rate=1,
+                  duration=1, users=1, seed=1, arrivals="uniform", engine=stats, metrics=m,
+                  findings=FindingLog())
+    rows = failure_rows(r, limit=10)
+    assert len(rows) == 11
+    assert rows[0]["count"] == 50  # the "(other messages)" row is the most frequent
+    assert rows[-1]["status"] == "(more)"
+    assert sum(x["count"] for x in rows) == MAX_FAILURE_KEYS + 50
 
 
 def test_baseline_compare_fires_on_a_regression_and_is_quiet_within_limits() -> None:

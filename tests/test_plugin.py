@@ -83,8 +83,9 @@ def test_summary_table_has_steps_and_percentiles(app_module: pytest.Pytester) ->
     res.assert_outcomes(passed=1)
     res.stdout.fnmatch_lines([
         "*rate 40.00/s achieved of 40.00/s*",
-        "*step*count*err%*p50*p90*p95*p99*max*",
+        "*step*count*err %*p50 ms*p90 ms*p95 ms*p99 ms*max ms*rate /s*",
         "*hello*20*0.0*",
+        "*(flow) = whole iterations of the flow; (requests) = every HTTP request*",
     ])
 
 
@@ -221,15 +222,26 @@ def test_failed_check_raises_fpt_failure_with_summary(app_module: pytest.Pyteste
             with pytest.raises(fpt.FptFailure):
                 fpt_load(checked_flow, profile="virtual", target=app, rate=20, users=2, duration=0.5)
     ''')
-    res = app_module.runpytest()
+    res = app_module.runpytest("-rf")
     res.assert_outcomes(failed=1, passed=1)
     res.stdout.fnmatch_lines([
-        "*FptFailure: fpt: checked_flow failed 3 checks (virtual, 20.0/s of 20.0/s, 10 iterations, 2 users)",
+        "*FptFailure: fpt: checked_flow: fails alone, 10 functional, 1 threshold failed",
+        "*(virtual, 20.0/s of 20.0/s, 10 iterations, 2 users, uniform arrivals)",
         "*errors<1%: measured 100.00% FAILED",
-        "*10 functional findings",
-        "*e.g. [[]functional[]] greeting is not moon in step 'hello'*user#*",
+        "*10 functional findings, 2 users among the 10 kept",
+        "*e.g. [[]functional[]] greeting is not moon in step 'hello' — user#0 *(at *s)",
+        "*e.g. [[]functional[]] greeting is not moon in step 'hello' — user#1 *",
         "*fails for one user alone (a functional bug, not a concurrency one): *greeting is not moon*",
+        "*reproduce: pytest 'test_fail.py::test_checked' --fpt-seed * 2 users, 20/s, 0.5s, profile virtual)",
     ])
+    # pytest's one-line summary shows fpt's first line, not the exception's dotted name before it.
+    res.stdout.fnmatch_lines(["FAILED test_fail.py::test_checked - fpt: checked_flow: fails alone*"])
+    # The test's own line, then the verdict: no event-loop frames, no chained exception.
+    out = res.stdout.str()
+    assert "runners.py" not in out
+    assert "loop.pyx" not in out
+    assert "During handling" not in out
+    assert "direct cause" not in out
 
 
 def test_thresholds_fail_on_status_errors(app_module: pytest.Pytester) -> None:
@@ -291,3 +303,65 @@ def test_live_ceiling_and_allowlist(pytester: pytest.Pytester) -> None:
         "*fpt: rate must be <= 5/s with the live profile unless raised explicitly (--fpt-allow-rate*",
         "*fpt: base_url must point at an allowed live host (127.0.0.1, localhost, ::1)*",
     ])
+
+
+def test_progress_lines_show_past_capture_while_long_runs_last(app_module: pytest.Pytester) -> None:
+    """Without a TTY: a plain line now and then, naming the test and phase, not held back by capture."""
+    app_module.makepyfile(test_slow='''
+        from demoapp import app, ok_flow
+
+        def test_slow(fpt_load):
+            fpt_load(ok_flow, profile="virtual", target=app, rate=4, users=2, duration=5, alone=1)
+            assert False, "after the run"
+    ''')
+    res = app_module.runpytest("-p", "no:cacheprovider")
+    res.assert_outcomes(failed=1)
+    out = res.stdout.str()
+    res.stdout.fnmatch_lines([
+        "fpt test_slow.py::test_slow  alone  0s/5s  0.0/s of 4.0/s  p90 0.0ms  errors 0  findings 0",
+        "fpt test_slow.py::test_slow  load  1s/5s  *.*/s of 4.0/s  p90 *.*ms  errors 0  findings 0",
+        "fpt test_slow.py::test_slow  done  5s/5s  *.*/s of 4.0/s  p90 *.*ms  errors 0  findings 0",
+    ])
+    # Written when it happened, before the failure report, never as captured output.
+    assert out.index("fpt test_slow.py::test_slow  done") < out.index("= FAILURES =")
+    assert "Captured stdout" not in out
+    # -q turns it off (checked on the configured plugin: a second 5 s run would prove no more)
+    from fpt.plugin import _progress_printer
+
+    assert _progress_printer(app_module.parseconfigure("-q")) is None
+    assert _progress_printer(app_module.parseconfigure()) is not None
+
+
+def test_live_view_redraws_in_place_on_a_tty_and_paces_plain_lines() -> None:
+    from fpt.report.terminal import LiveView
+    from fpt.runner import Progress
+
+    def p(elapsed: float, phase: str = "load", duration: float = 20) -> Progress:
+        return Progress(elapsed=elapsed, duration=duration, started=10, rate=9.5, p90_ms=12.25, errors=1,
+                        findings=2, name="t.py::test_x", phase=phase, target_rate=10)
+
+    out: list[str] = []
+    tty = LiveView(out.append, tty=True)
+    for t in (1, 2):
+        tty(p(t))
+    tty(p(20, "done"))
+    assert out == ["\rfpt t.py::test_x  load  1s/20s  9.5/s of 10.0/s  p90 12.2ms  errors 1  findings 2",
+                   "\rfpt t.py::test_x  load  2s/20s  9.5/s of 10.0/s  p90 12.2ms  errors 1  findings 2",
+                   "\rfpt t.py::test_x  done  20s/20s  9.5/s of 10.0/s  p90 12.2ms  errors 1  findings 2\n"]
+    now = [0.0]
+    lines: list[str] = []
+    plain = LiveView(lines.append, tty=False, every=5, clock=lambda: now[0])
+    for t in range(1, 13):
+        now[0] = float(t)
+        plain(p(t))
+    plain(p(12, "read-back"))
+    plain(p(12, "done"))
+    assert [x.split()[2:4] for x in lines] == [["load", "1s/20s"], ["load", "6s/20s"], ["load", "11s/20s"],
+                                               ["read-back", "12s/20s"], ["done", "12s/20s"]]
+    assert all(x.endswith("\n") for x in lines)
+    narrow: list[str] = []
+    LiveView(narrow.append, tty=True, width=40)(p(1))
+    assert narrow == ["\rfpt t.py::test_x  load  1s/20s  9.5/s o"]  # never wraps: \r could not undo it
+    short: list[str] = []
+    LiveView(short.append, tty=False)(p(1, duration=2))
+    assert short == []  # a run of a few seconds shows nothing

@@ -58,15 +58,21 @@ def test_dist_each_splits_rate_and_users_and_merges(xdist_project: pytest.Pytest
     # one merged summary: 40 iterations at 40/s with 8 users
     res.stdout.fnmatch_lines([
         "*fpt summary*",
-        "*rate 40.00/s achieved of 40.00/s*40 iterations, 0 dropped, 0 cancelled, 8 users*",
+        "test_x.py::test_load — flow flow * merged from 2 xdist workers (gw*,gw*)",
+        # the whole run's shape, not one worker's share (20/s)
+        "*rate 40.00/s achieved of 40.00/s (40/s, uniform), 40 iterations, 0 dropped, 0 cancelled, 8 users*",
+        "*in flight peak between * and * (largest worker's peak; sum of the workers' peaks*",
         "*hello*40*",
+        "*overlapping pairs of different users (counted within each xdist worker)*",
     ])
     assert res.stdout.str().count("test_x.py::test_load — flow") == 1
     # One checklist for the whole session, written by the controller, counting the merged run.
     dod = json.loads((xdist_project.path / "fpt-report" / "fpt-dod.json").read_text())
     assert len(dod["runs"]) == 1
     assert dod["runs"][0]["iterations"] == 40
-    assert dod["tests"]["passed"] == 2
+    assert dod["tests"]["passed"] == 1  # one test, run on both workers, counted once
+    assert dod["runs"][0]["shape"] == "40/s"
+    assert "1 FPT tests ran" in res.stdout.str()
     assert dod["incomplete"] == []
 
 
@@ -93,6 +99,8 @@ def test_merged_percentiles_equal_direct_computation() -> None:
             whole.step("s", t, lat, None)
             m.iteration(t, lat, None)
             whole.iteration(t, lat, None)
+        m.failure("s", "HTTP 503", "GET /x", 1.0 + w)
+        m.targets = {0: 200.0, 1: 200.0}
         engine = EngineStats(planned=1000, started=1000, completed=1000, crashed=0, dropped_no_user=0,
                              dropped_cap=0, cancelled=0, window=5, elapsed=5.1, peak_inflight=3,
                              mean_inflight=1.0, overlapped_starts=10, lateness=Histogram())
@@ -107,9 +115,14 @@ def test_merged_percentiles_equal_direct_computation() -> None:
     assert merged.users == 12
     assert merged.target_rate == 600
     assert merged.achieved_rate == 600
+    # Peaks of workers need not coincide: the largest is a lower bound, the sum an upper one.
+    assert (merged.engine.peak_inflight, merged.engine.peak_inflight_sum) == (3, 9)
     for p in (50, 90, 99):
         assert merged.metrics.steps["s"].hist.percentile(p) == whole.steps["s"].hist.percentile(p)
     assert merged.thresholds[0].measured == whole.steps["s"].hist.percentile(90) / 1000
+    # failures add up and keep the earliest sighting; the target per second is the workers' sum
+    assert merged.metrics.failures == {("s", "HTTP 503", "GET /x"): [3, 1.0]}
+    assert merged.metrics.targets == {0: 600.0, 1: 600.0}
 
 
 def test_killed_worker_marks_the_run_incomplete(pytester: pytest.Pytester) -> None:

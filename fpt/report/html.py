@@ -1,22 +1,40 @@
-"""The HTML report: checklist, runs, findings and plots, one self-contained page.
+"""The HTML report: checklist, runs, failures, findings and plots, one self-contained page.
 
 Templated with Jinja2 (autoescaped: nothing a service returned can inject markup)
 and plotted with Matplotlib's SVG backend, inlined: the page needs no network, no
 CDN and no JavaScript, so it opens the same in a browser, a CI artifact viewer or
 headless Chromium.
+
+Per run: a header with the run's parameters and verdict; the load over time (total
+throughput against the target rate, in-flight iterations, errors by step and kind)
+with scale events as labelled bands beside the per-phase table; latency as small
+multiples, one panel per step; the read-back on its own panel (its burst would
+flatten the load); the failures table; findings grouped by kind with both users,
+masked values with fingerprints (equal or different at a glance), and a redacted
+``curl`` line for the request.
 """
 
 from __future__ import annotations
 
 import io
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
 from fpt.dod import ITEMS, Checklist
+from fpt.metrics import StepMetrics
+from fpt.records import SWAP_KINDS, Finding
+from fpt.redact import REDACTED
 from fpt.redact import url as redact_url
 from fpt.result import RunResult
+from fpt.stats import failure_rows, step_stats
 
 PERCENTILES = (50, 90, 99)
+READBACK_STEP = "fpt.readback"  # the read-back's step (fpt.checks.continuity.READBACK_STEP)
+EVENT_COLOUR = "#8e44ad"
+EXAMPLES_PER_KIND = 4
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
 
 
 def _svg(fig: Any) -> str:
@@ -29,70 +47,269 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg"):]  # drop the XML prolog and doctype: inlined in HTML
 
 
-def run_plot(r: RunResult) -> str:
-    """Throughput per step, p50/p90/p99 per step, and errors, per second; scale events marked."""
+def _figure(w: float, h: float) -> Any:
     from matplotlib.figure import Figure
 
-    seconds = sorted(r.metrics.series)
-    steps = [s for s in r.metrics.steps]
-    fig = Figure(figsize=(9, 7.5))
-    ax_tp, ax_lat, ax_err = fig.subplots(3, 1, sharex=True)
-    for step in steps:
-        counts = [r.metrics.series[s][step].count if step in r.metrics.series[s] else 0 for s in seconds]
-        ax_tp.plot(seconds, counts, label=step, linewidth=1.2)
-    ax_tp.set_ylabel("transactions/s")
-    ax_tp.set_title(f"{r.name}: throughput per step")
-    for step in steps:
-        for p, style in zip(PERCENTILES, (":", "-", "--"), strict=True):
-            xs: list[float] = []
-            ys: list[float] = []
-            for s in seconds:
-                m = r.metrics.series[s].get(step)
-                if m is not None and m.count:
-                    xs.append(s)
-                    ys.append(m.hist.percentile(p) / 1000)
-            ax_lat.plot(xs, ys, style, linewidth=1, label=f"{step} p{p}")
-    ax_lat.set_ylabel("ms")
-    ax_lat.set_title("p50 (dotted) / p90 (solid) / p99 (dashed) per step")
-    errs = [sum(m.failed for name, m in r.metrics.series[s].items() if name in steps) for s in seconds]
-    ax_err.bar(seconds, errs, color="#c0392b", width=0.8)
-    ax_err.set_ylabel("failed transactions")
-    ax_err.set_xlabel("seconds since start")
-    ax_err.set_title("errors per second")
-    for ev in (r.continuity or {}).get("events", []):
-        for ax in (ax_tp, ax_lat, ax_err):
-            ax.axvline(ev.get("at", 0), color="#8e44ad", linestyle="-.", linewidth=1)
-        ax_tp.annotate(f"scale to {ev.get('to')}", (ev.get("at", 0), 0), xytext=(3, 3),
-                       textcoords="offset points", fontsize=8, color="#8e44ad")
-    for name, ph in (r.continuity or {}).get("phases", {}).items():
+    fig = Figure(figsize=(w, h))
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def _whole_seconds(axes: Sequence[Any]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _readback_start(r: RunResult) -> float | None:
+    """Run second the read-back began (the end of the last load phase), None without one."""
+    phases = (r.continuity or {}).get("phases", {})
+    ends = [p.get("end", 0.0) for p in phases.values()]
+    return max(ends) if ends else None
+
+
+def _load_seconds(r: RunResult) -> list[int]:
+    """Whole seconds of the load window: the partial last second and the read-back left out."""
+    last = int(r.engine.window)  # a second that only partly ran would drop towards zero
+    rb = _readback_start(r)
+    if rb is not None:
+        last = min(last, int(rb))
+    return list(range(0, max(last, 0)))
+
+
+def _mark_events(r: RunResult, axes: Sequence[Any], label_ax: Any) -> None:
+    """Scale phases as shaded bands, events as lines, labelled above the top panel (off the data)."""
+    c = r.continuity or {}
+    for name, ph in c.get("phases", {}).items():
         if name.startswith("during") and "start" in ph and "end" in ph:
-            for ax in (ax_tp, ax_lat, ax_err):
-                ax.axvspan(ph["start"], ph["end"], color="#8e44ad", alpha=0.08)
-    if steps:
-        ax_tp.legend(fontsize=7, ncol=4, loc="upper right")
-        ax_lat.legend(fontsize=6, ncol=4, loc="upper right")
-    fig.tight_layout()
+            for ax in axes:
+                ax.axvspan(ph["start"], ph["end"], color=EVENT_COLOUR, alpha=0.10, linewidth=0)
+    for n, ev in enumerate(c.get("events", []), 1):
+        at = ev.get("at", 0)
+        for ax in axes:
+            ax.axvline(at, color=EVENT_COLOUR, linestyle="-.", linewidth=1)
+        state = "" if ev.get("ok") else " (failed)"
+        # Alternate heights: labels of events close together do not overwrite each other.
+        label_ax.text(at, 1.02 if n % 2 else 1.12,
+                      f"{n}: {ev.get('label') or ('scale to ' + str(ev.get('target')))}{state}",
+                      transform=label_ax.get_xaxis_transform(), fontsize=8, color=EVENT_COLOUR,
+                      ha="left", va="bottom", clip_on=False)
+
+
+def load_plot(r: RunResult) -> str:
+    """Total throughput against the target, in-flight iterations, and errors by step and kind, per second."""
+    seconds = _load_seconds(r)
+    series = r.metrics.series
+    steps = [s for s in r.metrics.steps if s != READBACK_STEP]
+
+    def flow(s: int) -> StepMetrics | None:
+        return series.get(s, {}).get("@flow")
+
+    errors: dict[str, list[int]] = {}
+    for s in seconds:
+        for step in steps:
+            m = series.get(s, {}).get(step)
+            for kind, n in (m.errors.items() if m is not None else ()):
+                errors.setdefault(f"{step}: {kind}", [0] * len(seconds))[s] += n
+    rows = 3 if errors else 2
+    fig = _figure(9, 2.1 * rows + 0.6)
+    axes = fig.subplots(rows, 1, sharex=True)
+    ax_tp, ax_in = axes[0], axes[1]
+    done = [(flow(s).count if flow(s) is not None else 0) for s in seconds]  # type: ignore[union-attr]
+    reqs = [series.get(s, {})["*"].count if "*" in series.get(s, {}) else 0 for s in seconds]
+    ax_tp.plot(seconds, done, color=COLOURS[0], linewidth=1.6, label="iterations completed /s")
+    ax_tp.plot(seconds, reqs, color=COLOURS[7], linewidth=1, linestyle=":", label="HTTP requests /s")
+    targets = r.metrics.targets
+    if targets:
+        ax_tp.plot(seconds, [targets.get(s, 0.0) for s in seconds], color="#c0392b", linestyle="--",
+                   linewidth=1, label=f"target ({r.shape})")
+    else:  # a result written before per-second targets were kept
+        ax_tp.axhline(r.target_rate, color="#c0392b", linestyle="--", linewidth=1,
+                      label=f"target {r.target_rate:g}/s (mean over the run)")
+    ax_tp.set_ylabel("per second")
+    ax_tp.set_ylim(bottom=0)
+    ax_tp.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    # Little's law: iterations ending in a second x their mean duration = mean iterations in flight.
+    inflight = [(m.count * m.hist.mean / 1e6) if (m := flow(s)) is not None and m.count else 0.0
+                for s in seconds]
+    ax_in.plot(seconds, inflight, color=COLOURS[4], linewidth=1.4,
+               label="in flight (mean; Little's law)")
+    ax_in.axhline(r.engine.peak_inflight, color=COLOURS[4], linestyle=":", linewidth=1,
+                  label=f"peak {r.engine.peak_inflight} (engine)")
+    ax_in.set_ylabel("iterations")
+    ax_in.set_ylim(bottom=0)
+    ax_in.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if errors:
+        ax_err = axes[2]
+        bottom = [0] * len(seconds)
+        for n, (label, counts) in enumerate(sorted(errors.items())):
+            ax_err.bar(seconds, counts, bottom=bottom, width=0.8, label=label,
+                       color=COLOURS[(n + 3) % len(COLOURS)])
+            bottom = [a + b for a, b in zip(bottom, counts, strict=True)]
+        ax_err.set_ylabel("failed /s")
+        ax_err.set_ylim(bottom=0)
+        ax_err.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    axes[-1].set_xlabel("seconds since the load started")
+    _whole_seconds(axes)
+    _mark_events(r, axes, ax_tp)
     return _svg(fig)
 
 
-def _run_view(r: RunResult) -> dict[str, Any]:
-    rows = []
-    for name, m in [*r.metrics.steps.items(), ("(flow)", r.metrics.flow)]:
-        s = m.hist.summary()
-        rows.append({"step": name, "count": m.count, "errors": f"{m.error_rate * 100:.2f}%",
-                     **{k: f"{v / 1000:.1f}" for k, v in s.items()
-                        if k in ("p50", "p90", "p95", "p99", "max")}})
-    findings = [{"line": f.one_line(), "evidence": ", ".join(f"{k}: {v}" for k, v in f.evidence.items()),
-                 "request": f.request_id, "at": f"{f.at:.2f}s"}
-                for kind in sorted(r.findings.counts) for f in r.findings.of(kind)[:10]]
-    return {"name": r.name, "flow": r.flow, "profile": r.profile, "target": redact_url(r.target),
-            "rate": f"{r.achieved_rate:.2f}/s of {r.target_rate:.2f}/s", "users": r.users,
-            "iterations": r.engine.started, "dropped": r.engine.dropped, "verdict": r.swap_verdict,
-            "peak": r.engine.peak_inflight, "pairs": r.evidence.overlap_pairs,
-            "rows": rows, "findings": findings, "counts": dict(sorted(r.findings.counts.items())),
-            "thresholds": [t.detail for t in r.thresholds], "plot": run_plot(r),
-            "phases": (r.continuity or {}).get("phases", {}),
-            "events": (r.continuity or {}).get("events", [])}
+def latency_plot(r: RunResult) -> str:
+    """Small multiples: p50 / p90 / p99 per second, one panel per step, each on its own scale."""
+    seconds = _load_seconds(r)
+    steps = [s for s in r.metrics.steps if s != READBACK_STEP] or ["@flow"]
+    cols = min(3, len(steps))
+    nrows = -(-len(steps) // cols)
+    fig = _figure(9, 1.9 * nrows + 0.5)
+    grid = fig.subplots(nrows, cols, sharex=True, squeeze=False)
+    styles = {50: (":", COLOURS[2]), 90: ("-", COLOURS[0]), 99: ("--", COLOURS[3])}
+    for n, step in enumerate(steps):
+        ax = grid[n // cols][n % cols]
+        for p in PERCENTILES:
+            xs, ys = [], []
+            for s in seconds:
+                m = r.metrics.series.get(s, {}).get(step)
+                if m is not None and m.count:
+                    xs.append(s)
+                    ys.append(m.hist.percentile(p) / 1000)
+            style, colour = styles[p]
+            ax.plot(xs, ys, style, color=colour, linewidth=1.1, label=f"p{p}",
+                    marker="." if len(xs) < 8 else None, markersize=4)
+        ax.set_title("(flow)" if step == "@flow" else step, fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.tick_params(labelsize=7)
+        # Scale phases shaded here too; their labels stay on the load plot.
+        for name, ph in (r.continuity or {}).get("phases", {}).items():
+            if name.startswith("during"):
+                ax.axvspan(ph["start"], ph["end"], color=EVENT_COLOUR, alpha=0.10, linewidth=0)
+        if n % cols == 0:
+            ax.set_ylabel("ms", fontsize=8)
+    _whole_seconds([ax for row in grid for ax in row])
+    for n in range(len(steps), nrows * cols):
+        grid[n // cols][n % cols].set_visible(False)
+    handles, labels = grid[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=8, frameon=False)
+    return _svg(fig)
+
+
+def readback_plot(r: RunResult) -> str | None:
+    """Read-back requests per second after the load, on their own scale; None without a read-back."""
+    start = _readback_start(r)
+    if start is None:
+        return None
+    series = r.metrics.series
+    seconds = sorted(s for s in series if s >= int(start) and READBACK_STEP in series[s])
+    if not seconds:
+        return None
+    fig = _figure(9, 1.8)
+    ax = fig.subplots()
+    ok = [series[s][READBACK_STEP].count - series[s][READBACK_STEP].failed for s in seconds]
+    bad = [series[s][READBACK_STEP].failed for s in seconds]
+    ax.bar(seconds, ok, width=0.8, color=COLOURS[2], label="answered")
+    ax.bar(seconds, bad, bottom=ok, width=0.8, color=COLOURS[3], label="failed")
+    ax.set_ylabel("reads /s")
+    ax.set_xlabel("seconds since the load started")
+    ax.set_xlim(seconds[0] - 1, seconds[-1] + 1)
+    _whole_seconds([ax])
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _svg(fig)
+
+
+def _values(f: Finding) -> list[dict[str, Any]]:
+    ev = f.evidence
+    exp, found = ev.get("expected") or [], ev.get("found") or []
+    efp = ev.get("expected_fp") or [""] * len(exp)
+    ffp = ev.get("found_fp") or [""] * len(found)
+    fields = ev.get("fields") or [""] * len(exp)
+    return [{"field": str(k), "expected": str(e), "found": str(x), "efp": str(a), "ffp": str(b),
+             "same": bool(a) and a == b}
+            for k, e, x, a, b in zip(fields, exp, found, efp, ffp, strict=False)]
+
+
+def curl_line(r: RunResult, f: Finding) -> str:
+    """A ``curl`` that repeats the finding's request as its user, secrets left out."""
+    if not f.path:
+        return ""
+    base = r.target if r.target.startswith(("http://", "https://")) else "$FPT_BASE_URL"
+    parts = ["curl", "-sS", "-X", f.method or "GET", redact_url(base.rstrip("/") + f.path)]
+    if f.request_id:
+        parts += ["-H", f"x-fpt-request: {f.request_id}"]
+    cmd = " ".join(shlex.quote(p) if not p.startswith("$") else p for p in parts)
+    return f"{cmd} -H 'Cookie: {REDACTED} ({f.user}'s session)'"
+
+
+def _findings(r: RunResult) -> list[dict[str, Any]]:
+    from fpt.judge import VERDICT_WORDS, examples
+
+    groups = []
+    for kind, n in sorted(r.findings.counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        kept = r.findings.of(kind)
+        words = sorted({f.verdict_kind for f in kept}) if kind in (*SWAP_KINDS, "cross_user") else []
+        rows = []
+        for f in examples(kept, EXAMPLES_PER_KIND):
+            extra = {k: v for k, v in f.evidence.items()
+                     if k not in ("expected", "found", "expected_fp", "found_fp", "fields")}
+            rows.append({"user": f.user, "other": f.other_user, "step": f.step, "message": f.message,
+                         "request": " ".join(x for x in (f.method, f.path) if x), "id": f.request_id,
+                         "at": f"{f.at:.2f}s", "phase": f.phase, "vals": _values(f),
+                         "concurrent": "-" if f.concurrent is None else "yes" if f.concurrent else "no",
+                         "extra": ", ".join(f"{k}: {v}" for k, v in extra.items()),
+                         "curl": curl_line(r, f)})
+        groups.append({"kind": kind, "count": n, "kept": len(kept),
+                       "users": len({f.user for f in kept}),
+                       "words": [VERDICT_WORDS.get(w, w) for w in words], "rows": rows})
+    return groups
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _run_view(r: RunResult, n: int) -> dict[str, Any]:
+    from fpt.judge import headline
+    from fpt.report.terminal import peak_text
+
+    rows = [{"step": x["step"], "kind": x["kind"], "count": x["count"],
+             "errors": f"{x['error_rate'] * 100:.2f}%",
+             "why": ", ".join(f"{k} {v}" for k, v in {**x["errors"], **x["statuses"]}.items()),
+             **{k: _ms(x[f"{k}_ms"]) for k in ("p50", "p90", "p95", "p99", "max")},
+             "rate": f"{x['throughput_per_s']:.1f}"} for x in step_stats(r)]
+    failing = r.failures()
+    e = r.engine
+    c = r.continuity or {}
+    params = [
+        ("flow", r.flow), ("profile", r.profile), ("target", redact_url(r.target)), ("shape", r.shape),
+        ("arrivals", r.arrivals), ("users", str(r.users)), ("seed", str(r.seed)),
+        ("duration", f"{r.duration:g}s"),
+        ("rate", f"{r.achieved_rate:.2f}/s achieved of {r.target_rate:.2f}/s"),
+        ("iterations", f"{e.started} started, {e.dropped} dropped, {e.cancelled} cancelled"),
+        ("in flight", f"{peak_text(r)}, mean {e.mean_inflight:.2f}"),
+        ("overlap", f"{r.evidence.inspected_overlap_pairs} checked pairs of different users' answers "
+                    f"in flight together" + (" (counted within each worker)" if "," in r.worker else "")),
+        ("checks", ", ".join(r.evidence.checks) or "none"),
+        ("worker", r.worker),
+    ]
+    rb = c.get("readback")
+    return {
+        "anchor": f"run-{n}", "name": r.name, "passed": not failing,
+        "headline": headline(r) if failing else "all checks passed",
+        "params": [params[i:i + 3] for i in range(0, len(params), 3)],
+        "failing": [f for f in failing if f not in {t.detail for t in r.thresholds}],
+        "verdict": r.swap_verdict, "rows": rows,
+        "thresholds": [{"detail": t.detail, "passed": t.passed} for t in r.thresholds],
+        "load_plot": load_plot(r) if r.metrics.series else "",
+        "latency_plot": latency_plot(r) if r.metrics.series else "",
+        "readback_plot": readback_plot(r) if c else None,
+        "readback": rb, "broken_sessions": c.get("broken_sessions", 0),
+        "has_errors": any(r.metrics.series.get(s, {}).get(st) is not None
+                          and r.metrics.series[s][st].failed for s in r.metrics.series
+                          for st in r.metrics.steps if st != READBACK_STEP),
+        "phases": c.get("phases", {}), "events": c.get("events", []),
+        "degradation": c.get("degradation", {}),
+        "failures": failure_rows(r, 50), "findings": _findings(r),
+    }
 
 
 def render(checklist: Checklist, results: Sequence[RunResult]) -> str:
@@ -102,4 +319,4 @@ def render(checklist: Checklist, results: Sequence[RunResult]) -> str:
     env = Environment(loader=PackageLoader("fpt.report", "templates"),
                       autoescape=select_autoescape(["html"]))
     template = env.get_template("report.html")
-    return template.render(c=checklist, items=ITEMS, runs=[_run_view(r) for r in results])
+    return template.render(c=checklist, items=ITEMS, runs=[_run_view(r, n) for n, r in enumerate(results, 1)])

@@ -43,6 +43,14 @@ def checklist_markdown(c: Checklist) -> str:
                 f"| {r['achieved_rate']:.2f} / {r['target_rate']:.2f}/s "
                 f"| {r['users']} | {r['iterations']} | {r['overlap_request_pairs']} | {p90} "
                 f"| {r['error_rate'] * 100:.2f}% | {_cell(findings)} |")
+    fails = [(r["test"], f) for r in c.runs for f in r.get("failures", [])]
+    if fails:
+        fails.sort(key=lambda tf: -tf[1]["count"])
+        top = min(10, len(fails))
+        lines += ["", f"### Failures (top {top} of {len(fails)}; all in fpt-failures.csv)",
+                  "", "| test | step | status / exception | message | count |", "|---|---|---|---|--:|"]
+        lines += [f"| `{_cell(t)}` | {_cell(f['step'])} | {_cell(f['status'])} | {_cell(f['message'])} "
+                  f"| {f['count']} |" for t, f in fails[:10]]
     examples = [e for i in c.items if i.status != PASSED for e in i.evidence.get("examples", [])]
     if examples:
         lines += ["", "### Findings (first examples)", ""] + [f"- {_cell(e)}" for e in examples[:10]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -12,6 +14,34 @@ from fpt.dod import Checklist
 from fpt.result import RunResult
 
 JSON_NAME, MD_NAME, HTML_NAME = "fpt-dod.json", "fpt-dod.md", "fpt-report.html"
+STEPS_CSV, FAILURES_CSV = "fpt-steps.csv", "fpt-failures.csv"
+STEP_COLUMNS = ("test", "step", "kind", "count", "failed", "error_rate", "p50_ms", "p90_ms", "p95_ms",
+                "p99_ms", "max_ms", "mean_ms", "throughput_per_s", "errors", "statuses")
+FAILURE_COLUMNS = ("test", "step", "status", "message", "count", "first_seen_s", "source")
+
+
+def _counts(d: Mapping[str, int]) -> str:
+    return ";".join(f"{k}={n}" for k, n in d.items())
+
+
+def csv_texts(checklist: Checklist) -> tuple[str, str]:
+    """``fpt-steps.csv`` and ``fpt-failures.csv``: one row per step / failure of every run.
+
+    Taken from the checklist's runs (what fpt-dod.json holds), so the CSV and the JSON agree.
+    """
+    steps, failures = io.StringIO(), io.StringIO()
+    sw = csv.DictWriter(steps, STEP_COLUMNS, lineterminator="\n")
+    fw = csv.DictWriter(failures, FAILURE_COLUMNS, lineterminator="\n")
+    sw.writeheader()
+    fw.writeheader()
+    for run in checklist.runs:
+        for row in run.get("steps", []):
+            sw.writerow({**{k: row.get(k) for k in STEP_COLUMNS if k not in ("errors", "statuses")},
+                         "test": run["test"], "errors": _counts(row.get("errors", {})),
+                         "statuses": _counts(row.get("statuses", {}))})
+        for row in run.get("failures", []):
+            fw.writerow({**{k: row.get(k) for k in FAILURE_COLUMNS}, "test": run["test"]})
+    return steps.getvalue(), failures.getvalue()
 
 
 def write_all(checklist: Checklist, results: Sequence[RunResult], directory: str | Path,
@@ -24,10 +54,11 @@ def write_all(checklist: Checklist, results: Sequence[RunResult], directory: str
     d.mkdir(parents=True, exist_ok=True)
     checklist = redact.deep(checklist)  # before the digest: the gate still accepts the file
     md = redact.scrub(checklist_markdown(checklist))
-    out = [d / JSON_NAME, d / MD_NAME, d / HTML_NAME]
+    out = [d / JSON_NAME, d / MD_NAME, d / HTML_NAME, d / STEPS_CSV, d / FAILURES_CSV]
     # Written to a temporary name and renamed: a reader never sees half a checklist.
     for path, text in zip(out, (json.dumps(checklist.to_dict(), indent=2) + "\n", md,
-                                redact.scrub(render(checklist, results))), strict=True):
+                                redact.scrub(render(checklist, results)),
+                                *(redact.scrub(c) for c in csv_texts(checklist))), strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
@@ -49,7 +80,8 @@ def write_placeholder(checklist: Checklist, directory: str | Path) -> list[Path]
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    (d / HTML_NAME).unlink(missing_ok=True)
+    for stale in (HTML_NAME, STEPS_CSV, FAILURES_CSV):
+        (d / stale).unlink(missing_ok=True)
     out = []
     for path, text in ((d / JSON_NAME, json.dumps(checklist.to_dict(), indent=2) + "\n"),
                        (d / MD_NAME, checklist_markdown(checklist))):

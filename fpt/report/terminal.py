@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from fpt.dod import Checklist
 from fpt.metrics import StepMetrics
 from fpt.result import RunResult
 from fpt.runner import Progress
 
-COLUMNS = ("step", "count", "err%", "p50", "p90", "p95", "p99", "max")
+COLUMNS = ("step", "count", "err %", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "rate /s")
+LEGEND = ("(flow) = whole iterations of the flow; (requests) = every HTTP request, in steps or not; "
+          "rate = count per second of the run")
 
 
-def _row(name: str, m: StepMetrics) -> list[str]:
+def _row(name: str, m: StepMetrics, window: float) -> list[str]:
     ms = {k: v / 1000.0 for k, v in m.hist.summary().items()}
     return [name, str(m.count), f"{m.error_rate * 100:.1f}",
-            *(f"{ms[k]:.1f}" for k in ("p50", "p90", "p95", "p99", "max"))]
+            *(f"{ms[k]:.1f}" for k in ("p50", "p90", "p95", "p99", "max")),
+            f"{m.count / window:.1f}" if window > 0 else "-"]
 
 
-def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+def _table(rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for n, r in enumerate(rows):
-        cells = [c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)]
+        cells = [c.ljust(widths[i]) if i in left else c.rjust(widths[i]) for i, c in enumerate(r)]
         out.append("  ".join(cells))
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
@@ -32,11 +36,14 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
 def run_summary(r: RunResult) -> list[str]:
     """Header line, per-step table (ms) and engine figures of one run."""
     e = r.engine
+    workers = r.worker.count(",") + 1
+    merged = f" merged from {workers} xdist workers ({r.worker})" if workers > 1 else ""
     lines = [
-        f"{r.name} — flow {r.flow} [{r.profile}] target {r.target}",
+        f"{r.name} — flow {r.flow} [{r.profile}] target {r.target}{merged}",
         f"  rate {r.achieved_rate:.2f}/s achieved of {r.target_rate:.2f}/s ({r.shape}, {r.arrivals}), "
-        f"{e.started} iterations, {e.dropped} dropped, {e.cancelled} cancelled, {r.users} users",
-        f"  in flight peak {e.peak_inflight} mean {e.mean_inflight:.2f}; "
+        f"{e.started} iterations, {e.dropped} dropped, {e.cancelled} cancelled, {r.users} users, "
+        f"seed {r.seed}",
+        f"  in flight {peak_text(r)} mean {e.mean_inflight:.2f}; "
         f"start lateness p99 {e.lateness.percentile(99) / 1000:.2f}ms max {e.lateness.max / 1000:.2f}ms; "
         f"{r.metrics.requests.count} requests, "
         f"{r.metrics.requests.bytes_in / max(e.window, 1e-9) / 1024:.1f} KiB/s received",
@@ -44,10 +51,13 @@ def run_summary(r: RunResult) -> list[str]:
     if r.broke_at_rate is not None:
         lines.append(f"  breaking point: thresholds broke at {r.broke_at_rate:.1f}/s")
     rows: list[list[str]] = [[*COLUMNS]]
-    rows.extend(_row(name, m) for name, m in r.metrics.steps.items())
-    rows.append(_row("(flow)", r.metrics.flow))
-    rows.append(_row("(requests)", r.metrics.requests))
+    w = e.window
+    rows.extend(_row(name, m, w) for name, m in r.metrics.steps.items())
+    rows.append(_row("(flow)", r.metrics.flow, w))
+    rows.append(_row("(requests)", r.metrics.requests, w))
     lines.extend("  " + x for x in _table(rows))
+    lines.append("  " + LEGEND)
+    lines.extend("  " + x for x in failure_lines(r))
     lines.append("  " + swap_line(r))
     lines.extend("  " + x for x in scaling_lines(r))
     for t in r.thresholds:
@@ -56,6 +66,31 @@ def run_summary(r: RunResult) -> list[str]:
         if not f.endswith(("ok", "FAILED")) and "not evidenced" not in f:
             lines.append(f"  FAIL {f}")
     return lines
+
+
+def failure_lines(r: RunResult, top: int = 5) -> list[str]:
+    """The most frequent failures (request statuses, exceptions, failed checks), as a small table."""
+    from fpt.stats import failure_rows
+
+    rows = failure_rows(r)
+    if not rows:
+        return []
+    table = [["count", "first s", "step", "status / exception", "message"]]
+    for f in rows[:top]:
+        first = f["first_seen_s"]
+        table.append([str(f["count"]), "-" if first is None else f"{first:.2f}", f["step"], f["status"],
+                      f["message"][:80]])
+    more = f" (top {top} of {len(rows)}; all in fpt-failures.csv)" if len(rows) > top else ""
+    return [f"failures{more}:", *(x.rstrip() for x in _table(table, left=(2, 3, 4)))]
+
+
+def peak_text(r: RunResult) -> str:
+    """Peak in-flight iterations; for a run merged from xdist workers, honest bounds."""
+    e = r.engine
+    if e.peak_inflight_sum and "," in r.worker:
+        return (f"peak between {e.peak_inflight} and {e.peak_inflight_sum} (largest worker's peak; "
+                f"sum of the workers' peaks, which need not coincide)")
+    return f"peak {e.peak_inflight}"
 
 
 def swap_line(r: RunResult) -> str:
@@ -67,8 +102,9 @@ def swap_line(r: RunResult) -> str:
     p = ev.probes
     probes = (f"; probes {p.tried} tried / {p.denied} refused / {p.unproven} unproven / "
               f"{p.allowed} allowed / {p.leaked} leaked / {p.errors} errors" if p.enabled else "")
+    within = " (counted within each xdist worker)" if "," in r.worker else ""
     basis = (f"{', '.join(ev.checks) or 'no checks'}; {ev.inspected} checked answers, "
-             f"{ev.inspected_overlap_pairs} overlapping pairs of different users{probes}")
+             f"{ev.inspected_overlap_pairs} overlapping pairs of different users{within}{probes}")
     if kinds:
         return f"FAIL data swap: {'; '.join(VERDICT_WORDS[k] for k in kinds)} ({basis})"
     verdict = r.swap_verdict
@@ -95,24 +131,90 @@ def scaling_lines(r: RunResult) -> list[str]:
     return out
 
 
+def _short(name: str, width: int = 48) -> str:
+    return name if len(name) <= width else "…" + name[-(width - 1):]
+
+
 def progress_line(p: Progress) -> str:
-    """One line: elapsed/total, achieved rate, p90, errors, findings."""
-    return (f"fpt {p.elapsed:5.0f}s/{p.duration:.0f}s  {p.rate:7.1f}/s  p90 {p.p90_ms:7.1f}ms  "
+    """One line: test, phase, elapsed/total, achieved vs target rate, p90, errors, findings."""
+    return (f"fpt {_short(p.name)}  {p.phase}  {p.elapsed:.0f}s/{p.duration:.0f}s  "
+            f"{p.rate:.1f}/s of {p.target_rate:.1f}/s  p90 {p.p90_ms:.1f}ms  "
             f"errors {p.errors}  findings {p.findings}")
+
+
+class LiveView:
+    """The progress of long runs: one line redrawn in place on a TTY, a plain line every
+    ``every`` seconds (and at each change of phase) otherwise; nothing for runs shorter
+    than ``min_duration``.
+
+    ``write(text, tty)`` puts text on the terminal (the plugin suspends pytest's capture
+    around it); ``clock`` is injectable for tests.
+    """
+
+    def __init__(self, write: Callable[[str], None], *, tty: bool, every: float = 5.0,
+                 min_duration: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 width: int = 0) -> None:
+        self.write = write
+        self.tty = tty
+        #: terminal columns: a redrawn line must not wrap, or "\r" cannot take it back
+        self.width = width
+        self.every = every
+        self.min_duration = min_duration
+        self.clock = clock
+        self._last = -1e9
+        self._drawn = 0
+        self._shown = False
+        self._phase = ""
+
+    def __call__(self, p: Progress) -> None:
+        """Show ``p`` if it is time to."""
+        if p.duration < self.min_duration:
+            return
+        line = progress_line(p)
+        if self.tty:
+            if self.width > 1:
+                line = line[: self.width - 1]
+            # Redrawn in place every tick; the last state stays on its own line when the run is done.
+            end = "\n" if p.phase == "done" else ""
+            self.write("\r" + line.ljust(self._drawn) + end)
+            self._drawn = 0 if end else len(line)
+            return
+        now = self.clock()
+        if p.phase == "done":
+            if self._shown:
+                self.write(line + "\n")
+            self._shown = False
+            self._phase = ""
+            return
+        if now - self._last >= self.every or p.phase != self._phase:  # and whenever the phase changes
+            self._last = now
+            self._phase = p.phase
+            self._shown = True
+            self.write(line + "\n")
 
 
 STATUS = {"passed": "ok  ", "failed": "FAIL", "not_evidenced": "N/E "}
 
 
-def checklist_lines(c: Checklist) -> list[str]:
-    """The checklist: one line per item (required ones starred), then the verdict."""
-    lines = [f"Definition of Done, level {c.level} (* required):"]
+def checklist_rows(c: Checklist) -> list[tuple[str, str]]:
+    """The checklist as (line, status) pairs: each line coloured by its own status.
+
+    Status is ``passed``, ``failed`` or ``not_evidenced`` for items, the verdict for the
+    last line, and ``""`` for the heading.
+    """
+    rows = [(f"Definition of Done, level {c.level} (* required; ok = passed, FAIL = failed, "
+             "N/E = not evidenced):", "")]
     width = max(len(i.name) for i in c.items)
     for i in c.items:
         star = "*" if i.name in c.required else " "
-        lines.append(f"  {STATUS[i.status]} {star} {i.name.ljust(width)}  {i.detail}")
+        rows.append((f"  {STATUS[i.status]} {star} {i.name.ljust(width)}  {i.detail}", i.status))
     for reason in c.incomplete:
-        lines.append(f"  INCOMPLETE: {reason}")
-    lines.append(f"DoD {c.level}: {c.verdict.upper()}"
-                 + (f" ({len(c.reasons)} required item(s) not passed)" if c.reasons else ""))
-    return lines
+        rows.append((f"  INCOMPLETE: {reason}", "failed"))
+    rows.append((f"DoD {c.level}: {c.verdict.upper()}"
+                 + (f" ({len(c.reasons)} required item(s) not passed)" if c.reasons else ""), c.verdict))
+    return rows
+
+
+def checklist_lines(c: Checklist) -> list[str]:
+    """The checklist: one line per item (required ones starred), then the verdict."""
+    return [line for line, _ in checklist_rows(c)]
