@@ -49,6 +49,8 @@ def run_summary(r: RunResult) -> list[str]:
     rows.append(_row("(requests)", r.metrics.requests))
     lines.extend("  " + x for x in _table(rows))
     lines.append("  " + swap_line(r))
+    from fpt.checks.replay import hunt_lines  # data-swap hunting: arrivals, unevidenced steps, detectors
+    lines.extend("  " + x for x in hunt_lines(r.evidence))
     lines.extend("  " + x for x in scaling_lines(r))
     for t in r.thresholds:
         lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
