@@ -215,8 +215,7 @@ def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
             "overlap_request_pairs": sum(r.evidence.inspected_overlap_pairs for r in runs),
             "peak_inflight": max(r.engine.peak_inflight for r in runs),
             "achieved_rate": max(r.achieved_rate for r in runs), "required_rate": min_rate,
-            "steps_without_overlap": sorted({s.step for r in runs for s in r.evidence.steps
-                                             if s.inspected and not s.overlap_pairs})}
+            "steps_without_overlap": sorted({s for r in runs for s in r.evidence.steps_without_overlap})}
         if n:
             return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
                                detail=f"{n} responses carried another user's data "

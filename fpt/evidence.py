@@ -22,6 +22,8 @@ from typing import Any
 OVERLAP_HORIZON = 30.0
 
 CHECK_NAMES = ("canary_scan", "ownership", "cross_user_probes")
+#: steps the harness runs itself (probes, read-back): not the flow's, and not under load by design
+HARNESS_STEP_PREFIX = "fpt."
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -42,6 +44,8 @@ class StepEvidence:
     scanned: int = 0
     owner_checked: int = 0
     overlap_pairs: int = 0
+    #: successful answers during the load itself (not the single-user phase, setup or read-back)
+    load_ok: int = 0
 
     @property
     def inspected(self) -> int:
@@ -61,7 +65,8 @@ class StepEvidence:
         return StepEvidence(step=self.step, responses=self.responses + other.responses,
                             ok=self.ok + other.ok, scanned=self.scanned + other.scanned,
                             owner_checked=self.owner_checked + other.owner_checked,
-                            overlap_pairs=self.overlap_pairs + other.overlap_pairs)
+                            overlap_pairs=self.overlap_pairs + other.overlap_pairs,
+                            load_ok=self.load_ok + other.load_ok)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -354,7 +359,8 @@ class Evidence:
     @property
     def steps_without_overlap(self) -> tuple[str, ...]:
         """Checked steps (a data-swap check inspected their answers) that never ran concurrently."""
-        return tuple(s.step for s in self.steps if s.inspected and not s.overlap_pairs)
+        return tuple(s.step for s in self.steps if s.inspected and s.load_ok and not s.overlap_pairs
+                     and not s.step.startswith(HARNESS_STEP_PREFIX))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -447,11 +453,12 @@ class OverlapCounter:
 class StepTally:
     """Mutable per-step counts while the run lasts."""
 
-    __slots__ = ("ok", "overlap", "owner_checked", "responses", "scanned")
+    __slots__ = ("load_ok", "ok", "overlap", "owner_checked", "responses", "scanned")
 
     def __init__(self) -> None:
         self.responses = 0
         self.ok = 0
+        self.load_ok = 0
         self.scanned = 0
         self.owner_checked = 0
         self.overlap = OverlapCounter()
@@ -459,7 +466,8 @@ class StepTally:
     def freeze(self, step: str) -> StepEvidence:
         """The frozen form."""
         return StepEvidence(step=step, responses=self.responses, ok=self.ok, scanned=self.scanned,
-                            owner_checked=self.owner_checked, overlap_pairs=self.overlap.pairs)
+                            owner_checked=self.owner_checked, overlap_pairs=self.overlap.pairs,
+                            load_ok=self.load_ok)
 
 
 class Recorder:

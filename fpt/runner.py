@@ -172,6 +172,8 @@ class Run:
                        else None)
         self.ctx.hunt = self.hunter
         self._setup_evidence: SetupEvidence | None = None
+        # A group never larger than the users free to run it (nor the in-flight cap): none dropped for it.
+        self.burst = max(1, min(cfg.burst, cfg.users, cfg.max_inflight or cfg.users))
         self.timeline = Timeline(events, self.ctx) if events else None
         self.watch: SessionWatch | None = None
         if self.timeline is not None:
@@ -266,7 +268,7 @@ class Run:
         if self.scanner is not None:
             rec.scan = self.scanner.evidence()
         h = self.hunter
-        arrivals = self.cfg.arrivals + (f", groups of {self.cfg.burst}" if self.cfg.arrivals == "rendezvous"
+        arrivals = self.cfg.arrivals + (f", groups of {self.burst}" if self.cfg.arrivals == "rendezvous"
                                         else "")
         return rec.freeze(checks=self._active_checks(), probes_enabled=self.probe is not None, alone=alone,
                           replay=h is not None and h.replaying, cache=h is not None and h.caching,
@@ -362,7 +364,7 @@ class Run:
         cfg = self.cfg
         alone = await self.run_alone(cfg.alone) if cfg.alone else None
         engine = LoadEngine(users=cfg.users, max_inflight=cfg.max_inflight, grace=cfg.grace)
-        due = schedule(self.shape, self.duration, arrivals=cfg.arrivals, burst=cfg.burst, seed=cfg.seed)
+        due = schedule(self.shape, self.duration, arrivals=cfg.arrivals, burst=self.burst, seed=cfg.seed)
         # Users are built before the clock starts, so their cost does not make the
         # first iterations late; very large pools build the rest on first use.
         for slot in range(min(cfg.users, PREBUILT_USERS)):

@@ -262,6 +262,7 @@ class UserClient(httpx.AsyncClient):
                 if request.method == "GET":
                     user.last_ok_get = request
                 if ctx.phase not in NOT_LOAD:
+                    tally.load_ok += 1
                     ctx.recorder.overlap.add(start, end, user.identity.index)
                     tally.overlap.add(start, end, user.identity.index)
         user._tally, user._tally_ok = tally, ok
@@ -333,6 +334,7 @@ class UserClient(httpx.AsyncClient):
         transport = self._transport_for_url(request.url)
         ctx.inflight_requests += 1
         ctx.request_starts += 1
+        seq, busy = ctx.request_starts, ctx.inflight_requests > 1
         try:
             async with asyncio.timeout(ctx.request_deadline):
                 response = await transport.handle_async_request(request)
@@ -345,6 +347,8 @@ class UserClient(httpx.AsyncClient):
         finally:
             ctx.inflight_requests -= 1
         response.request = request
+        response.extensions = {**response.extensions,
+                               "fpt.concurrent": busy or ctx.request_starts != seq}
         return response
 
 

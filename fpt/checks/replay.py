@@ -175,6 +175,7 @@ class Hunter:
         shown = redact_url(path)
         who: str | None = None
         seen_as_other: list[str] = []
+        with_own = False
         other = self._other(owner)
         creds = credentials(other.last_ok) if other is not None and other.last_ok is not None else None
         if other is None or creds is None or not await self._control(other, creds):
@@ -188,6 +189,7 @@ class Hunter:
                 rec.bump(counts, "errors")
             else:
                 seen_as_other = self._leak(owner, other.identity, r.content)
+                with_own = bool(seen_as_other) and bool(owner_data(other.identity, r.content))
                 if seen_as_other:
                     rec.bump(counts, "shared" if self._shared(owner, path, step) else "leaked")
                 elif r.status_code in DENIED:
@@ -218,11 +220,33 @@ class Hunter:
         if self._shared(owner, path, step) or not (seen_as_other or seen_as_nobody):
             return
         label = owner.identity.label
+        if not with_own and not (seen_as_other and seen_as_nobody):
+            # A read of the owner's object is refused or allowed every time; asked once more, an answer
+            # that no longer holds the owner's data came from a request it overlapped (concurrency).
+            again = creds if seen_as_other else None
+            viewer = other if seen_as_other else owner
+            try:
+                r2 = await _client(viewer).raw(method, url, headers={**headers, **(again or {})},  # type: ignore[arg-type]
+                                               content=content or None)
+                confirmed = bool(owner_data(owner.identity, r2.content))
+            except httpx.HTTPError:
+                confirmed = True
+            if not confirmed:
+                self._find("data_swap", f"{label}'s {method} {shown} replayed as {who or 'nobody'} answered "
+                           f"once with {label}'s data, not when asked again (concurrency)",
+                           (who if seen_as_other else "anonymous") or "", label, method, shown, step,
+                           seen_as_other or seen_as_nobody, concurrent=True)
+                return
         if seen_as_other and seen_as_nobody:
             # The answer does not depend on who asks: a cache or state kept without the user.
             self._find("data_swap", f"{method} {shown} answered {who} and a request without credentials "
                        f"with {label}'s data (replayed; cache or shared state)", who or "", label,
                        method, shown, step, seen_as_other, concurrent=False)
+        elif with_own:
+            # The URL answers per user (it held the other user's own data too) and mixed the owner's
+            # in: a listing or state that leaks, not a read of the owner's object.
+            self._find("data_swap", f"{method} {shown} replayed as {who} answered with {who}'s data and "
+                       f"{label}'s", who or "", label, method, shown, step, seen_as_other, concurrent=False)
         elif seen_as_other:
             self._find("cross_user", f"{label}'s {method} {shown} replayed with {who}'s credentials "
                        f"answered with {label}'s data", who or "", label, method, shown, step, seen_as_other)
@@ -267,11 +291,20 @@ class Hunter:
             return
         rec.bump(counts, "leaked")
         label, who = owner.identity.label, other.identity.label
+        # Asked again at once: a cache answers the same; state swapped by an overlapping request does not.
+        try:
+            r2 = await _client(other).raw("GET", request.url, headers=credentials(other.last_ok))
+            stays = bool(owner_data(owner.identity, r2.content))
+        except httpx.HTTPError:
+            stays = True
+        concurrent = not stays and bool(r.extensions.get("fpt.concurrent"))
+        why = "cache or shared state keyed without the user" if not concurrent else \
+            "once, under concurrency; not when asked again"
         self._find("data_swap", f"GET {redact_url(path)} asked by {who} right after {label} answered "
-                   f"with {label}'s data (cache or shared state keyed without the user)", who, label, "GET",
-                   redact_url(path), step, found, concurrent=False,
+                   f"with {label}'s data ({why})", who, label, "GET",
+                   redact_url(path), step, found, concurrent=concurrent,
                    extra={"cache_control": r.headers.get("cache-control", ""),
-                          "age": r.headers.get("age", "")})
+                          "age": r.headers.get("age", ""), "detector": "cache_probe"})
 
     def _find(self, kind: str, message: str, user: str, other: str, method: str, path: str, step: str,
               found: list[str], *, concurrent: bool | None = None,
@@ -281,7 +314,7 @@ class Hunter:
         ctx.findings.add(Finding(kind=kind, message=message, flow=ctx.flow, step=step, user=user,
                                  other_user=other, method=method, path=path, at=round(ctx.now(), 3),
                                  phase=ctx.phase, concurrent=concurrent,
-                                 evidence={"owner_data": found, **(extra or {})}))
+                                 evidence={"owner_data": found, "detector": "replay", **(extra or {})}))
 
 
 def _client(user: User) -> UserClient:
