@@ -40,6 +40,8 @@ from fpt.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
 from fpt.user import Observer, RunContext, User, reset_current, set_current
 
 Flow = Callable[[User], Awaitable[None]]
+Setup = Callable[[User], Awaitable[object]]
+"""Per-user setup (sign up, log in) run once before the measured window; what it returns is ignored."""
 ASGI_BASE = "http://fpt.asgi"
 PREBUILT_USERS = 2000
 
@@ -133,7 +135,7 @@ class Run:
                  thresholds: Sequence[Threshold], name: str, first_user: int = 0,
                  observers: Sequence[Observer] = (), progress: Callable[[Progress], None] | None = None,
                  step_every: float | None = None, phase: str = "load", worker: str = "main",
-                 events: Sequence[Event] = (), setup: Flow | None = None) -> None:
+                 events: Sequence[Event] = (), setup: Setup | None = None) -> None:
         self.flow = flow
         self.cfg = cfg
         self.shape = shape
@@ -414,7 +416,7 @@ class Run:
         return _with_thresholds(result, outcomes)
 
 
-async def iterate(flow: Flow, user: User) -> str | None:
+async def iterate(flow: Setup, user: User) -> str | None:
     """One iteration of ``flow`` as ``user``; returns its error kind (None when clean)."""
     token = set_current(user)
     user._iteration_error = None

@@ -109,13 +109,15 @@ class Hunter:
         if roll < self.cancel_below:
             return
         method = request.method
+        # Declared sharing is read now, inside the step that made the request.
+        shared = user.sees_shared(request.url.path)
         if roll < self.replay_below:
             if method in self.methods:
                 step = str(response.extensions.get("fpt.step", user.current_step))
                 self._spawn(self.replay(user, method, request.url, _body_headers(request),
-                                        request.content, step))
+                                        request.content, step, shared))
         elif method == "GET":
-            self._spawn(self.cache_probe(user, request, response))
+            self._spawn(self.cache_probe(user, request, response, shared))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         if len(self._tasks) >= MAX_TASKS:
@@ -158,14 +160,11 @@ class Hunter:
             return False
         return 200 <= r.status_code < 300
 
-    def _shared(self, owner: User, path: str, step: str) -> bool:
-        return owner.sees_shared(path, step)
-
     def _public_path(self, path: str) -> bool:
         return any(p.search(path) for p in self._public)
 
     async def replay(self, owner: User, method: str, url: httpx.URL, headers: dict[str, str],
-                     content: bytes, step: str) -> None:
+                     content: bytes, step: str, shared: bool = False) -> None:
         """Repeat the owner's request as another user and with no credentials; judge both answers."""
         rec = self.ctx.recorder
         counts = rec.replay
@@ -191,7 +190,7 @@ class Hunter:
                 seen_as_other = self._leak(owner, other.identity, r.content)
                 with_own = bool(seen_as_other) and bool(owner_data(other.identity, r.content))
                 if seen_as_other:
-                    rec.bump(counts, "shared" if self._shared(owner, path, step) else "leaked")
+                    rec.bump(counts, "shared" if shared else "leaked")
                 elif r.status_code in DENIED:
                     rec.bump(counts, "denied")
                 elif r.status_code >= 500:
@@ -210,16 +209,16 @@ class Hunter:
         else:
             seen_as_nobody = self._leak(owner, None, r.content)
             if seen_as_nobody:
-                rec.bump(counts, "anon_shared" if self._shared(owner, path, step) else "anon_leaked")
+                rec.bump(counts, "anon_shared" if shared else "anon_leaked")
             elif r.status_code >= 500:
                 rec.bump(counts, "anon_errors")
             elif r.status_code in DENIED:
                 rec.bump(counts, "anon_denied")
             else:
                 rec.bump(counts, "anon_open")
-        if self._shared(owner, path, step) or not (seen_as_other or seen_as_nobody):
+        if shared or not (seen_as_other or seen_as_nobody):
             return
-        label = owner.identity.label
+        label = _whose(owner, seen_as_other or seen_as_nobody)
         if not with_own and not (seen_as_other and seen_as_nobody):
             # A read of the owner's object is refused or allowed every time; asked once more, an answer
             # that no longer holds the owner's data came from a request it overlapped (concurrency).
@@ -263,7 +262,8 @@ class Hunter:
                      dict.fromkeys(find_canaries(body)) if c != mine]
         return found
 
-    async def cache_probe(self, owner: User, request: httpx.Request, response: httpx.Response) -> None:
+    async def cache_probe(self, owner: User, request: httpx.Request, response: httpx.Response,
+                          shared: bool = False) -> None:
         """Right after the owner's GET: the same URL as another user, with that user's own credentials."""
         rec = self.ctx.recorder
         counts = rec.cache
@@ -281,20 +281,20 @@ class Hunter:
         except httpx.HTTPError:
             rec.bump(counts, "errors")
             return
-        found = owner_data(owner.identity, r.content) if r.status_code < 500 else []
+        found = self._leak(owner, other.identity, r.content) if r.status_code < 500 else []
         path = request.url.path
         if not found:
             rec.bump(counts, "errors" if r.status_code >= 500 else "clean")
             return
-        if self._shared(owner, path, step):
+        if shared:
             rec.bump(counts, "shared")
             return
         rec.bump(counts, "leaked")
-        label, who = owner.identity.label, other.identity.label
+        who, label = other.identity.label, _whose(owner, found)
         # Asked again at once: a cache answers the same; state swapped by an overlapping request does not.
         try:
             r2 = await _client(other).raw("GET", request.url, headers=credentials(other.last_ok))
-            stays = bool(owner_data(owner.identity, r2.content))
+            stays = bool(self._leak(owner, other.identity, r2.content))
         except httpx.HTTPError:
             stays = True
         concurrent = not stays and bool(r.extensions.get("fpt.concurrent"))
@@ -314,7 +314,13 @@ class Hunter:
         ctx.findings.add(Finding(kind=kind, message=message, flow=ctx.flow, step=step, user=user,
                                  other_user=other, method=method, path=path, at=round(ctx.now(), 3),
                                  phase=ctx.phase, concurrent=concurrent,
-                                 evidence={"owner_data": found, "detector": "replay", **(extra or {})}))
+                                 evidence={"owner_data": found, **(extra or {"detector": "replay"})}))
+
+
+def _whose(owner: User, found: list[str]) -> str:
+    """Whose data ``found`` (from :meth:`Hunter._leak`) is: the owner's, or the named canary's."""
+    first = found[0] if found else "canary"
+    return owner.identity.label if first in ("canary", *OWNER_VALUES) else first.removeprefix("canary of ")
 
 
 def _client(user: User) -> UserClient:
