@@ -362,6 +362,7 @@ class _ObservedStream(httpx.AsyncByteStream):
         self._tally = tally
         self._ok = ok
         self._step = user.current_step
+        self._shared = user._shared
         self._kept: list[bytes] = []
         self._room = user.ctx.stream_scan_limit
         self._done = False
@@ -391,12 +392,13 @@ class _ObservedStream(httpx.AsyncByteStream):
                                           "fpt.concurrent": r.extensions.get("fpt.concurrent")})
         user = self._user
         prev, user.current_step = user.current_step, self._step
+        prev_shared, user._shared = user._shared, self._shared
         user._tally, user._tally_ok = self._tally, self._ok
         try:
             for observe in user.ctx.observers:
                 observe(user, r.request, seen)
         finally:
-            user.current_step = prev
+            user.current_step, user._shared = prev, prev_shared
 
 
 class _Step:
