@@ -259,6 +259,8 @@ class ReplayEvidence(_Counts):
     anon_leaked: int = 0
     anon_shared: int = 0
     anon_errors: int = 0
+    #: replays and cache probes not made because MAX_TASKS of them were already running
+    skipped: int = 0
     #: method -> requests replayed
     methods: Mapping[str, int] = dataclasses.field(default_factory=dict)
 

@@ -122,7 +122,7 @@ class Hunter:
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         if len(self._tasks) >= MAX_TASKS:
             coro.close()
-            self.ctx.recorder.bump(self.ctx.recorder.replay, "skipped_busy")
+            self.ctx.recorder.bump(self.ctx.recorder.replay, "skipped")
             return
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -148,6 +148,13 @@ class Hunter:
             if other is not user and other.last_ok is not None and not other.probing:
                 return other
         return None
+
+    def _credentials(self, other: User | None) -> dict[str, str] | None:
+        """What ``other`` last authenticated with (its old request id left out: each request has its own)."""
+        if other is None or other.last_ok is None:
+            return None
+        rid = self.ctx.request_id_header.lower()
+        return {k: v for k, v in credentials(other.last_ok).items() if k.lower() != rid}
 
     async def _control(self, other: User, creds: dict[str, str]) -> bool:
         """The other user's own last successful GET, with the same credentials, still succeeds."""
@@ -176,7 +183,7 @@ class Hunter:
         seen_as_other: list[str] = []
         with_own = False
         other = self._other(owner)
-        creds = credentials(other.last_ok) if other is not None and other.last_ok is not None else None
+        creds = self._credentials(other)
         if other is None or creds is None or not await self._control(other, creds):
             rec.bump(counts, "unproven")
         else:
@@ -276,8 +283,7 @@ class Hunter:
             rec.bump(counts, "unproven")
             return
         try:
-            r = await _client(other).raw("GET", request.url,
-                                     headers=credentials(other.last_ok))
+            r = await _client(other).raw("GET", request.url, headers=self._credentials(other) or {})
         except httpx.HTTPError:
             rec.bump(counts, "errors")
             return
@@ -293,7 +299,7 @@ class Hunter:
         who, label = other.identity.label, _whose(owner, found)
         # Asked again at once: a cache answers the same; state swapped by an overlapping request does not.
         try:
-            r2 = await _client(other).raw("GET", request.url, headers=credentials(other.last_ok))
+            r2 = await _client(other).raw("GET", request.url, headers=self._credentials(other) or {})
             stays = bool(self._leak(owner, other.identity, r2.content))
         except httpx.HTTPError:
             stays = True
