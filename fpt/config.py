@@ -404,6 +404,11 @@ def build(*, pyproject: Mapping[str, Any], ini: Mapping[str, Any], environ: Mapp
     cfg = cfg.with_values(ini, "pytest ini")
     cfg = cfg.with_values(from_env(environ), "environment")
     cfg = cfg.with_values(cli, "command line")
+    if cfg.unique_identities and not cfg.identity_nonce:
+        # One nonce for the session (each run prints it; identity_nonce = N reproduces the identities).
+        import secrets
+
+        cfg = cfg.with_values({"identity_nonce": secrets.randbelow(10**9) + 1}, "unique_identities")
     return cfg
 
 

@@ -190,6 +190,8 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
         "peak_inflight": e.peak_inflight, "overlap_request_pairs": r.evidence.overlap_pairs,
         "checks": list(r.evidence.checks), "swap_verdict": r.swap_verdict,
         "inspected": r.evidence.inspected, "cancelled": e.cancelled, "dropped_late": e.dropped_late,
+        "arrivals": r.evidence.arrivals or r.arrivals,
+        "steps_without_overlap": list(r.evidence.steps_without_overlap),
         "findings": dict(sorted(r.findings.counts.items())),
         "thresholds": [{"expr": t.expr, "measured": t.measured, "passed": t.passed, "detail": t.detail}
                        for t in r.thresholds],

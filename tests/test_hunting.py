@@ -301,3 +301,16 @@ def test_hunting_evidence_round_trips_and_merges() -> None:
     assert both.arrivals == "rendezvous, groups of 4"
     assert Evidence.from_dict({k: v for k, v in e.to_dict().items() if k not in ("replay", "cache")}).replay \
         == ReplayEvidence()
+
+
+def test_unique_identities_set_for_the_session_draw_one_nonce_for_every_run() -> None:
+    from fpt.config import build
+
+    cfg = build(pyproject={"unique_identities": True}, ini={}, environ={}, cli={})
+    assert cfg.identity_nonce > 0
+    again = build(pyproject={"unique_identities": True, "identity_nonce": cfg.identity_nonce}, ini={},
+                  environ={}, cli={})
+    assert again.identity_nonce == cfg.identity_nonce
+    runs = [Run(book_visit, cfg=cfg, shape=constant(1), duration=1, target=create_app(), thresholds=(),
+                name=f"run{i}") for i in range(2)]
+    assert runs[0].nonce == runs[1].nonce == cfg.identity_nonce
