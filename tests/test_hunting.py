@@ -314,3 +314,26 @@ def test_unique_identities_set_for_the_session_draw_one_nonce_for_every_run() ->
     runs = [Run(book_visit, cfg=cfg, shape=constant(1), duration=1, target=create_app(), thresholds=(),
                 name=f"run{i}") for i in range(2)]
     assert runs[0].nonce == runs[1].nonce == cfg.identity_nonce
+
+
+SUITE = '''
+from suites.demo import create_app
+from suites.flows import book_visit_token, sign_in_token
+
+def test_mobile(fpt_load):
+    r = fpt_load(book_visit_token, setup=sign_in_token, profile="virtual", target=create_app(), users=10,
+                 rate=20, duration=1, alone=1)
+    assert r.evidence.setup.ok == 10
+    assert r.evidence.cancel.enabled is False
+    assert r.evidence.replay.enabled and r.evidence.pairing.header == "X-Request-ID"
+'''
+
+
+def test_keys_and_setup_as_a_squad_uses_them(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_mobile=SUITE)
+    pytester.makepyprojecttoml('[tool.fpt]\nrequest_id_header = "X-Request-ID"\nshared_steps = ["inbox"]\n')
+    res = pytester.runpytest("--fpt-cancel-share=0", "--fpt-replay-writes", "-p", "no:cacheprovider")
+    res.assert_outcomes(passed=1)
+    res.stdout.fnmatch_lines(["*arrivals: rendezvous, groups of 4*", "*hunting: replay * as another user*"])
+    bad = pytester.runpytest("--fpt-replay-share=2", "-p", "no:cacheprovider")
+    bad.stderr.fnmatch_lines(["*replay_share*fraction between 0 and 1*"])
