@@ -1,11 +1,15 @@
-"""Detection rate of the shipped booking flow on each demo bug, and silence on the correct demo.
+"""Detection rate of the shipped suite's flows on each demo bug, and silence on the correct demo.
 
-Each case runs ``--runs`` times with a different seed; a bug counts as detected when the
-run holds a finding of the expected kind in the expected step naming two different
-users. Prints per case: detected/runs, iterations and overlapping request pairs.
+Each case runs ``--runs`` times with a different seed, with fpt's default settings and the
+suite's own choices (``suites/test_data_swap.py``: per-user setup, and for the bearer-token
+flow ``replay_writes`` and ``request_id_header``). One run of a case is both in-process
+scenarios of the suite: ``book_visit`` and ``book_visit_token``. A bug counts as caught when
+either holds a data-swap or cross-user finding naming two different users; the correct
+demo counts as quiet when neither has any finding at all. Prints per case: caught (or quiet)
+n/N, iterations and overlapping pairs of different users per checked step (medians).
 
-In-process (default, ~2 s per run):  ``python bench/swap_detection.py --runs 10``
-Real uvicorn server, live level:      ``python bench/swap_detection.py --runs 10 --live``
+In-process (~2 s per scenario):   ``python bench/swap_detection.py --runs 10``
+One case:                          ``python bench/swap_detection.py --runs 3 --case stale_connection``
 """
 
 from __future__ import annotations
@@ -14,78 +18,82 @@ import argparse
 import asyncio
 import statistics
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpt.config import FptConfig
+from fpt.records import SWAP_KINDS
 from fpt.result import RunResult
 from fpt.runner import Run
 from fpt.shapes import constant
+from fpt.user import User
 from suites.demo import create_app
-from suites.demo.server import serve
-from suites.flows import book_visit
+from suites.demo.app import BUGS
+from suites.flows import book_visit, book_visit_token, sign_in, sign_in_token
 
-EXPECTED = {
-    "shared_cache": ("data_swap", "profile"),
-    "request_global": ("data_swap", "profile"),
-    "no_owner_check": ("cross_user", "fpt.probe"),
-    "leaky_listing": ("data_swap", "list"),
-}
-
-
-def one_run(bug: str | None, seed: int, *, live: bool, seconds: float) -> RunResult:
-    """The suite's data-swap scenario: 20 members, rendezvous bursts, 30% probes."""
-    bugs = (bug,) if bug else ()
-    if live:
-        with serve(bugs=bugs) as server:
-            cfg = FptConfig(users=20, profile="live", arrivals="rendezvous", burst=5, probe_share=0.3,
-                            alone=2, seed=seed)
-            run = Run(book_visit, cfg=cfg, shape=constant(5), duration=seconds, target=server.base_url,
-                      thresholds=(), name=f"bench-{bug}")
-            return asyncio.run(run.execute())
-    cfg = FptConfig(users=20, profile="virtual", arrivals="rendezvous", burst=10, probe_share=0.3,
-                    alone=2, seed=seed)
-    run = Run(book_visit, cfg=cfg, shape=constant(40), duration=seconds, target=create_app(bugs=bugs),
-              thresholds=(), name=f"bench-{bug}")
-    return asyncio.run(run.execute())
+Flow = Callable[[User], Awaitable[None]]
+Setup = Callable[[User], Awaitable[object]]
+#: the suite's in-process scenarios: flow, setup, users, rate, and the suite's own settings
+SCENARIOS: tuple[tuple[Flow, Setup, int, float, dict[str, object]], ...] = (
+    (book_visit, sign_in, 50, 50.0, {"probe_share": 0.3}),
+    (book_visit_token, sign_in_token, 30, 40.0, {"replay_writes": True, "request_id_header": "X-Request-ID"}),
+)
 
 
-def detected(r: RunResult, bug: str) -> bool:
-    """A finding of the expected kind, in the expected step, naming two different users."""
-    kind, step = EXPECTED[bug]
-    return any(f.step == step and f.user and f.other_user and f.user != f.other_user
-               for f in r.findings.of(kind))
+def one_run(bug: str | None, seed: int, seconds: float) -> list[RunResult]:
+    """Both in-process scenarios of the suite against the demo with ``bug`` switched on."""
+    out = []
+    for flow, setup, users, rate, extra in SCENARIOS:
+        cfg = FptConfig(profile="virtual", seed=seed).with_values({"users": users, **extra}, "bench")
+        run = Run(flow, cfg=cfg, shape=constant(rate), duration=seconds,
+                  target=create_app(bugs=(bug,) if bug else ()), thresholds=(), name=f"bench-{bug}",
+                  setup=setup)
+        out.append(asyncio.run(run.execute()))
+    return out
+
+
+def caught(results: list[RunResult]) -> bool:
+    """A swap or cross-user finding naming two different users, in any scenario."""
+    return any(f.user and f.other_user and f.user != f.other_user
+               for r in results for f in r.findings.examples if f.kind in (*SWAP_KINDS, "cross_user"))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--live", action="store_true", help="real uvicorn server at 5/s instead of in-process")
-    ap.add_argument("--seconds", type=float, default=None, help="per run (default 2 in-process, 8 live)")
+    ap.add_argument("--seconds", type=float, default=2.0, help="per scenario")
+    ap.add_argument("--case", action="append", help="only these cases (clean or a bug name)")
     args = ap.parse_args()
-    seconds = args.seconds or (8.0 if args.live else 2.0)
-    print(f"{'case':<16} {'result':>8} {'iterations':>12} {'overlap pairs (median)':>24}  verdicts")
-    for case in [None, *EXPECTED]:
+    cases: list[str | None] = [None, *BUGS]
+    if args.case:
+        cases = [None if c == "clean" else c for c in args.case]
+    print(f"{'case':<22} {'result':>8} {'iterations':>10}  overlap pairs per checked step (median)  kinds")
+    for case in cases:
         ok = 0
         iters: list[int] = []
-        pairs: list[int] = []
-        verdicts: set[str] = set()
+        pairs: dict[str, list[int]] = {}
+        kinds: set[str] = set()
         for i in range(args.runs):
-            r = one_run(case, seed=1000 + i, live=args.live, seconds=seconds)
-            iters.append(r.engine.started)
-            pairs.append(r.counters.get("overlap.request_pairs", 0))
-            verdicts.add(r.swap_verdict)
+            results = one_run(case, seed=1000 + i, seconds=args.seconds)
+            iters.append(sum(r.engine.started for r in results))
+            for r in results:
+                for s in r.evidence.steps:
+                    if s.inspected and s.load_ok:
+                        pairs.setdefault(s.step, []).append(s.overlap_pairs)
+                kinds.update(k for k, n in r.findings.counts.items() if n)
             if case is None:
-                ok += int(not r.findings.counts and r.swap_verdict == "passes")
+                ok += int(all(not r.findings.counts for r in results)
+                          and all(r.swap_verdict == "passes" for r in results))
             else:
-                ok += int(detected(r, case))
+                ok += int(caught(results))
+        per_step = " ".join(f"{k}:{statistics.median(v):.0f}" for k, v in pairs.items())
         label = case or "clean"
-        what = "passed" if case is None else "caught"
-        print(f"{label:<16} {f'{ok}/{args.runs}':>8} {statistics.median(iters):>12.0f} "
-              f"{statistics.median(pairs):>24.0f}  {what}; {', '.join(sorted(verdicts))}")
-    mode = "--live" if args.live else ""
-    print(f"command: python bench/swap_detection.py --runs {args.runs} {mode}".rstrip())
+        what = "quiet" if case is None else "caught"
+        print(f"{label:<22} {f'{ok}/{args.runs}':>8} {statistics.median(iters):>10.0f}  {per_step}  "
+              f"{what}; {', '.join(sorted(kinds)) or 'no findings'}")
+    print(f"command: python bench/swap_detection.py --runs {args.runs}")
 
 
 if __name__ == "__main__":

@@ -189,14 +189,36 @@ KEYS: tuple[Key, ...] = (
     Key("seed", _int, "be a whole number", "seed for identities and arrivals", 1),
     Key("report_dir", str, "be a directory path", "where reports are written", "fpt-report"),
     Key("arrivals", _choice(("uniform", "poisson", "rendezvous")),
-        "be one of uniform, poisson, rendezvous", "how arrivals are spread within the rate",
-        "uniform"),
+        "be one of uniform, poisson, rendezvous",
+        "how arrivals are spread within the rate (rendezvous: groups of `burst` released together at "
+        "the same mean rate, so checked steps overlap without asking)", "rendezvous"),
     Key("burst", _positive_int, "be a whole number >= 1",
-        "users released together by rendezvous arrivals", 5),
+        "users released together by rendezvous arrivals", 4),
     Key("alone", _non_negative_int, "be a whole number >= 0",
         "iterations of the flow for one user alone before the load (0: skip)", 3),
     Key("probe_share", _fraction, "be a fraction between 0 and 1 (or a percentage like 20%)",
         "share of iterations followed by a cross-user probe", 0.2),
+    Key("replay_share", _fraction, "be a fraction between 0 and 1 (or a percentage like 10%)",
+        "share of successful requests repeated as another user and with no credentials", 0.1),
+    Key("replay_writes", _bool, "be true or false",
+        "replay PUT and DELETE as well as GET/HEAD/OPTIONS (only if replaying them cannot corrupt "
+        "the run's own checks)", False, flag=True),
+    Key("cancel_share", _fraction, "be a fraction between 0 and 1 (or a percentage like 2%)",
+        "share of idempotent requests the client gives up on mid-flight (then sends again)", 0.05),
+    Key("cache_probe_share", _fraction, "be a fraction between 0 and 1 (or a percentage like 10%)",
+        "share of successful GETs asked again at once by another user (same URL, its own credentials)",
+        0.1),
+    Key("request_id_header", str, "be a response header name (empty: off)",
+        "header the service echoes with the request's id; another request's id is a swap", ""),
+    Key("shared_paths", _patterns, "be a list of regular expressions over URL paths",
+        "routes where a user may legitimately see another user's data (a message, a public post)", ()),
+    Key("shared_steps", _str_list, "be a list of step names",
+        "steps where a user may legitimately see another user's data", ()),
+    Key("unique_identities", _bool, "be true or false",
+        "mix a per-session nonce into the identities (printed, so a run can be reproduced)", False,
+        flag=True),
+    Key("identity_nonce", _non_negative_int, "be a whole number >= 0",
+        "the nonce unique_identities mixes in (0: a new one per session)", 0),
     Key("canary_scan", _bool, "be true or false", "scan every response for other users' canaries",
         True),
     Key("scan_limit", _positive_int, "be a whole number of bytes >= 1",
@@ -267,10 +289,19 @@ class FptConfig:
     duration: float = 30.0
     seed: int = 1
     report_dir: str = "fpt-report"
-    arrivals: str = "uniform"
-    burst: int = 5
+    arrivals: str = "rendezvous"
+    burst: int = 4
     alone: int = 3
     probe_share: float = 0.2
+    replay_share: float = 0.1
+    replay_writes: bool = False
+    cancel_share: float = 0.05
+    cache_probe_share: float = 0.1
+    request_id_header: str = ""
+    shared_paths: tuple[str, ...] = ()
+    shared_steps: tuple[str, ...] = ()
+    unique_identities: bool = False
+    identity_nonce: int = 0
     canary_scan: bool = True
     scan_limit: int = 1 << 20
     http_transport: str = "fast"
@@ -373,6 +404,11 @@ def build(*, pyproject: Mapping[str, Any], ini: Mapping[str, Any], environ: Mapp
     cfg = cfg.with_values(ini, "pytest ini")
     cfg = cfg.with_values(from_env(environ), "environment")
     cfg = cfg.with_values(cli, "command line")
+    if cfg.unique_identities and not cfg.identity_nonce:
+        # One nonce for the session (each run prints it; identity_nonce = N reproduces the identities).
+        import secrets
+
+        cfg = cfg.with_values({"identity_nonce": secrets.randbelow(10**9) + 1}, "unique_identities")
     return cfg
 
 

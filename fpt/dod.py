@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpt.errors import ConfigError
-from fpt.evidence import ProbeEvidence
+from fpt.evidence import ProbeEvidence, ReplayEvidence
 from fpt.judge import examples
 from fpt.records import SWAP_KINDS
 from fpt.redact import url as redact_url
@@ -193,12 +193,14 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
         "peak_inflight": e.peak_inflight, "overlap_request_pairs": r.evidence.overlap_pairs,
         "checks": list(r.evidence.checks), "swap_verdict": r.swap_verdict,
         "inspected": r.evidence.inspected, "cancelled": e.cancelled, "dropped_late": e.dropped_late,
+        "arrivals": r.evidence.arrivals or r.arrivals,
+        "steps_without_overlap": list(r.evidence.steps_without_overlap),
         "findings": dict(sorted(r.findings.counts.items())),
         "thresholds": [{"expr": t.expr, "measured": t.measured, "passed": t.passed, "detail": t.detail}
                        for t in r.thresholds],
         "p90_ms": round(r.metrics.flow.hist.percentile(90) / 1000, 3) if r.metrics.flow.count else None,
         "error_rate": round(r.metrics.flow.error_rate, 6), "worker": r.worker, "incomplete": r.incomplete,
-        "seed": r.seed, "arrivals": r.arrivals,
+        "seed": r.seed,
         # per-step statistics and the failures table (fpt.stats), also written as CSV
         "steps": step_stats(r), "failures": failure_rows(r, FAILURE_ROWS),
     }
@@ -221,8 +223,7 @@ def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
             "overlap_request_pairs": sum(r.evidence.inspected_overlap_pairs for r in runs),
             "peak_inflight": max(r.engine.peak_inflight for r in runs),
             "achieved_rate": max(r.achieved_rate for r in runs), "required_rate": min_rate,
-            "steps_without_overlap": sorted({s.step for r in runs for s in r.evidence.steps
-                                             if s.inspected and not s.overlap_pairs})}
+            "steps_without_overlap": sorted({s for r in runs for s in r.evidence.steps_without_overlap})}
         if n:
             return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
                                detail=f"{n} responses carried another user's data "
@@ -238,6 +239,12 @@ def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                                detail=f"step{'s' if len(dark) > 1 else ''} {', '.join(dark)} answered only "
                                       "errors: no answer there could be checked for another user's data")
+        if ev["steps_without_overlap"]:
+            # A checked step that never ran concurrently could not have shown a concurrency swap.
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                               detail="checked steps that never overlapped another user's: "
+                                      f"{', '.join(ev['steps_without_overlap'])} (a swap there could not "
+                                      "have shown; raise the rate or the burst)")
         shown = [r for r in checked if r.evidence.inspected_overlap_pairs > 0]
         if not shown:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
@@ -275,20 +282,29 @@ def _single_user(results: Sequence[RunResult]) -> ItemOutcome:
 
 def _negative(results: Sequence[RunResult]) -> ItemOutcome:
     name = "data_swap.negative_concurrency"
-    runs = [r for r in results if r.evidence.probes.enabled]
+    runs = [r for r in results if r.evidence.probes.enabled or r.evidence.replay.enabled]
     p = ProbeEvidence()
+    rp = ReplayEvidence()
     for r in runs:
         p = p + r.evidence.probes
+        rp = rp + r.evidence.replay
     leaks = _count(runs, ("cross_user",))
-    ev = {**p.to_dict(), "cross_user_findings": leaks, "examples": _examples(runs, ("cross_user",))}
-    if leaks or p.leaked:
+    ev = {**p.to_dict(), "cross_user_findings": leaks, "examples": _examples(runs, ("cross_user",)),
+          "replay": rp.to_dict()}
+    leaked = max(leaks, p.leaked + rp.leaked + rp.anon_leaked)
+    if leaked:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
-                           detail=f"{max(leaks, p.leaked)} of {p.tried} cross-user attempts got the owner's "
-                                  "data (authorization: BOLA/IDOR)")
+                           detail=f"{leaked} of {p.tried + rp.tried + rp.anon_tried} cross-user attempts "
+                                  "(probes and replays) got the owner's data (authorization: BOLA/IDOR)")
     if p.allowed:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
                            detail=f"{p.allowed} of {p.tried} cross-user attempts were answered 2xx, not "
                                   "refused (declare public routes in public_paths)")
+    if not p.denied and rp.denied:
+        return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
+                           detail=f"{rp.denied} of {rp.tried} requests replayed as another user refused with "
+                                  f"that user's working credentials, 0 leaked ({rp.own} answered with its "
+                                  f"own data, {rp.unproven} unproven)")
     if not p.denied:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                            detail=f"no cross-user attempt was refused with working credentials "
@@ -297,7 +313,9 @@ def _negative(results: Sequence[RunResult]) -> ItemOutcome:
                                   "without a target)")
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                        detail=f"{p.denied} of {p.tried} cross-user attempts refused with the prober's own "
-                              f"working credentials, 0 leaked ({p.unproven} unproven, {p.errors} errors)")
+                              f"working credentials, 0 leaked ({p.unproven} unproven, {p.errors} errors)"
+                              + (f"; replays as another user: {rp.denied} refused, {rp.own} own data, "
+                                 f"0 leaked" if rp.enabled else ""))
 
 
 def _scaled(results: Sequence[RunResult]) -> list[RunResult]:

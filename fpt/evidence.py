@@ -22,6 +22,8 @@ from typing import Any
 OVERLAP_HORIZON = 30.0
 
 CHECK_NAMES = ("canary_scan", "ownership", "cross_user_probes")
+#: steps the harness runs itself (probes, read-back): not the flow's, and not under load by design
+HARNESS_STEP_PREFIX = "fpt."
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -42,6 +44,8 @@ class StepEvidence:
     scanned: int = 0
     owner_checked: int = 0
     overlap_pairs: int = 0
+    #: successful answers during the load itself (not the single-user phase, setup or read-back)
+    load_ok: int = 0
 
     @property
     def inspected(self) -> int:
@@ -61,7 +65,8 @@ class StepEvidence:
         return StepEvidence(step=self.step, responses=self.responses + other.responses,
                             ok=self.ok + other.ok, scanned=self.scanned + other.scanned,
                             owner_checked=self.owner_checked + other.owner_checked,
-                            overlap_pairs=self.overlap_pairs + other.overlap_pairs)
+                            overlap_pairs=self.overlap_pairs + other.overlap_pairs,
+                            load_ok=self.load_ok + other.load_ok)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +79,8 @@ class ScanEvidence:
     truncated: int = 0
     skipped_bytes: int = 0
     streamed: int = 0
+    #: foreign canaries seen on a route or step declared shared (legitimate, not findings)
+    shared: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -88,7 +95,7 @@ class ScanEvidence:
         return ScanEvidence(enabled=self.enabled or o.enabled, bodies=self.bodies + o.bodies,
                             bytes=self.bytes + o.bytes, truncated=self.truncated + o.truncated,
                             skipped_bytes=self.skipped_bytes + o.skipped_bytes,
-                            streamed=self.streamed + o.streamed)
+                            streamed=self.streamed + o.streamed, shared=self.shared + o.shared)
 
 
 PROBE_OUTCOMES = ("denied", "unproven", "allowed", "public", "leaked", "errors", "inconclusive")
@@ -189,6 +196,133 @@ class AloneEvidence:
                              failures=(self.failures + o.failures)[:5])
 
 
+class _Counts:
+    """Counting evidence: int fields add, ``enabled`` ors, mappings add per key, text keeps the first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in _plain(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Any:
+        """Inverse of :meth:`to_dict` (unknown keys ignored, missing ones default)."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def __add__(self, o: Any) -> Any:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            a, b = getattr(self, f.name), getattr(o, f.name)
+            if isinstance(a, bool):
+                out[f.name] = a or b
+            elif isinstance(a, int):
+                out[f.name] = a + b
+            elif isinstance(a, Mapping):
+                m = dict(a)
+                for k, v in b.items():
+                    m[k] = m.get(k, 0) + v
+                out[f.name] = m
+            else:
+                out[f.name] = a or b
+        return type(self)(**out)
+
+
+REPLAY_OUTCOMES = ("denied", "own", "unproven", "leaked", "shared", "public", "errors", "inconclusive")
+ANON_OUTCOMES = ("anon_denied", "anon_open", "anon_leaked", "anon_shared", "anon_errors")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayEvidence(_Counts):
+    """Real requests repeated as another user and with no credentials (Autorize-style), by outcome.
+
+    As another user: ``denied`` (401/403/404 while that user's own control request worked),
+    ``own`` (2xx without the owner's data: its own view of a user-relative URL), ``unproven``
+    (no other user with working credentials, or its control failed), ``leaked`` (the owner's
+    canary or identity values came back: an authorization finding), ``shared`` / ``public``
+    (owner's data or 2xx on a route declared shared / public), ``errors`` (5xx, transport),
+    ``inconclusive`` (any other status). With no credentials: the ``anon_*`` counts.
+    """
+
+    enabled: bool = False
+    tried: int = 0
+    denied: int = 0
+    own: int = 0
+    unproven: int = 0
+    leaked: int = 0
+    shared: int = 0
+    public: int = 0
+    errors: int = 0
+    inconclusive: int = 0
+    anon_tried: int = 0
+    anon_denied: int = 0
+    anon_open: int = 0
+    anon_leaked: int = 0
+    anon_shared: int = 0
+    anon_errors: int = 0
+    #: replays and cache probes not made because MAX_TASKS of them were already running
+    skipped: int = 0
+    #: method -> requests replayed
+    methods: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheEvidence(_Counts):
+    """Same URL, another user, right after: ``leaked`` answers carried the first user's data.
+
+    ``storable`` counts the probed authenticated answers a shared cache may store (no
+    ``Cache-Control: private/no-store``, and no ``Vary`` on Cookie/Authorization; ASVS 14.2.2):
+    a warning, not a failure.
+    """
+
+    enabled: bool = False
+    tried: int = 0
+    clean: int = 0
+    leaked: int = 0
+    shared: int = 0
+    unproven: int = 0
+    errors: int = 0
+    storable: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelEvidence(_Counts):
+    """Requests the client gave up on mid-flight on purpose, then sent again (never the service's errors).
+
+    ``cancelled``: cut before the answer came; ``answered_first``: the answer beat the cut
+    (nothing cancelled); ``retried_ok`` / ``retry_failed``: the transparent second attempt.
+    """
+
+    enabled: bool = False
+    tried: int = 0
+    cancelled: int = 0
+    answered_first: int = 0
+    retried_ok: int = 0
+    retry_failed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairingEvidence(_Counts):
+    """Request ids sent in ``header`` and echoed back: ``mismatched`` replies carried another request's id."""
+
+    enabled: bool = False
+    header: str = ""
+    checked: int = 0
+    missing: int = 0
+    mismatched: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetupEvidence(_Counts):
+    """Per-user setup before the measured window: users set up, failed, or unfinished at the deadline."""
+
+    enabled: bool = False
+    users: int = 0
+    ok: int = 0
+    failed: int = 0
+    unfinished: int = 0
+    deadline_s: float = 0.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Evidence:
     """Everything a run's checks inspected, for the judging layer."""
@@ -198,6 +332,15 @@ class Evidence:
     scan: ScanEvidence = ScanEvidence()
     probes: ProbeEvidence = ProbeEvidence()
     alone: AloneEvidence | None = None
+    replay: ReplayEvidence = ReplayEvidence()
+    cache: CacheEvidence = CacheEvidence()
+    cancel: CancelEvidence = CancelEvidence()
+    pairing: PairingEvidence = PairingEvidence()
+    setup: SetupEvidence = SetupEvidence()
+    #: how arrivals were shaped (e.g. "rendezvous, groups of 4"), for the run summary
+    arrivals: str = ""
+    #: the nonce mixed into identities (unique_identities), 0 when none
+    identity_nonce: int = 0
 
     @property
     def overlap_pairs(self) -> int:
@@ -218,12 +361,22 @@ class Evidence:
         """Overlapping pairs on the steps whose responses a data-swap check inspected."""
         return sum(s.overlap_pairs for s in self.steps if s.inspected)
 
+    @property
+    def steps_without_overlap(self) -> tuple[str, ...]:
+        """Checked steps (a data-swap check inspected their answers) that never ran concurrently."""
+        return tuple(s.step for s in self.steps if s.inspected and s.load_ok and not s.overlap_pairs
+                     and not s.step.startswith(HARNESS_STEP_PREFIX))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
         return {"checks": list(self.checks), "steps": [s.to_dict() for s in self.steps],
                 "scan": self.scan.to_dict(),
                 "probes": self.probes.to_dict(),
-                "alone": self.alone.to_dict() if self.alone is not None else None}
+                "alone": self.alone.to_dict() if self.alone is not None else None,
+                "replay": self.replay.to_dict(), "cache": self.cache.to_dict(),
+                "cancel": self.cancel.to_dict(), "pairing": self.pairing.to_dict(),
+                "setup": self.setup.to_dict(), "arrivals": self.arrivals,
+                "identity_nonce": self.identity_nonce}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Evidence:
@@ -231,7 +384,13 @@ class Evidence:
         return cls(checks=tuple(d["checks"]), steps=tuple(StepEvidence.from_dict(s) for s in d["steps"]),
                    scan=ScanEvidence.from_dict(d["scan"]),
                    probes=ProbeEvidence.from_dict(d["probes"]),
-                   alone=AloneEvidence.from_dict(d["alone"]) if d.get("alone") is not None else None)
+                   alone=AloneEvidence.from_dict(d["alone"]) if d.get("alone") is not None else None,
+                   replay=ReplayEvidence.from_dict(d.get("replay", {})),
+                   cache=CacheEvidence.from_dict(d.get("cache", {})),
+                   cancel=CancelEvidence.from_dict(d.get("cancel", {})),
+                   pairing=PairingEvidence.from_dict(d.get("pairing", {})),
+                   setup=SetupEvidence.from_dict(d.get("setup", {})), arrivals=d.get("arrivals", ""),
+                   identity_nonce=d.get("identity_nonce", 0))
 
 
 def merge_evidence(parts: Iterable[Evidence]) -> Evidence:
@@ -241,14 +400,21 @@ def merge_evidence(parts: Iterable[Evidence]) -> Evidence:
     steps: dict[str, StepEvidence] = {}
     scan, probes = ScanEvidence(), ProbeEvidence()
     alone: AloneEvidence | None = None
+    replay, cache, cancel = ReplayEvidence(), CacheEvidence(), CancelEvidence()
+    pairing, setup = PairingEvidence(), SetupEvidence()
     for p in parts:
         for s in p.steps:
             steps[s.step] = steps[s.step] + s if s.step in steps else s
         scan, probes = scan + p.scan, probes + p.probes
+        replay, cache, cancel = replay + p.replay, cache + p.cache, cancel + p.cancel
+        pairing, setup = pairing + p.pairing, setup + p.setup
         if p.alone is not None:
             alone = p.alone if alone is None else alone + p.alone
     return Evidence(checks=tuple(dict.fromkeys(c for p in parts for c in p.checks)),
-                    steps=tuple(steps.values()), scan=scan, probes=probes, alone=alone)
+                    steps=tuple(steps.values()), scan=scan, probes=probes, alone=alone, replay=replay,
+                    cache=cache, cancel=cancel, pairing=pairing, setup=setup,
+                    arrivals=next((p.arrivals for p in parts if p.arrivals), ""),
+                    identity_nonce=next((p.identity_nonce for p in parts if p.identity_nonce), 0))
 
 
 class OverlapCounter:
@@ -291,11 +457,12 @@ class OverlapCounter:
 class StepTally:
     """Mutable per-step counts while the run lasts."""
 
-    __slots__ = ("ok", "overlap", "owner_checked", "responses", "scanned")
+    __slots__ = ("load_ok", "ok", "overlap", "owner_checked", "responses", "scanned")
 
     def __init__(self) -> None:
         self.responses = 0
         self.ok = 0
+        self.load_ok = 0
         self.scanned = 0
         self.owner_checked = 0
         self.overlap = OverlapCounter()
@@ -303,7 +470,8 @@ class StepTally:
     def freeze(self, step: str) -> StepEvidence:
         """The frozen form."""
         return StepEvidence(step=step, responses=self.responses, ok=self.ok, scanned=self.scanned,
-                            owner_checked=self.owner_checked, overlap_pairs=self.overlap.pairs)
+                            owner_checked=self.owner_checked, overlap_pairs=self.overlap.pairs,
+                            load_ok=self.load_ok)
 
 
 class Recorder:
@@ -314,6 +482,12 @@ class Recorder:
         self.probe_counts: dict[str, int] = dict.fromkeys(("tried", "no_target", *PROBE_OUTCOMES), 0)
         self.probe_statuses: dict[str, int] = {}
         self.scan = ScanEvidence()
+        #: counts of the hunting detectors (replay, cache, cancel, pairing), by field name
+        self.replay: dict[str, int] = {}
+        self.replay_methods: dict[str, int] = {}
+        self.cache: dict[str, int] = {}
+        self.cancel: dict[str, int] = {}
+        self.pairing: dict[str, int] = {}
 
     def tally(self, step: str) -> StepTally:
         """The mutable tally of ``step``."""
@@ -329,11 +503,23 @@ class Recorder:
             key = str(status)
             self.probe_statuses[key] = self.probe_statuses.get(key, 0) + 1
 
+    @staticmethod
+    def bump(counts: dict[str, int], key: str, n: int = 1) -> None:
+        """Add ``n`` to ``counts[key]``."""
+        counts[key] = counts.get(key, 0) + n
+
     def freeze(self, *, checks: tuple[str, ...], probes_enabled: bool,
-               alone: AloneEvidence | None) -> Evidence:
-        """The run's evidence, frozen."""
+               alone: AloneEvidence | None, replay: bool = False, cache: bool = False,
+               cancel: bool = False, pairing: str = "", setup: SetupEvidence | None = None,
+               arrivals: str = "", identity_nonce: int = 0) -> Evidence:
+        """The run's evidence, frozen (the flags say which hunting detectors were on)."""
         return Evidence(
             checks=checks, steps=tuple(t.freeze(name) for name, t in self.steps.items()), scan=self.scan,
             probes=ProbeEvidence(enabled=probes_enabled, statuses=dict(self.probe_statuses),
                                  **self.probe_counts),
-            alone=alone)
+            alone=alone,
+            replay=ReplayEvidence(enabled=replay, methods=dict(self.replay_methods), **self.replay),
+            cache=CacheEvidence(enabled=cache, **self.cache),
+            cancel=CancelEvidence(enabled=cancel, **self.cancel),
+            pairing=PairingEvidence(enabled=bool(pairing), header=pairing, **self.pairing),
+            setup=setup or SetupEvidence(), arrivals=arrivals, identity_nonce=identity_nonce)

@@ -24,8 +24,8 @@ VERDICT_WORDS = {
                           "explains)",
     "concurrency": "concurrency (another user's data only in answers that overlapped other requests)",
     "passes": "passes (checks inspected overlapping answers of different users; no swap)",
-    "no_overlap": "not evidenced: no two users' successful, checked answers overlapped "
-                  "(raise the rate or use rendezvous arrivals)",
+    "no_overlap": "not evidenced: a checked step never had two users' successful answers overlap "
+                  "(raise the rate or the rendezvous burst)",
     "not_checked": "not evidenced: no data-swap check inspected a successful answer",
 }
 """Every verdict word and what it means."""
@@ -58,7 +58,7 @@ def swap_verdict(r: RunResult) -> str:
     ev = r.evidence
     if not ev.inspected:
         return "not_checked"
-    if not ev.inspected_overlap_pairs:
+    if not ev.inspected_overlap_pairs or ev.steps_without_overlap:
         return "no_overlap"
     return "passes"
 

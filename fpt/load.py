@@ -18,7 +18,9 @@ from fpt.user import Observer
 OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max_inflight", "grace",
                "allow_rate", "base_url", "alone", "probe_share", "canary_scan", "scan_limit",
                "served_by", "session_cookie", "login_steps", "scale_p90_factor", "scale_error_rate",
-               "public_paths", "high_traffic_rate", "request_deadline")
+               "public_paths", "high_traffic_rate", "request_deadline",
+               "replay_share", "replay_writes", "cancel_share", "cache_probe_share", "request_id_header",
+               "shared_paths", "shared_steps", "unique_identities", "identity_nonce")
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -185,7 +187,7 @@ class LoadRunner:
         __tracebackhide__ = True
         from fpt.runner import Run
 
-        known = set(OVERRIDABLE) | {"rate", "thresholds", "target", "events"}
+        known = set(OVERRIDABLE) | {"rate", "thresholds", "target", "events", "setup"}
         unknown = sorted(set(kwargs) - known)
         if unknown:
             raise ConfigError(unknown[0], kwargs[unknown[0]],
@@ -204,7 +206,7 @@ class LoadRunner:
         run = Run(flow, cfg=cfg, shape=shape, duration=duration, target=target,
                   thresholds=thresholds, name=self._name, observers=self._observers,
                   progress=self._progress, step_every=step_every, worker=self._worker,
-                  first_user=first_user, events=kwargs.get("events") or ())
+                  first_user=first_user, events=kwargs.get("events") or (), setup=kwargs.get("setup"))
         result = await run.execute()
         if self._split is not None:
             # Reports describe the whole run (the merged target rate is the workers' sum).

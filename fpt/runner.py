@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import re
+import secrets
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,13 +23,15 @@ import httpx
 from fpt.checks.canary import CanaryScanner
 from fpt.checks.continuity import SessionWatch, read_back
 from fpt.checks.probes import CrossUserProbe
+from fpt.checks.replay import Hunter
 from fpt.config import FptConfig
 from fpt.engine import LoadEngine
 from fpt.errors import ConfigError
-from fpt.evidence import AloneEvidence, Evidence
+from fpt.evidence import AloneEvidence, Evidence, Recorder, SetupEvidence
 from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
-from fpt.metrics import StepMetrics
+from fpt.metrics import Metrics, StepMetrics
 from fpt.perimeter import GuardedTransport, OffPerimeter, Perimeter
+from fpt.records import Finding
 from fpt.redact import scrub
 from fpt.result import RunResult
 from fpt.scaling import Event
@@ -38,6 +42,8 @@ from fpt.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
 from fpt.user import Observer, RunContext, User, reset_current, set_current
 
 Flow = Callable[[User], Awaitable[None]]
+Setup = Callable[[User], Awaitable[object]]
+"""Per-user setup (sign up, log in) run once before the measured window; what it returns is ignored."""
 ASGI_BASE = "http://fpt.asgi"
 PREBUILT_USERS = 2000
 
@@ -135,7 +141,7 @@ class Run:
                  thresholds: Sequence[Threshold], name: str, first_user: int = 0,
                  observers: Sequence[Observer] = (), progress: Callable[[Progress], None] | None = None,
                  step_every: float | None = None, phase: str = "load", worker: str = "main",
-                 events: Sequence[Event] = ()) -> None:
+                 events: Sequence[Event] = (), setup: Setup | None = None) -> None:
         self.flow = flow
         self.cfg = cfg
         self.shape = shape
@@ -144,15 +150,21 @@ class Run:
         self.thresholds = tuple(thresholds)
         self.name = name
         self.first_user = first_user
+        self.setup = setup
+        # unique_identities: a nonce mixed into the identity seed (printed, reusable as identity_nonce).
+        self.nonce = (cfg.identity_nonce or secrets.randbelow(10**9) + 1) if cfg.unique_identities else 0
+        self.id_seed = cfg.seed * 1_000_000_007 + self.nonce if self.nonce else cfg.seed
         self.ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase=phase,
-                              owners=OwnerIndex(cfg.seed), request_deadline=cfg.request_deadline,
-                              stream_scan_limit=cfg.scan_limit)
+                              owners=OwnerIndex(self.id_seed), request_deadline=cfg.request_deadline,
+                              stream_scan_limit=cfg.scan_limit, request_id_header=cfg.request_id_header,
+                              shared_steps=frozenset(cfg.shared_steps),
+                              shared_paths=tuple(re.compile(p) for p in cfg.shared_paths))
         self.ctx.observers.extend(observers)
         self.progress = progress
         self.step_every = step_every
         self.worker = worker
         self.users: list[User | None] = [None] * cfg.users
-        self._identities = IdentityFactory(cfg.seed)
+        self._identities = IdentityFactory(self.id_seed)
         self._client_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
                                             perimeter=Perimeter.from_config(cfg))
         self.scanner = CanaryScanner(self.ctx.owners, limit=cfg.scan_limit) if cfg.canary_scan else None
@@ -161,6 +173,15 @@ class Run:
         self.probe = (CrossUserProbe(self.ctx, share=cfg.probe_share, seed=cfg.seed,
                                      public_paths=cfg.public_paths)
                       if cfg.probe_share > 0 and cfg.users > 1 else None)
+        self.hunter = (Hunter(self.ctx, seed=cfg.seed, replay_share=cfg.replay_share,
+                              replay_writes=cfg.replay_writes, cache_share=cfg.cache_probe_share,
+                              cancel_share=cfg.cancel_share, public_paths=cfg.public_paths)
+                       if cfg.users > 1 and (cfg.replay_share or cfg.cache_probe_share or cfg.cancel_share)
+                       else None)
+        self.ctx.hunt = self.hunter
+        self._setup_evidence: SetupEvidence | None = None
+        # A group never larger than the users free to run it (nor the in-flight cap): none dropped for it.
+        self.burst = max(1, min(cfg.burst, cfg.users, cfg.max_inflight or cfg.users))
         self.timeline = Timeline(events, self.ctx) if events else None
         self.watch: SessionWatch | None = None
         if self.timeline is not None:
@@ -199,11 +220,18 @@ class Run:
     async def run_alone(self, iterations: int) -> AloneEvidence:
         """The flow for one user alone, ``iterations`` times in a row, before any load, within a deadline."""
         ctx = RunContext(flow=self.ctx.flow, phase="alone", owners=self.ctx.owners,
-                         request_deadline=self.cfg.request_deadline, stream_scan_limit=self.cfg.scan_limit)
+                         request_deadline=self.cfg.request_deadline, stream_scan_limit=self.cfg.scan_limit,
+                         shared_steps=self.ctx.shared_steps, shared_paths=self.ctx.shared_paths)
         if self.cfg.canary_scan:
             ctx.observers.append(CanaryScanner(ctx.owners, limit=self.cfg.scan_limit))
         user = User(self._identities.make(SOLO_BASE + self.first_user), ctx, **self._client_kwargs())
         errors: dict[str, int] = {}
+        if self.setup is not None:
+            try:
+                if await asyncio.wait_for(iterate(self.setup, user), max(self.cfg.grace, 1.0)):
+                    errors["setup"] = 1
+            except TimeoutError:
+                errors["setup"] = 1
         clean = failed = 0
         deadline = self.alone_deadline()
 
@@ -247,7 +275,55 @@ class Run:
         rec = self.ctx.recorder
         if self.scanner is not None:
             rec.scan = self.scanner.evidence()
-        return rec.freeze(checks=self._active_checks(), probes_enabled=self.probe is not None, alone=alone)
+        h = self.hunter
+        arrivals = self.cfg.arrivals + (f", groups of {self.burst}" if self.cfg.arrivals == "rendezvous"
+                                        else "")
+        return rec.freeze(checks=self._active_checks(), probes_enabled=self.probe is not None, alone=alone,
+                          replay=h is not None and h.replaying, cache=h is not None and h.caching,
+                          cancel=h is not None and h.cancelling, pairing=self.cfg.request_id_header,
+                          setup=self._setup_evidence, arrivals=arrivals, identity_nonce=self.nonce)
+
+    async def run_setup(self, users: int) -> SetupEvidence:
+        """``setup(user)`` once per user before the clock starts, within a deadline; not measured.
+
+        Its requests go to a throwaway recorder and metrics (the load window starts after it);
+        a finding it makes stays a finding, and a setup that fails or raises is a functional one.
+        """
+        assert self.setup is not None
+        setup = self.setup
+        ctx = self.ctx
+        metrics, recorder, phase = ctx.metrics, ctx.recorder, ctx.phase
+        ctx.metrics, ctx.recorder, ctx.phase = Metrics(), Recorder(), "setup"
+        deadline = max(self.cfg.grace, 5.0)
+        gate = asyncio.Semaphore(8)  # a few at a time: a sign-up storm is not what is measured
+        ok = failed = 0
+
+        async def one(slot: int) -> None:
+            nonlocal ok, failed
+            user = self.user(slot)
+            async with gate:
+                error = await iterate(setup, user)
+            if error:
+                failed += 1
+                user.fail("functional", f"setup failed ({error}): {user.last_error or 'see its steps'}",
+                          step="setup")
+            else:
+                ok += 1
+
+        try:
+            tasks = [asyncio.ensure_future(one(slot)) for slot in range(users)]
+            _, pending = await asyncio.wait(tasks, timeout=deadline)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            ctx.metrics, ctx.recorder, ctx.phase = metrics, recorder, phase
+        unfinished = users - ok - failed
+        if unfinished:
+            ctx.findings.add(Finding(kind="functional", message=f"setup of {unfinished} users did not finish "
+                                     f"within {deadline:g}s", flow=ctx.flow, step="setup", phase="setup"))
+        return SetupEvidence(enabled=True, users=users, ok=ok, failed=failed, unfinished=unfinished,
+                             deadline_s=deadline)
 
     def _stop(self) -> bool:
         return self._broke_at is not None
@@ -301,11 +377,13 @@ class Run:
             self._tick(0.0, "alone")  # the live view says what the first seconds are spent on
         alone = await self.run_alone(cfg.alone) if cfg.alone else None
         engine = LoadEngine(users=cfg.users, max_inflight=cfg.max_inflight, grace=cfg.grace)
-        due = schedule(self.shape, self.duration, arrivals=cfg.arrivals, burst=cfg.burst, seed=cfg.seed)
+        due = schedule(self.shape, self.duration, arrivals=cfg.arrivals, burst=self.burst, seed=cfg.seed)
         # Users are built before the clock starts, so their cost does not make the
         # first iterations late; very large pools build the rest on first use.
         for slot in range(min(cfg.users, PREBUILT_USERS)):
             self.user(slot)
+        if self.setup is not None:
+            self._setup_evidence = await self.run_setup(min(cfg.users, PREBUILT_USERS))
         wall = time.time()
         self.ctx.t0 = time.perf_counter()
         continuity = None
@@ -328,6 +406,8 @@ class Run:
         finally:
             if timeline_task is not None and not timeline_task.done():
                 timeline_task.cancel()
+            if self.hunter is not None:
+                await self.hunter.drain(max(cfg.grace, 1.0))
             await asyncio.gather(*(u.aclose() for u in self.users if u is not None),
                                  return_exceptions=True)
         # The target per second, for the report's plot (a ramp's target is not its mean).
@@ -353,7 +433,7 @@ class Run:
         return _with_thresholds(result, outcomes)
 
 
-async def iterate(flow: Flow, user: User) -> str | None:
+async def iterate(flow: Setup, user: User) -> str | None:
     """One iteration of ``flow`` as ``user``; returns its error kind (None when clean)."""
     token = set_current(user)
     user._iteration_error = None

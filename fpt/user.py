@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -33,9 +33,32 @@ Observer = Callable[["User", httpx.Request, httpx.Response], None]
 
 NO_STEP = "(no step)"
 #: phases whose overlapping requests are not load: they prove nothing about concurrency
-NOT_LOAD = frozenset({"alone", "readback", "explore"})
+NOT_LOAD = frozenset({"alone", "readback", "explore", "setup"})
 #: a whole request (head and body) must be over within this many seconds unless configured
 REQUEST_DEADLINE = 30.0
+
+#: methods the client may give up on and send again without changing what the flow did
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Hunt(Protocol):
+    """The detectors that act on a share of requests (``fpt.checks.replay.Hunter``): one draw per request."""
+
+    cancel_below: float
+    after_below: float
+
+    def random(self) -> float:
+        """One uniform draw in [0, 1) deciding what, if anything, this request gets."""
+
+    def cut_delay(self, user: User) -> float:
+        """Seconds after sending at which the client gives up on a request chosen for cancelling."""
+
+    def cut(self, outcome: str) -> None:
+        """Count one cancellation outcome."""
+
+    def after(self, user: User, request: httpx.Request, response: httpx.Response, roll: float) -> None:
+        """A successful answer drawn ``roll``: replay it or probe its URL (in the background)."""
+
 
 _current: contextvars.ContextVar[User | None] = contextvars.ContextVar("fpt_user", default=None)
 
@@ -65,6 +88,15 @@ class RunContext:
     pending: dict[int, tuple[float, asyncio.Task[Any]]] = field(default_factory=dict)
     expired: set[int] = field(default_factory=set)
     sweeper: asyncio.Task[None] | None = None
+    #: the detectors acting on a share of requests (replay, cache probe, cancellation), if any
+    hunt: Hunt | None = None
+    #: header the service echoes with the request's id (request/response pairing); "" is off
+    request_id_header: str = ""
+    #: where a user may legitimately see another user's data (declared by the squad)
+    shared_steps: frozenset[str] = frozenset()
+    shared_paths: tuple[re.Pattern[str], ...] = ()
+    #: every user of the run, by index (the detectors pick "another user" here)
+    users: dict[int, User] = field(default_factory=dict)
 
     def now(self) -> float:
         """Seconds since the run started."""
@@ -186,6 +218,13 @@ class UserClient(httpx.AsyncClient):
         request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
         user.last_request = request
         note_request(request)  # its credentials are scrubbed from whatever fpt reports
+        rid_header = ctx.request_id_header
+        if rid_header:
+            request.headers[rid_header] = request.headers["x-fpt-request"]
+        hunt = ctx.hunt
+        # One draw decides whether this request is cancelled, replayed or probed: the others
+        # pay nothing more.
+        roll = hunt.random() if hunt is not None and not user.probing and ctx.phase not in NOT_LOAD else 1.0
         ctx.inflight_requests += 1
         ctx.request_starts += 1
         seq = ctx.request_starts
@@ -199,7 +238,10 @@ class UserClient(httpx.AsyncClient):
             if ctx.sweeper is None:
                 ctx.sweeper = task.get_loop().create_task(_sweep(ctx))
         try:
-            response = await super().send(request, **kwargs)
+            if roll < 1.0 and hunt is not None and roll < hunt.cancel_below and request.method in IDEMPOTENT:
+                response = await self._cut_then_send(hunt, request, kwargs)
+            else:
+                response = await super().send(request, **kwargs)
         except asyncio.CancelledError:
             if seq not in ctx.expired:
                 raise
@@ -247,13 +289,92 @@ class UserClient(httpx.AsyncClient):
                 if request.method == "GET":
                     user.last_ok_get = request
                 if ctx.phase not in NOT_LOAD:
+                    tally.load_ok += 1
                     tally.overlap.add(start, end, user.identity.index)
         user._tally, user._tally_ok = tally, ok
+        if rid_header:
+            self._pair(request, response, rid_header)
         if not stream:
             for observe in ctx.observers:
                 observe(user, request, response)
+            if roll < 1.0 and ok and hunt is not None and roll < hunt.after_below:
+                hunt.after(user, request, response, roll)
         elif ctx.observers:
             response.stream = _ObservedStream(response, user, tally, ok)
+        return response
+
+    async def _cut_then_send(self, hunt: Hunt, request: httpx.Request,
+                             kwargs: dict[str, Any]) -> httpx.Response:
+        """Give up on ``request`` at a random point after sending it, then send it again.
+
+        Only idempotent requests get here, so the second attempt changes nothing the flow
+        did; the flow sees the second answer. What a service leaves behind from the first
+        (a reply still queued on a shared connection) shows on the next users' answers.
+        """
+        try:
+            async with asyncio.timeout(hunt.cut_delay(self._fpt_user)):
+                response = await super().send(request, **kwargs)
+        except TimeoutError:
+            hunt.cut("cancelled")
+        else:
+            hunt.cut("answered_first")
+            return response
+        try:
+            response = await super().send(request, **kwargs)
+        except BaseException:
+            hunt.cut("retry_failed")
+            raise
+        hunt.cut("retried_ok")
+        return response
+
+    def _pair(self, request: httpx.Request, response: httpx.Response, header: str) -> None:
+        """Request/response pairing: an answer carrying another request's id is a swap."""
+        user = self._fpt_user
+        counts = user.ctx.recorder.pairing
+        echoed = response.headers.get(header)
+        if echoed is None:
+            counts["missing"] = counts.get("missing", 0) + 1
+            return
+        counts["checked"] = counts.get("checked", 0) + 1
+        sent = request.headers.get(header, "")
+        if echoed != sent:
+            counts["mismatched"] = counts.get("mismatched", 0) + 1
+            owner = echoed.split("-", 1)[0]
+            other = f"user#{owner}" if owner.isdigit() and int(owner) != user.index else "another request"
+            user.fail("data_swap", f"the answer carries the id of another request ({header} {echoed!r}, "
+                      f"sent {sent!r})", other_user=other, method=request.method,
+                      path=redact_url(request.url.path), request_id=sent,
+                      concurrent=bool(response.extensions.get("fpt.concurrent")),
+                      evidence={"sent": sent, "echoed": echoed, "header": header})
+
+    async def raw(self, method: str, url: httpx.URL, *, headers: dict[str, str],
+                  content: bytes | None = None) -> httpx.Response:
+        """Send a harness request over this user's transport: no cookie jar, no metrics, no observers.
+
+        The detectors use it to ask as someone else (or as nobody) without touching the
+        flow's cookies, timings or iteration outcome. It counts as a request in flight, so
+        the flow's answers that overlap it are marked concurrent, as they were.
+        """
+        ctx = self._fpt_user.ctx
+        request = httpx.Request(method, url, headers=headers, content=content)
+        transport = self._transport_for_url(request.url)
+        ctx.inflight_requests += 1
+        ctx.request_starts += 1
+        seq, busy = ctx.request_starts, ctx.inflight_requests > 1
+        try:
+            async with asyncio.timeout(ctx.request_deadline):
+                response = await transport.handle_async_request(request)
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise httpx.ReadTimeout("no whole answer within the request deadline", request=request) from None
+        finally:
+            ctx.inflight_requests -= 1
+        response.request = request
+        response.extensions = {**response.extensions,
+                               "fpt.concurrent": busy or ctx.request_starts != seq}
         return response
 
 
@@ -295,6 +416,7 @@ class _ObservedStream(httpx.AsyncByteStream):
         self._tally = tally
         self._ok = ok
         self._step = user.current_step
+        self._shared = user._shared
         self._kept: list[bytes] = []
         self._room = user.ctx.stream_scan_limit
         self._done = False
@@ -324,28 +446,32 @@ class _ObservedStream(httpx.AsyncByteStream):
                                           "fpt.concurrent": r.extensions.get("fpt.concurrent")})
         user = self._user
         prev, user.current_step = user.current_step, self._step
+        prev_shared, user._shared = user._shared, self._shared
         user._tally, user._tally_ok = self._tally, self._ok
         try:
             for observe in user.ctx.observers:
                 observe(user, r.request, seen)
         finally:
-            user.current_step = prev
+            user.current_step, user._shared = prev, prev_shared
 
 
 class _Step:
     """``async with user.step(name)``: one named transaction, timed as a whole."""
 
-    __slots__ = ("_expect", "_prev_expect", "_prev_name", "_start", "_user", "name")
+    __slots__ = ("_expect", "_prev_expect", "_prev_name", "_prev_shared", "_shared", "_start", "_user",
+                 "name")
 
-    def __init__(self, user: User, name: str, expect: Collection[int] | None) -> None:
+    def __init__(self, user: User, name: str, expect: Collection[int] | None, shared: bool = False) -> None:
         self._user = user
         self.name = name
         self._expect = expect
+        self._shared = shared
 
     async def __aenter__(self) -> _Step:
         u = self._user
-        self._prev_name, self._prev_expect = u.current_step, u._expect
+        self._prev_name, self._prev_expect, self._prev_shared = u.current_step, u._expect, u._shared
         u.current_step, u._expect = self.name, self._expect
+        u._shared = self._shared or self.name in u.ctx.shared_steps
         u._step_error = None
         self._start = time.perf_counter()
         return self
@@ -362,7 +488,7 @@ class _Step:
         u.ctx.metrics.step(self.name, end - u.ctx.t0, (end - self._start) * 1e6, error)
         if error:
             u._iteration_error = u._iteration_error or error
-        u.current_step, u._expect = self._prev_name, self._prev_expect
+        u.current_step, u._expect, u._shared = self._prev_name, self._prev_expect, self._prev_shared
         u._step_error = None
 
 
@@ -374,6 +500,7 @@ class User:
         self.ctx = ctx
         register(identity.password)  # scrubbed from whatever fpt reports
         ctx.owners.add(identity)
+        ctx.users[identity.index] = self
         self.state: dict[str, Any] = {}
         self.ledger = Ledger(identity.index, ctx)
         self.current_step = NO_STEP
@@ -396,6 +523,10 @@ class User:
         self._tally_ok = False
         #: True while the harness probes another user's data as this user
         self.probing = False
+        #: True inside a step declared shared (``user.step(name, shared=True)`` or ``shared_steps``)
+        self._shared = False
+        #: seconds the last request took (a cancellation cuts within it)
+        self.last_latency = 0.0
         self.http: httpx.AsyncClient = UserClient(self, **client_kwargs)
 
     @property
@@ -403,9 +534,22 @@ class User:
         """The user's index in the run's pool."""
         return self.identity.index
 
-    def step(self, name: str, *, expect_status: Collection[int] | None = None) -> _Step:
-        """A named transaction; ``expect_status`` lists the statuses that are not errors here."""
-        return _Step(self, name, expect_status)
+    def step(self, name: str, *, expect_status: Collection[int] | None = None, shared: bool = False) -> _Step:
+        """A named transaction; ``expect_status`` lists the statuses that are not errors here.
+
+        ``shared=True`` declares that other users' data may legitimately appear in its answers
+        (a message another member sent, a public post): foreign canaries there are not findings.
+        """
+        return _Step(self, name, expect_status, shared)
+
+    def sees_shared(self, path: str, step: str | None = None) -> bool:
+        """Whether another user's data may legitimately appear at ``path`` in ``step`` (default: now)."""
+        if step is None:
+            if self._shared:
+                return True
+        elif step in self.ctx.shared_steps:
+            return True
+        return any(p.search(path) for p in self.ctx.shared_paths)
 
     def check(self, condition: object, message: str) -> bool:
         """Count a functional failure when ``condition`` is false; never raises."""
@@ -496,6 +640,7 @@ class User:
     def _request_done(self, start: float, error: str | None, nbytes: int, end: float = 0.0,
                       why: tuple[str, str] | None = None) -> None:
         end = end or time.perf_counter()
+        self.last_latency = end - start
         self.ctx.metrics.request(end - self.ctx.t0, (end - start) * 1e6, error, nbytes)
         if error:
             if why is not None:  # (status or exception, message): the report's failures table

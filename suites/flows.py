@@ -44,6 +44,51 @@ async def book_visit(user: fpt.User) -> None:
             fpt.check(r.status_code == 200, f"cancel refused ({r.status_code})")
 
 
+async def sign_in_token(user: fpt.User) -> bool:
+    """Sign up once, then log in once for a bearer token kept in ``user.state`` (no cookie kept)."""
+    if not user.state.get("signed_up"):
+        async with user.step("signup", expect_status={201, 409}):
+            body = {**user.identity.profile(), "password": user.identity.password}
+            r = await user.http.post("/signup", json=body)
+        user.state["signed_up"] = r.status_code in (201, 409)
+    if not user.state.get("token"):
+        async with user.step("login"):
+            r = await user.http.post("/login", json=user.identity.credentials)
+            if fpt.check(r.status_code == 200, f"login refused ({r.status_code})"):
+                user.state["token"] = r.json()["token"]
+        user.http.cookies.clear()  # this client authenticates per request, never by cookie
+    return bool(user.state.get("token"))
+
+
+async def book_visit_token(user: fpt.User) -> None:
+    """The mobile app's flow: every call carries ``Authorization: Bearer``, never a cookie.
+
+    Reads the profile, books a visit, reschedules it (PUT) and lists the visits, checking
+    at each answer that the data is this member's.
+    """
+    if not await sign_in_token(user):
+        return
+    auth = {"authorization": f"Bearer {user.state['token']}"}
+    async with user.step("profile"):
+        r = await user.http.get("/me", headers=auth)
+        user.expect_owner(r, "member.email", "member.member_id", "member.canary")
+    async with user.step("book"):
+        r = await user.http.post("/visits", json={"note": f"follow-up {user.identity.canary}"}, headers=auth)
+        if not fpt.check(r.status_code == 201, f"booking refused ({r.status_code})"):
+            return
+        visit = r.json()
+        user.expect_owner(visit, member_id=user.identity.member_id)
+        user.ledger.add("visit", f"/visits/{visit['id']}", note=visit["note"])
+    async with user.step("reschedule"):
+        r = await user.http.put(f"/visits/{visit['id']}", json={"date": "2031-02-03"}, headers=auth)
+        if fpt.check(r.status_code == 200, f"reschedule refused ({r.status_code})"):
+            user.expect_owner(r, member_id=user.identity.member_id)
+    async with user.step("list"):
+        r = await user.http.get("/visits", headers=auth)
+        for visit in r.json().get("visits", []):
+            user.expect_owner(visit, member_id=user.identity.member_id)
+
+
 async def book_with_input(user: fpt.User, note: object) -> None:
     """Negative flow: book a visit with a generated note; it must be booked or refused cleanly."""
     if not await sign_in(user):

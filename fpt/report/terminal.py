@@ -59,6 +59,8 @@ def run_summary(r: RunResult) -> list[str]:
     lines.append("  " + LEGEND)
     lines.extend("  " + x for x in failure_lines(r))
     lines.append("  " + swap_line(r))
+    from fpt.checks.replay import hunt_lines  # data-swap hunting: arrivals, unevidenced steps, detectors
+    lines.extend("  " + x for x in hunt_lines(r.evidence))
     lines.extend("  " + x for x in scaling_lines(r))
     for t in r.thresholds:
         lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")

@@ -11,6 +11,20 @@ get into services, prove that fpt's data-swap checks catch what they claim:
   whose it is (broken object-level authorization).
 - ``leaky_listing``: ``GET /visits`` merges the front desk's recent bookings with
   an ``or`` where an ``and`` was meant, listing other members' booked visits.
+- ``stale_connection``: the one backend connection every request shares keeps going
+  after a request was cancelled between sending its command and reading the reply,
+  so each later request reads the reply of the one before it (redis-py asyncio, 2023).
+  It shows when the server cancels the handler of a request whose client gave up (as
+  in-process ASGI does; uvicorn lets the handler finish).
+- ``no_owner_check_write``: ``PUT /visits/{id}`` reschedules any member's visit and
+  answers with it (broken object-level authorization on a write).
+- ``unkeyed_cache``: ``GET /me`` says ``Cache-Control: public, max-age=5``, so the edge
+  cache in front of the app (keyed by path, as edge caches are) serves one member's
+  profile to everyone for five seconds (Steam 2015, Klarna 2021): no concurrency needed.
+
+Every answer echoes ``X-Request-ID`` (from the backend reply that served it, when one
+did), and member answers say ``Cache-Control: private, no-store`` unless a bug says
+otherwise.
 """
 
 from __future__ import annotations
@@ -31,13 +45,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from suites.demo.store import MemoryStore, RedisStore, Store
+from suites.demo.store import MemoryStore, Pipe, RedisStore, Store
 
-BUGS = ("shared_cache", "request_global", "no_owner_check", "leaky_listing")
+BUGS = ("shared_cache", "request_global", "no_owner_check", "leaky_listing", "stale_connection",
+        "no_owner_check_write", "unkeyed_cache")
 SESSIONS = ("memory", "redis", "replica-memory")
 MEMBER_FIELDS = ("email", "password", "name", "phone", "birth_date", "member_id", "address", "canary")
 MAX_FIELD = 1000
 CACHE_TTL = 1.0
+EDGE_TTL = 5.0
+#: where the member lookup left the id of the backend reply it read (echoed as X-Request-ID)
+REPLY_TAG = "demo.reply_tag"
 
 
 def parse_bugs(bugs: Iterable[str] | str | None) -> frozenset[str]:
@@ -74,6 +92,55 @@ class ServedBy:
         await self.app(scope, receive, send_with)
 
 
+class EdgeCache:
+    """ASGI middleware: an edge cache keyed by path (as edge caches are) that stores only answers
+    marked ``Cache-Control: public``; echoes ``X-Request-ID``; marks other answers private."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.cache: dict[str, tuple[float, Message, list[Message]]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve from the cache, or call the app and keep what it marks public."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        path = scope["path"]
+        if scope["method"] == "GET":
+            hit = self.cache.get(path)
+            if hit is not None and time.monotonic() - hit[0] < EDGE_TTL:
+                age = str(int(time.monotonic() - hit[0])).encode()
+                start = {**hit[1], "headers": [*hit[1]["headers"], (b"age", age)]}
+                for message in (start, *hit[2]):
+                    await send(message)
+                return
+        kept: list[Message] = []
+        start_msg: Message | None = None
+
+        async def send_with(message: Message) -> None:
+            nonlocal start_msg
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"private, no-store"))
+                tag = scope.get(REPLY_TAG, rid)
+                if tag is not None and b"x-request-id" not in names:
+                    headers.append((b"x-request-id", tag if isinstance(tag, bytes) else str(tag).encode()))
+                message = {**message, "headers": headers}
+                cc = dict(headers).get(b"cache-control", b"")
+                if scope["method"] == "GET" and b"public" in cc:
+                    start_msg = message
+            elif start_msg is not None:
+                kept.append(message)
+                if not message.get("more_body"):
+                    self.cache[path] = (time.monotonic(), start_msg, kept)
+            await send(message)
+
+        await self.app(scope, receive, send_with)
+
+
 def error(status: int, message: str) -> JSONResponse:
     """A JSON error body with a message."""
     return JSONResponse({"error": message}, status_code=status)
@@ -96,6 +163,8 @@ class Booking:
         self._client: httpx.AsyncClient | None = None
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self.current_member: dict[str, Any] | None = None  # only the request_global bug uses it
+        # The one backend connection every member lookup goes through (pipelined, replies in order).
+        self.pipe = Pipe(reset_on_cancel="stale_connection" not in bugs)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -111,12 +180,19 @@ class Booking:
         await self.store.close()
 
     async def member_of(self, request: Request) -> dict[str, Any] | None:
-        """The logged-in member of this request, from the session cookie."""
-        token = request.cookies.get("session")
+        """The logged-in member of this request, from ``Authorization: Bearer`` or the session cookie."""
+        auth = request.headers.get("authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get("session")
         if not token:
             return None
-        mid = await self.store.session(token)
-        return await self.store.member(mid) if mid else None
+
+        async def lookup() -> dict[str, Any] | None:
+            mid = await self.store.session(token)
+            return await self.store.member(mid) if mid else None
+
+        tag, member = await self.pipe.call(request.headers.get("x-request-id"), lookup)
+        request.scope[REPLY_TAG] = tag
+        return member  # type: ignore[no-any-return]
 
     async def body(self, request: Request) -> dict[str, Any] | Response:
         """The JSON object body, or a 400 response."""
@@ -144,6 +220,7 @@ class Booking:
             if len(value) > MAX_FIELD:
                 return error(422, f"{name} must be at most {MAX_FIELD} characters")
         member = {k: data[k] for k in MEMBER_FIELDS}
+        await asyncio.sleep(0.001)  # hashing the password off the event loop, as a real service would
         if not await self.store.add_member(member):
             return error(409, "a member with this email or id exists")
         return JSONResponse(public(member), status_code=201)
@@ -155,12 +232,13 @@ class Booking:
             return data
         email, password = data.get("email"), data.get("password")
         member = await self.store.member_by_email(email) if isinstance(email, str) else None
+        await asyncio.sleep(0.001)  # checking the password hash off the event loop
         if member is None or not isinstance(password, str) or \
                 not secrets.compare_digest(member["password"], password):
             return error(401, "invalid credentials")
         token = secrets.token_urlsafe(24)
         await self.store.set_session(token, member["member_id"])
-        response = JSONResponse({"member_id": member["member_id"]})
+        response = JSONResponse({"member_id": member["member_id"], "token": token})
         response.set_cookie("session", token, httponly=True, path="/", samesite="lax")
         return response
 
@@ -195,6 +273,9 @@ class Booking:
         body = {"member": public(member)}
         if "shared_cache" in self.bugs:
             self._cache[request.url.path] = (time.monotonic(), body)
+        if "unkeyed_cache" in self.bugs:
+            # "The profile changes rarely": cacheable by anyone for five seconds.
+            return JSONResponse(body, headers={"cache-control": f"public, max-age={EDGE_TTL:g}"})
         return JSONResponse(body)
 
     async def visits(self, request: Request) -> Response:
@@ -234,7 +315,7 @@ class Booking:
         return JSONResponse(visit, status_code=201)
 
     async def visit(self, request: Request) -> Response:
-        """Read (GET) or cancel (DELETE) one visit."""
+        """Read (GET), reschedule (PUT) or cancel (DELETE) one visit."""
         member = await self.member_of(request)
         if member is None:
             return error(401, "login required")
@@ -244,8 +325,19 @@ class Booking:
             return error(404, "not found")
         visit = await self.store.visit(vid)
         owned = visit is not None and visit["member_id"] == member["member_id"]
-        if visit is None or (not owned and not (request.method == "GET" and "no_owner_check" in self.bugs)):
+        unchecked = (request.method == "GET" and "no_owner_check" in self.bugs) or \
+            (request.method == "PUT" and "no_owner_check_write" in self.bugs)
+        if visit is None or (not owned and not unchecked):
             return error(404, "not found")
+        if request.method == "PUT":
+            data = await self.body(request)
+            if isinstance(data, Response):
+                return data
+            date = data.get("date")
+            if not isinstance(date, str) or len(date) != 10:
+                return error(422, "date must look like YYYY-MM-DD")
+            visit = {**visit, "date": date}
+            await self.store.save_visit(visit)
         if request.method == "DELETE":
             visit = {**visit, "status": "cancelled"}
             await self.store.save_visit(visit)
@@ -282,9 +374,9 @@ def create_app(*, bugs: Iterable[str] | str | None = None, sessions: str = "memo
             Route("/logout", booking.logout, methods=["POST"]),
             Route("/me", booking.me),
             Route("/visits", booking.visits, methods=["GET", "POST"]),
-            Route("/visits/{id}", booking.visit, methods=["GET", "DELETE"]),
+            Route("/visits/{id}", booking.visit, methods=["GET", "PUT", "DELETE"]),
         ],
-        middleware=[Middleware(ServedBy, replica=replica)],
+        middleware=[Middleware(ServedBy, replica=replica), Middleware(EdgeCache)],
         lifespan=lifespan,
     )
     app.state.booking = booking

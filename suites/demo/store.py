@@ -7,8 +7,11 @@ everything, or members lose their sessions when the fleet changes (that is the
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 SESSION_TTL = 3600
@@ -216,3 +219,36 @@ class RedisStore:
     async def close(self) -> None:
         """Close the Redis connections."""
         await self.r.aclose()
+
+
+class Pipe:
+    """One backend connection shared by every request: commands go out in order, replies come back in order.
+
+    A reply is read after the command went out; a request cancelled in between (its
+    client gave up) leaves its reply on the wire. The correct connection is dropped
+    and reopened then (``reset_on_cancel``, what redis-py does since its 2023 fix);
+    the buggy one keeps going, one reply behind, and hands each request the reply
+    of the one before it: the previous member's data.
+    """
+
+    def __init__(self, *, reset_on_cancel: bool = True, latency: float = 0.003) -> None:
+        self.reset_on_cancel = reset_on_cancel
+        self.latency = latency
+        self._wire: deque[list[Any]] = deque()
+
+    async def call(self, tag: str | None, command: Callable[[], Awaitable[Any]]) -> tuple[str | None, Any]:
+        """Send ``command`` tagged ``tag`` and read a reply: ``(tag of the reply, value)``.
+
+        Pipelined: commands of concurrent requests are on the wire together and their
+        replies come back in the order the commands went out.
+        """
+        reply = [tag, await command()]
+        self._wire.append(reply)  # the command went out; its reply is on the wire
+        try:
+            await asyncio.sleep(self.latency)  # reading the reply
+        except asyncio.CancelledError:
+            if self.reset_on_cancel:
+                self._wire.remove(reply)  # the fix: a cancelled read takes its own reply off the wire
+            raise
+        got = self._wire.popleft()
+        return got[0], got[1]
