@@ -439,7 +439,7 @@ def test_a_cache_without_concurrency_is_named_a_cache(pytester: pytest.Pytester,
         from hostile.flows import order
         def test_cache(fpt_load):
             fpt_load(order, target="{service}", users=3, rate=2, duration="2s", alone=0, probe_share=0,
-                     check=False)
+                     arrivals="uniform", replay_share=0, cache_probe_share=0, cancel_share=0, check=False)
     """)
     assert data["runs"][0]["swap_verdict"] == "cache_shared_state"
     res.stdout.fnmatch_lines(["*FAIL data swap: cache/shared state*"])
