@@ -147,6 +147,23 @@ def _patterns(v: Any) -> tuple[str, ...]:
     return items
 
 
+def _pids(v: Any) -> tuple[int, ...]:
+    raw: list[Any] = list(v) if isinstance(v, list | tuple) else list(_str_list(v)) if isinstance(v, str) \
+        else [v]
+    return tuple(_positive_int(x) for x in raw)
+
+
+def _metric_name(v: Any) -> str:
+    s = str(v).strip()
+    if s and not re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
+        raise ValueError
+    return s
+
+
+def _optional_url(v: Any) -> str:
+    return _url(v) if str(v).strip() else ""
+
+
 MAX_USERS = 1_000_000
 """More virtual users than this is a mistake, not a test (each costs memory before it runs)."""
 
@@ -238,6 +255,22 @@ KEYS: tuple[Key, ...] = (
     Key("baseline_dir", str, "be a directory path", "where baselines are stored", ".fpt-baselines"),
     Key("baseline_p90_regression", _ratio, "be a fraction >= 0 (or a percentage like 20% or 150%)",
         "allowed p90 growth over the baseline, per step", 0.2),
+    Key("service_pids", _pids, "be a list of process ids (whole numbers >= 1)",
+        "local processes of the service under test, sampled once a second (CPU, RSS, open fds)", ()),
+    Key("metrics_url", _optional_url, "be an http(s) URL on the live_hosts allowlist",
+        "the service's Prometheus text endpoint, scraped once a second during each run", ""),
+    Key("metrics_rss", _metric_name, "be a Prometheus metric name ('' skips it)",
+        "metric read as the service's resident memory, bytes", "process_resident_memory_bytes"),
+    Key("metrics_cpu", _metric_name, "be a Prometheus metric name ('' skips it)",
+        "counter read as the service's CPU seconds", "process_cpu_seconds_total"),
+    Key("metrics_fds", _metric_name, "be a Prometheus metric name ('' skips it)",
+        "metric read as the service's open file descriptors", "process_open_fds"),
+    Key("recovery_within", _duration, DURATION_FORM,
+        "stress and spike: how soon p90 and errors must be back after the load drops", 30.0),
+    Key("recovery_rate", _positive_float, "be a number > 0 (iterations per second)",
+        "stress: the safe rate of the recovery window (default: the last rate that held)"),
+    Key("soak_min_span", _duration, DURATION_FORM,
+        "soak: service RSS samples must span this long before service_rss_growth is judged", 60.0),
     Key("baseline_error_increase", _fraction, "be a fraction between 0 and 1 (or a percentage like 1%)",
         "allowed error-rate increase over the baseline (absolute), per step", 0.01),
 )
@@ -293,6 +326,14 @@ class FptConfig:
     baseline_dir: str = ".fpt-baselines"
     baseline_p90_regression: float = 0.2
     baseline_error_increase: float = 0.01
+    service_pids: tuple[int, ...] = ()
+    metrics_url: str = ""
+    metrics_rss: str = "process_resident_memory_bytes"
+    metrics_cpu: str = "process_cpu_seconds_total"
+    metrics_fds: str = "process_open_fds"
+    recovery_within: float = 30.0
+    recovery_rate: float | None = None
+    soak_min_span: float = 60.0
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     def with_values(self, values: Mapping[str, Any], source: str) -> FptConfig:

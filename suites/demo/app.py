@@ -11,6 +11,8 @@ get into services, prove that fpt's data-swap checks catch what they claim:
   whose it is (broken object-level authorization).
 - ``leaky_listing``: ``GET /visits`` merges the front desk's recent bookings with
   an ``or`` where an ``and`` was meant, listing other members' booked visits.
+
+Bugs only stress, spike, soak and volume runs catch are in :mod:`suites.demo.strain`.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from suites.demo import strain
 from suites.demo.store import MemoryStore, RedisStore, Store
 
-BUGS = ("shared_cache", "request_global", "no_owner_check", "leaky_listing")
+BUGS = ("shared_cache", "request_global", "no_owner_check", "leaky_listing", *strain.STRAIN_BUGS)
 SESSIONS = ("memory", "redis", "replica-memory")
 MEMBER_FIELDS = ("email", "password", "name", "phone", "birth_date", "member_id", "address", "canary")
 MAX_FIELD = 1000
@@ -283,8 +286,9 @@ def create_app(*, bugs: Iterable[str] | str | None = None, sessions: str = "memo
             Route("/me", booking.me),
             Route("/visits", booking.visits, methods=["GET", "POST"]),
             Route("/visits/{id}", booking.visit, methods=["GET", "DELETE"]),
+            *strain.routes(booking, chosen),
         ],
-        middleware=[Middleware(ServedBy, replica=replica)],
+        middleware=[Middleware(ServedBy, replica=replica), Middleware(strain.Strain, bugs=chosen)],
         lifespan=lifespan,
     )
     app.state.booking = booking
