@@ -58,7 +58,7 @@ def _value(th: Threshold, sm: StepMetrics) -> float:
 
 def is_window_metric(metric: str) -> bool:
     """Thresholds a window of seconds can be judged on (latency and errors)."""
-    return metric == "errors" or metric in ("max", "mean") or (metric.startswith("p") and metric[1:2].isdigit())
+    return metric in ("errors", "max", "mean") or (metric.startswith("p") and metric[1:2].isdigit())
 
 
 def broken(merged: Mapping[str, StepMetrics], thresholds: Iterable[Threshold], *,
@@ -306,7 +306,8 @@ class SpikeEvidence:
         back = (f"back to baseline after {self.back_after:.0f}s" if self.back_after is not None
                 else f"NOT back to baseline within {self.after_seconds:.0f}s watched")
         limit = f"limit {self.error_limit * 100:g}%" if self.error_limit is not None else "no errors allowed"
-        errors = f"{(self.during_error_rate or 0) * 100:.2f}% errors during ({limit}{'' if self.errors_ok else ': OVER'})"
+        over = "" if self.errors_ok else ": OVER"
+        errors = f"{(self.during_error_rate or 0) * 100:.2f}% errors during ({limit}{over})"
         return (f"spike {self.base:g}/s -> {self.peak:g}/s: {errors}, p90 {self.during_p90_ms or 0:.1f}ms "
                 f"(baseline {self.baseline_p90_ms:.1f}ms); {back} (limit {self.within:g}s)")
 
@@ -537,6 +538,13 @@ def resource_line(resources: Sequence[ResourceSeries]) -> str | None:
     for s in harness_series(resources):
         parts.append(f"fpt's own RSS {_mib(s.rss_first_minute)} -> {_mib(s.rss_end)}")
     return "resources: " + "; ".join(parts)
+
+
+def load_lines(load: LoadEvidence, resources: Sequence[ResourceSeries]) -> list[str]:
+    """The run summary's lines for resources, stress, spike and volume (only those the run had)."""
+    lines = [resource_line(resources)]
+    lines += [x.describe() if x is not None else None for x in (load.stress, load.spike, load.volume)]
+    return [x for x in lines if x]
 
 
 def resources_evidence(resources: Sequence[ResourceSeries]) -> list[dict[str, Any]]:

@@ -318,9 +318,11 @@ class Run:
                 finally:
                     await user.aclose()
 
-        budget = max(self.cfg.grace, 1.0) + self.cfg.request_deadline
+        # Bounded: each wave of SEED_CONCURRENCY users gets a request deadline and the grace.
+        waves = -(-self.cfg.users // SEED_CONCURRENCY)
+        budget = (max(self.cfg.grace, 1.0) + self.cfg.request_deadline) * waves
         tasks = [asyncio.ensure_future(one(slot)) for slot in range(self.cfg.users)]
-        done, pending = await asyncio.wait(tasks, timeout=budget * max(1, self.cfg.users // SEED_CONCURRENCY))
+        _, pending = await asyncio.wait(tasks, timeout=budget)
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
