@@ -179,6 +179,8 @@ class Run:
         self._in_recovery = False
         self.resource_targets = resource_targets(cfg, service_pids)
         self._sampler(0.0)  # refuses a scrape URL off the perimeter now, before any user is built
+        #: the running sampler (its ``series()`` is a snapshot so far), for progress displays
+        self.sampler: ResourceSampler | None = None
 
     def user(self, slot: int) -> User:
         """The user in ``slot``, created on first use (a large pool costs nothing up front)."""
@@ -367,7 +369,7 @@ class Run:
         self.ctx.t0 = time.perf_counter()
         continuity = None
         recovery: tuple[float, float, float] | None = None
-        sampler = self._sampler(wall)
+        sampler = self.sampler = self._sampler(wall)
         timeline_task = asyncio.create_task(self.timeline.run()) if self.timeline else None
         try:
             await sampler.__aenter__()

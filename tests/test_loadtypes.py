@@ -1,4 +1,4 @@
-"""Stress, spike, soak and volume, judged: each fires on a demo service with the bug, quiet on the correct one.
+"""Stress, spike, soak and volume, judged: each fires on a demo service with the bug, quiet on a correct one.
 
 The stair and recovery logic is tested on hand-built per-second metrics (no clock,
 no HTTP); the verdicts end to end against the demo service (in-process for stress,
@@ -103,10 +103,12 @@ def test_a_break_without_a_watched_recovery_shows_nothing() -> None:
     seconds(m, 0, 10, 500)
     ev = judge_stress(m, stairs(m, [10, 20], 1.0, TH, until=1), TH, recovery_rate=5, recovery_start=1.0,
                       recovery_end=4.0, recovery_within=3.0)
-    assert ev.held_rate is None and ev.broke_rate == 10
+    assert ev.held_rate is None
+    assert ev.broke_rate == 10
     assert ev.recovered is None  # the window finished nothing: not a pass, not a fail
     status, detail = item([_result(stress=ev)], "performance.stress_recovery")
-    assert status == "not_evidenced" and "recovery not observed" in detail
+    assert status == "not_evidenced"
+    assert "recovery not observed" in detail
 
 
 class StressRoundTrip:
@@ -149,9 +151,11 @@ def test_stress_breaks_then_judges_recovery(bugs: list[str], recovered: bool | N
     if bugs:
         assert (stress.held_rate, stress.broke_rate) == (20, 30)
         assert any(h.startswith("errors:") for h in stress.how)
-        assert stress.recovery_rate == 20 and stress.recovery_iterations > 0
+        assert stress.recovery_rate == 20
+        assert stress.recovery_iterations > 0
     else:
-        assert stress.broke_rate is None and [s.rate for s in stress.stairs] == [10, 20, 30, 40]
+        assert stress.broke_rate is None
+        assert [s.rate for s in stress.stairs] == [10, 20, 30, 40]
     # The thresholds speak for the stairs that held; recovery decides the run.
     assert all(t.passed for t in r.thresholds), r.thresholds
     assert bool(r.failures()) is (recovered is False)
@@ -164,10 +168,12 @@ def test_spike_judges_errors_during_and_the_way_back(bugs: list[str], passed: bo
                                                                               after="3s"),
                thresholds=["errors<1%"], recovery_within="2s", **FAST)
     spike = r.load.spike
-    assert spike is not None and spike.evidenced
+    assert spike is not None
+    assert spike.evidenced
     assert spike.passed is passed
     if not passed:
-        assert not spike.errors_ok and spike.back_after is None
+        assert not spike.errors_ok
+        assert spike.back_after is None
         assert any("NOT back to baseline" in f for f in r.failures())
     assert item([r], "performance.spike")[0] == ("passed" if passed else "failed")
 
@@ -190,28 +196,34 @@ def test_soak_judges_the_service_memory_not_fpts(server: Server) -> None:
     sources = [s.source for s in r.resources]
     assert sources == [f"pid:{server.pid}", "fpt"]
     service, own = r.resources
-    assert len(service.samples) >= 4 and service.rss_end and own.rss_end
+    assert len(service.samples) >= 4
+    assert service.rss_end
+    assert own.rss_end
     (outcome,) = [t for t in r.thresholds if t.expr == "service_rss_growth<10%"]
-    assert outcome.measured is not None and outcome.passed is not leaking, outcome.detail
+    assert outcome.measured is not None
+    assert outcome.passed is not leaking, outcome.detail
     status, _ = item([r], "performance.soak_memory")
     assert status == ("failed" if leaking else "passed")
     # The same samples, judged against a longer minimum span: not evidenced, never passed.
     short = dataclasses.replace(r, thresholds=(), load=dataclasses.replace(r.load, soak_min_span=60.0))
     status, detail = item([short], "performance.soak_memory")
-    assert status == "not_evidenced" and "under soak_min_span (60s)" in detail
+    assert status == "not_evidenced"
+    assert "under soak_min_span (60s)" in detail
     assert short.measure(parse_threshold("service_rss_growth<10%")).measured is None
     # Across workers the one service is one series, each second counted once.
     merged = merge_results([r, dataclasses.replace(r, worker="gw1")])
     assert [len(s.samples) for s in merged.resources] == [len(s.samples) for s in r.resources]
     back = RunResult.from_dict(json.loads(json.dumps(r.to_dict())))
-    assert back.resources == r.resources and back.load == r.load
+    assert back.resources == r.resources
+    assert back.load == r.load
 
 
 def test_no_service_sampled_is_not_evidenced() -> None:
     r, _ = run(health, target=create_app(), users=5, rate=20, duration="1s", **FAST)
     assert [s.source for s in r.resources] == ["fpt"]  # fpt's own process is always watched
     status, detail = item([r], "performance.soak_memory")
-    assert status == "not_evidenced" and detail.startswith("no run sampled the service's memory")
+    assert status == "not_evidenced"
+    assert detail.startswith("no run sampled the service's memory")
 
 
 def test_a_metrics_url_off_the_perimeter_is_refused_before_the_run() -> None:
@@ -244,11 +256,13 @@ def test_volume_growth_per_step(bugs: list[str], status: str) -> None:
                       thresholds=["errors<1%", "latest:volume_p90_growth<100%"],
                       seed_volume=(seed_records, [0, 500]), **FAST)
     vol = r.load.volume
-    assert vol is not None and [(s.volume, s.seeded_users, s.seed_failures) for s in vol.steps] == [
+    assert vol is not None
+    assert [(s.volume, s.seeded_users, s.seed_failures) for s in vol.steps] == [
         (0, 0, 0), (500, 10, 0)]
     assert len(recorded) == 2  # each volume's run is recorded
     growth = r.thresholds[-1]
-    assert growth.measured is not None and growth.passed is (status == "passed"), growth.detail
+    assert growth.measured is not None
+    assert growth.passed is (status == "passed"), growth.detail
     assert item(recorded, "performance.volume")[0] == status
 
 
@@ -291,7 +305,9 @@ def test_resources_reach_the_summary_and_the_checklist(pytester: pytest.Pytester
     (run_ev,) = data["runs"]
     roles = {r["role"]: r for r in run_ev["resources"]}
     assert set(roles) == {"service", "fpt"}
-    assert roles["service"]["source"].startswith("pid:") and roles["service"]["samples"] >= 2
+    assert roles["service"]["source"].startswith("pid:")
+    assert roles["service"]["samples"] >= 2
     assert roles["service"]["rss_end"] > 0
     soak = next(i for i in data["items"] if i["name"] == "performance.soak_memory")
-    assert soak["status"] == "not_evidenced" and "under soak_min_span" in soak["detail"]
+    assert soak["status"] == "not_evidenced"
+    assert "under soak_min_span" in soak["detail"]
