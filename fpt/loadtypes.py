@@ -463,7 +463,10 @@ def merge_load(parts: Sequence[LoadEvidence]) -> LoadEvidence:
         def add(values: Iterable[float | None]) -> float | None:
             vs = list(values)
             return None if any(v is None for v in vs) else sum(v for v in vs if v is not None)
-        merged_stress = replace(worst, held_rate=add(s.held_rate for s in stress),
+        # Each worker drove its share of every stair: the stairs' rates add up.
+        n = min(len(s.stairs) for s in stress)
+        steps = tuple(replace(worst.stairs[k], rate=sum(s.stairs[k].rate for s in stress)) for k in range(n))
+        merged_stress = replace(worst, stairs=steps, held_rate=add(s.held_rate for s in stress),
                                 broke_rate=add(s.broke_rate for s in stress) if all(s.broke for s in stress)
                                 else worst.broke_rate,
                                 recovery_rate=add(s.recovery_rate for s in stress),

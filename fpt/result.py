@@ -7,11 +7,11 @@ from typing import Any
 
 from fpt.engine import EngineStats
 from fpt.evidence import Evidence
-from fpt.loadtypes import LoadEvidence, service_rss_growth
+from fpt.loadtypes import LoadEvidence, service_rss_growth, window_outcome
 from fpt.metrics import Metrics, StepMetrics
 from fpt.records import SWAP_KINDS, FindingLog
 from fpt.resources import ResourceSeries
-from fpt.thresholds import Threshold, ThresholdOutcome, evaluate
+from fpt.thresholds import GROWTH_METRICS, Threshold, ThresholdOutcome, evaluate
 
 SCHEMA = 2
 
@@ -78,7 +78,17 @@ class RunResult:
         return self.engine.dropped / self.engine.planned if self.engine.planned else 0.0
 
     def measure(self, th: Threshold) -> ThresholdOutcome:
-        """Measure and judge one threshold on this result."""
+        """Measure and judge one threshold on this result.
+
+        A stress run that broke is expected to: its latency, error and throughput
+        thresholds speak for the stairs that held (the break and the recovery are
+        judged as stress evidence).
+        """
+        st = self.load.stress
+        if st is not None and st.broke and th.metric not in GROWTH_METRICS:
+            held = [s for s in st.stairs if not s.broke]
+            end = max((s.start + s.seconds for s in held), default=0.0)
+            return window_outcome(self.metrics, 0.0, end, th, due=sum(s.rate * s.seconds for s in held))
         if th.metric == "throughput":
             return evaluate(th, self.throughput_ratio if self.engine.planned else None,
                             "no iteration was due")

@@ -34,14 +34,13 @@ from fpt.loadtypes import (
     judge_stress,
     stairs,
     window,
-    window_outcome,
 )
 from fpt.perimeter import GuardedTransport, OffPerimeter, Perimeter
 from fpt.resources import HARNESS, PidTarget, PrometheusMetrics, PrometheusTarget, ResourceSampler, Target
 from fpt.result import RunResult
 from fpt.scaling import Event
 from fpt.shapes import Shape, constant, schedule
-from fpt.thresholds import GROWTH_METRICS, Threshold, ThresholdOutcome
+from fpt.thresholds import Threshold, ThresholdOutcome
 from fpt.timeline import Timeline
 from fpt.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
 from fpt.user import Observer, RunContext, User, reset_current, set_current
@@ -410,17 +409,8 @@ class Run:
             # A stress run that stopped at its breaking point is judged on the rate it did reach.
             result = _replace_rate(result, self.shape.total(stats.stopped_at) / stats.stopped_at
                                    if stats.stopped_at else result.target_rate)
-        stress = load.stress
-        if stress is not None and stress.broke:
-            # A stress run is expected to break: its thresholds speak for the stairs that held,
-            # and the break and the recovery are judged as stress evidence.
-            held_end = max((s.start + s.seconds for s in stress.stairs if not s.broke), default=0.0)
-            outcomes = tuple(result.measure(t) if t.metric in GROWTH_METRICS
-                             else window_outcome(self.ctx.metrics, 0.0, held_end, t,
-                                                 due=self.shape.total(held_end))
-                             for t in self.thresholds)
-        else:
-            outcomes = tuple(result.measure(t) for t in self.thresholds)
+        # A stress run that broke is judged on the stairs that held (see RunResult.measure).
+        outcomes = tuple(result.measure(t) for t in self.thresholds)
         return _with_thresholds(result, outcomes)
 
     def _load_evidence(self, stopped_at: float | None, recovery: tuple[float, float, float] | None

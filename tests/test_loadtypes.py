@@ -30,7 +30,7 @@ from suites.demo import create_app
 from suites.demo.server import Server, serve
 from suites.flows import sign_in
 
-FAST = dict(profile="virtual", alone=0, probe_share=0, check=False)
+FAST: dict[str, Any] = {"profile": "virtual", "alone": 0, "probe_share": 0, "check": False}
 
 
 async def health(user: fpt.User) -> None:
@@ -39,9 +39,9 @@ async def health(user: fpt.User) -> None:
         await user.http.get("/health")
 
 
-def run(flow: Any, **kwargs: Any) -> tuple[RunResult, list[RunResult]]:
+def run(flow: Any, cfg: FptConfig | None = None, **kwargs: Any) -> tuple[RunResult, list[RunResult]]:
     recorded: list[RunResult] = []
-    runner = LoadRunner(FptConfig(), name="t", marker={}, record=recorded.append)
+    runner = LoadRunner(cfg or FptConfig(), name="t", marker={}, record=recorded.append)
     return runner(flow, **kwargs), recorded
 
 
@@ -111,6 +111,26 @@ def test_a_break_without_a_watched_recovery_shows_nothing() -> None:
     assert "recovery not observed" in detail
 
 
+def test_the_run_stops_at_the_first_broken_stair_on_its_tick() -> None:
+    # The tick-driven decision on plain data: no clock, no HTTP (the flow never runs).
+    r = Run(health, cfg=FptConfig(alone=0), shape=fpt.step_up(10, 10, "2s", steps=4), duration=8,
+            target=create_app(), thresholds=TH, name="t", step_every=2.0)
+    seconds(r.ctx.metrics, 0, 10, 5)
+    seconds(r.ctx.metrics, 1, 10, 5)
+    seconds(r.ctx.metrics, 2, 20, 5)
+    seconds(r.ctx.metrics, 3, 20, 300)  # the second stair's p90 breaks over its two seconds
+    r._check_stair(1.5)
+    assert (r._stair_checked, r._broke_at) == (0, None)  # the first stair has not finished
+    r._check_stair(2.01)
+    assert (r._stair_checked, r._broke_at) == (1, None)
+    r._check_stair(4.0)
+    assert (r._stair_checked, r._broke_at) == (2, 20.0)
+    assert r._stop()
+    r._check_stair(8.0)
+    assert r._stair_checked == 2  # nothing judged after the break
+    assert r.stair_rates() == [10, 20, 30, 40]
+
+
 class StressRoundTrip:
     @staticmethod
     def same(ev: Any) -> bool:
@@ -159,6 +179,11 @@ def test_stress_breaks_then_judges_recovery(bugs: list[str], recovered: bool | N
     # The thresholds speak for the stairs that held; recovery decides the run.
     assert all(t.passed for t in r.thresholds), r.thresholds
     assert bool(r.failures()) is (recovered is False)
+    # Merged from two workers (`--dist each`), the thresholds are judged again the same way.
+    merged = merge_results([r, dataclasses.replace(r, worker="gw1")])
+    assert all(t.passed for t in merged.thresholds), merged.thresholds
+    assert merged.load.stress is not None
+    assert merged.load.stress.recovered is recovered
     assert item([r], "performance.stress_recovery")[0] == status
 
 
@@ -226,6 +251,32 @@ def test_no_service_sampled_is_not_evidenced() -> None:
     assert detail.startswith("no run sampled the service's memory")
 
 
+def test_a_remote_service_is_sampled_through_its_metrics_url() -> None:
+    from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+    registry = CollectorRegistry()
+    rss = Gauge("svc_rss", "rss", registry=registry)
+    rss.set(100 * 2**20)
+    httpd, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    url = f"http://127.0.0.1:{httpd.server_port}/metrics"
+    try:
+        # Session-level keys, as from [tool.fpt]: the squad names the endpoint and its metric.
+        cfg = FptConfig(metrics_url=url, metrics_rss="svc_rss")
+        r, _ = run(health, cfg, target=create_app(), users=5, rate=20, duration="3s",
+                   thresholds=["service_rss_growth<10%"], soak_min_span="1s", **FAST)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+    service = r.resources[0]
+    assert service.source == url
+    assert service.rss_end == 100 * 2**20
+    assert service.cpu_mean is None  # no CPU counter on that page: unknown, not zero
+    growth = next(t for t in r.thresholds if t.expr == "service_rss_growth<10%")
+    assert growth.measured == pytest.approx(0.0)
+    assert growth.passed
+
+
 def test_a_metrics_url_off_the_perimeter_is_refused_before_the_run() -> None:
     cfg = FptConfig(metrics_url="http://metrics.example.com/metrics", alone=0)
     with pytest.raises(ConfigError, match=r"resources scrape URL.*allowlist"):
@@ -273,6 +324,29 @@ def test_bad_volume_and_growth_thresholds_are_refused() -> None:
         with pytest.raises(ValueError, match="ratios need %"):
             parse_threshold(bad)
     assert parse_threshold("list:volume_p90_growth<50%").limit == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match=r"service_pids must be a list of process ids.*'12,abc'"):
+        FptConfig().with_values({"service_pids": "12,abc"}, "test")
+    with pytest.raises(ConfigError, match="metrics_url must be an http"):
+        FptConfig().with_values({"metrics_url": "ftp://x/metrics"}, "test")
+    assert FptConfig().with_values({"service_pids": "12, 34"}, "test").service_pids == (12, 34)
+
+
+def test_workers_stress_evidence_merges_to_the_worst() -> None:
+    from fpt.loadtypes import LoadEvidence, merge_load
+
+    m = Metrics()
+    seconds(m, 0, 10, 5)
+    seconds(m, 1, 20, 500)
+    for k in range(4):
+        seconds(m, 2 + k, 10, 5)
+    steps = stairs(m, [5, 10], 1.0, TH, until=2)
+    ok = judge_stress(m, steps, TH, recovery_rate=5, recovery_start=2.0, recovery_end=6.0,
+                      recovery_within=3.0)
+    stuck = dataclasses.replace(ok, recovered_after=None)
+    merged = merge_load([LoadEvidence(stress=ok), LoadEvidence(stress=stuck)]).stress
+    assert merged is not None
+    assert merged.recovered is False  # one worker's service never came back: not a pass
+    assert (merged.held_rate, merged.broke_rate, merged.recovery_rate) == (10, 20, 10)
 
 
 # -- wired into a pytest session: the run summary and fpt-dod.json -----------------------------------
