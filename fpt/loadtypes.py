@@ -219,6 +219,19 @@ class StressEvidence:
         return cls(**{**d, "stairs": tuple(Stair.from_dict(s) for s in d["stairs"]), "how": tuple(d["how"])})
 
 
+def stair_broke(metrics: Metrics, lo: float, hi: float, rate: float, thresholds: Sequence[Threshold]
+                ) -> tuple[str, ...]:
+    """How the stair over ``[lo, hi)`` at ``rate`` broke (empty: it held); the run's tick and the
+    judgement after it use this same rule."""
+    m = window(metrics, lo, hi)
+    why = broken(m, thresholds, rate=rate, seconds=hi - lo)
+    flow = m.get(FLOW)
+    if rate > 0 and (flow is None or not flow.count):
+        # Nothing came back within the stair: a hang is a break, never a stair that held.
+        why = (*why, "drops: no iteration finished within the stair")
+    return why
+
+
 def stairs(metrics: Metrics, rates: Sequence[float], every: float, thresholds: Sequence[Threshold],
            *, until: float) -> tuple[Stair, ...]:
     """Each whole stair that ran before ``until``, judged on its own seconds (stops at the first broken)."""
@@ -227,11 +240,8 @@ def stairs(metrics: Metrics, rates: Sequence[float], every: float, thresholds: S
         lo, hi = k * every, (k + 1) * every
         if hi > until + 1e-9:
             break
-        m = window(metrics, lo, hi)
-        flow = m.get(FLOW)
-        why = broken(m, thresholds, rate=rate, seconds=hi - lo)
-        if flow is None or not flow.count:
-            why = (*why, "drops: no iteration finished") if rate > 0 else why
+        flow = window(metrics, lo, hi).get(FLOW)
+        why = stair_broke(metrics, lo, hi, rate, thresholds)
         out.append(Stair(rate=rate, start=lo, seconds=hi - lo, iterations=flow.count if flow else 0,
                          p90_ms=flow.hist.percentile(90) / 1000.0 if flow and flow.count else None,
                          error_rate=flow.error_rate if flow and flow.count else None, broke=why))
@@ -514,6 +524,10 @@ def service_rss_growth(resources: Sequence[ResourceSeries], min_span: float) -> 
     services = service_series(resources)
     if not services:
         return None, "no service resources sampled (set service_pids or metrics_url, or pass service_pid=)"
+    gone = [s for s in services if s.gone_at is not None]
+    if gone:
+        # A process that exited took its memory with it: its trend is cut short, not flat.
+        return None, f"{gone[0].source} exited at {gone[0].gone_at:.0f}s: its memory trend is cut short"
     spans = [(s, rss_span(s)) for s in services]
     long_enough = [s for s, span in spans if span >= min_span and s.rss_growth is not None]
     if not long_enough:

@@ -29,11 +29,10 @@ from fpt.loadtypes import (
     HOLD_SECONDS,
     LoadEvidence,
     Stair,
-    broken,
     judge_spike,
     judge_stress,
+    stair_broke,
     stairs,
-    window,
 )
 from fpt.perimeter import GuardedTransport, OffPerimeter, Perimeter
 from fpt.resources import HARNESS, PidTarget, PrometheusMetrics, PrometheusTarget, ResourceSampler, Target
@@ -283,8 +282,7 @@ class Run:
         while self._stair_checked < stair and self._broke_at is None:
             lo = self._stair_checked * self.step_every
             rate = self.shape.rate_at(lo + 0.5 * self.step_every)
-            if broken(window(self.ctx.metrics, lo, lo + self.step_every), self.thresholds,
-                      rate=rate, seconds=self.step_every):
+            if stair_broke(self.ctx.metrics, lo, lo + self.step_every, rate, self.thresholds):
                 self._broke_at = rate
             self._stair_checked += 1
 

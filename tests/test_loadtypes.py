@@ -131,6 +131,26 @@ def test_the_run_stops_at_the_first_broken_stair_on_its_tick() -> None:
     assert r.stair_rates() == [10, 20, 30, 40]
 
 
+def test_a_stair_where_nothing_came_back_broke() -> None:
+    m = Metrics()
+    seconds(m, 0, 10, 5)  # the second stair hangs: nothing finishes in it
+    steps = stairs(m, [10, 20], 1.0, TH, until=2)
+    assert steps[-1].broke == ("drops: no iteration finished within the stair",)
+
+
+def test_a_service_that_exited_shows_no_memory_trend() -> None:
+    from fpt.resources import ResourceSample, ResourceSeries
+
+    samples = tuple(ResourceSample(t=float(t), rss_bytes=50_000_000 + t) for t in range(90))
+    gone = ResourceSeries(source="pid:9", samples=(*samples, ResourceSample(t=90.0)), gone_at=90.0)
+    r = dataclasses.replace(_result(), resources=(gone,))
+    outcome = r.measure(parse_threshold("service_rss_growth<10%"))
+    assert outcome.measured is None
+    assert "pid:9 exited at 90s" in outcome.detail
+    flat = dataclasses.replace(gone, samples=samples, gone_at=None)
+    assert dataclasses.replace(r, resources=(flat,)).measure(parse_threshold("service_rss_growth<10%")).passed
+
+
 class StressRoundTrip:
     @staticmethod
     def same(ev: Any) -> bool:
