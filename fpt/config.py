@@ -373,6 +373,17 @@ class FptConfig:
                     "add the host to live_hosts in [tool.fpt] to load-test it",
                     self.sources.get("base_url", ""),
                 )
+        if self.metrics_url:
+            from fpt.perimeter import Perimeter
+            from fpt.redact import url as redact_url
+
+            if not Perimeter.from_config(self).allows(urlsplit(self.metrics_url).hostname or ""):
+                raise ConfigError(
+                    "metrics_url", redact_url(self.metrics_url),
+                    f"point at an allowed host ({', '.join(self.live_hosts)}); add the host to "
+                    "live_hosts in [tool.fpt] to scrape it (nothing was sent)",
+                    self.sources.get("metrics_url", ""),
+                )
 
 
 def from_env(environ: Mapping[str, str]) -> dict[str, str]:

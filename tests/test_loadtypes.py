@@ -298,7 +298,11 @@ def test_a_remote_service_is_sampled_through_its_metrics_url() -> None:
 
 
 def test_a_metrics_url_off_the_perimeter_is_refused_before_the_run() -> None:
-    cfg = FptConfig(metrics_url="http://metrics.example.com/metrics", alone=0)
+    cfg = FptConfig(metrics_url="http://user:secret@metrics.example.com/metrics", alone=0)
+    with pytest.raises(ConfigError, match=r"metrics_url must point at an allowed host") as caught:
+        run(health, cfg, target=create_app(), **FAST)
+    assert "secret" not in str(caught.value)
+    # The runner refuses it too, whoever builds a Run without the config's validation.
     with pytest.raises(ConfigError, match=r"resources scrape URL.*allowlist"):
         Run(health, cfg=cfg, shape=constant(1), duration=1, target=create_app(), thresholds=(), name="t")
 
