@@ -354,6 +354,11 @@ class FptConfig:
 
     def validate(self, *, url_target: bool = True) -> None:
         """Cross-key rules: the live ceiling and the host allowlist (``url_target``: base_url is used)."""
+        if (self.profile == "live" and not self.allow_rate and self.recovery_rate is not None
+                and self.recovery_rate > PROFILE_RATE["live"]):
+            raise ConfigError("recovery_rate", self.recovery_rate,
+                              f"be <= {PROFILE_RATE['live']:g}/s with the live profile unless raised "
+                              "explicitly (allow_rate)", self.sources.get("recovery_rate", ""))
         if self.profile == "live" and not self.allow_rate and self.effective_rate > PROFILE_RATE["live"]:
             raise ConfigError(
                 "rate", self.rate,

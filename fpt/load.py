@@ -137,10 +137,10 @@ class LoadRunner:
         for k, volume in enumerate(volumes):
             last = k == len(volumes) - 1
             run = make_run(thresholds if last else plain)
-            seeded, failed = await run.seed(seed, volume - have)
+            seeded, failed, error = await run.seed(seed, volume - have)
             have = volume
             result = await run.execute()
-            steps.append(volume_step(volume, seeded, failed, result.metrics))
+            steps.append(volume_step(volume, seeded, failed, result.metrics, error))
             if not last:
                 self.results.append(result)
                 self._record(result)

@@ -370,6 +370,8 @@ class VolumeStep:
     iterations: int
     p90_ms: dict[str, float] = field(default_factory=dict)
     error_rate: float | None = None
+    #: the first seeding failure, in one line
+    seed_error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -381,14 +383,14 @@ class VolumeStep:
         return cls(**d)
 
 
-def volume_step(volume: int, seeded: int, failures: int, metrics: Metrics) -> VolumeStep:
+def volume_step(volume: int, seeded: int, failures: int, metrics: Metrics, error: str = "") -> VolumeStep:
     """The figures of one volume's run."""
     p90 = {name: m.hist.percentile(90) / 1000.0 for name, m in metrics.steps.items() if m.count}
     if metrics.flow.count:
         p90[FLOW] = metrics.flow.hist.percentile(90) / 1000.0
     return VolumeStep(volume=volume, seeded_users=seeded, seed_failures=failures,
                       iterations=metrics.flow.count, p90_ms=p90,
-                      error_rate=metrics.flow.error_rate if metrics.flow.count else None)
+                      error_rate=metrics.flow.error_rate if metrics.flow.count else None, seed_error=error)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -411,8 +413,11 @@ class VolumeEvidence:
         """One line: p90 per volume."""
         parts = [f"{s.volume}: {s.p90_ms.get(FLOW, float('nan')):.1f}ms" for s in self.steps]
         g = self.growth()
+        failed = next((s for s in self.steps if s.seed_failures), None)
+        why = (f" (growth not shown: seeding {failed.volume} failed for {failed.seed_failures} users, "
+               f"e.g. {failed.seed_error})" if failed else " (growth not shown)")
         return f"volume p90 by records per user {', '.join(parts)}" + (
-            f" (growth {g * 100:+.0f}%)" if g is not None else " (growth not shown)")
+            f" (growth {g * 100:+.0f}%)" if g is not None else why)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""

@@ -100,8 +100,8 @@ class RunResult:
         if th.metric == "volume_p90_growth":
             vol = self.load.volume
             growth = vol.growth(th.step) if vol is not None else None
-            return evaluate(th, growth, "no volume run (seed_volume=) with two volumes seeded cleanly"
-                            if vol is None or growth is None else "")
+            return evaluate(th, growth, "no volume run (seed_volume=)" if vol is None
+                            else vol.describe() if growth is None else "")
         m: StepMetrics | None = self.metrics.steps.get(th.step) if th.step else self.metrics.flow
         if m is None or m.count == 0:
             what = f"step '{th.step}' never ran" if th.step else "no iteration completed"

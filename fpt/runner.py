@@ -292,18 +292,21 @@ class Run:
         return [self.shape.rate_at((k + 0.5) * self.step_every)
                 for k in range(round(self.shape.length / self.step_every))]
 
-    async def seed(self, seed: Seed, count: int) -> tuple[int, int]:
-        """Call ``seed(user, count)`` for every user of the run before its window: (seeded, failed).
+    async def seed(self, seed: Seed, count: int) -> tuple[int, int, str]:
+        """Call ``seed(user, count)`` for every user of the run before its window.
+
+        Returns (users seeded, users whose seeding failed, the first failure in one line).
 
         Each user is its own identity (as in the run), with a client and context of its
         own so seeding requests are not counted as the run's; bounded in concurrency and time.
         """
         if count <= 0:
-            return 0, 0
+            return 0, 0, ""
         ctx = RunContext(flow=self.ctx.flow, phase="seed", owners=self.ctx.owners,
                          request_deadline=self.cfg.request_deadline, stream_scan_limit=self.cfg.scan_limit)
         gate = asyncio.Semaphore(SEED_CONCURRENCY)
         ok = failed = 0
+        errors: list[str] = []
 
         async def one(slot: int) -> None:
             nonlocal ok, failed
@@ -312,8 +315,9 @@ class Run:
                 try:
                     await seed(user, count)
                     ok += 1
-                except Exception:
+                except Exception as exc:  # the squad's code: counted and named, never into the run
                     failed += 1
+                    errors.append(f"{user.identity.label}: {type(exc).__name__}: {exc}"[:300])
                 finally:
                     await user.aclose()
 
@@ -325,7 +329,9 @@ class Run:
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        return ok, failed + len(pending)
+        if pending:
+            errors.append(f"{len(pending)} users' seeding did not finish within {budget:g}s")
+        return ok, failed + len(pending), errors[0] if errors else ""
 
     def _sampler(self, wall: float) -> ResourceSampler:
         harness = HARNESS if self.worker == "main" else f"{HARNESS}:{self.worker}"
@@ -334,14 +340,14 @@ class Run:
                                now=lambda: time.perf_counter() - self.ctx.t0,
                                allowed=lambda url: perimeter.allows(httpx.URL(url).host))
 
-    async def _recover(self, stats_end: float) -> tuple[float, float, float]:
+    async def _recover(self) -> tuple[float, float, float]:
         """After a broken stair: the safe rate for ``recovery_within`` (+ a hold) seconds.
 
         Returns (rate, start, end) in run seconds.
         """
         rate = self.cfg.recovery_rate
         if rate is None:
-            held = [r for r in self.stair_rates() if r < (self._broke_at or 0.0)]
+            held = self.stair_rates()[:self._stair_checked - 1]  # the stairs before the broken one
             rate = held[-1] if held else max(self.shape.rate_at(0.0) / 2.0, 0.5)
         length = self.cfg.recovery_within + HOLD_SECONDS + 1.0
         self._in_recovery = True
@@ -373,7 +379,7 @@ class Run:
             stats = await engine.run(due, self._work, duration=self.duration, stop=self._stop,
                                      tick=self._tick if (self.progress or self.step_every) else None)
             if self.step_every and self._broke_at is not None:
-                recovery = await self._recover(self.ctx.now())
+                recovery = await self._recover()
             if self.timeline is not None and self.watch is not None and timeline_task is not None:
                 if not timeline_task.done():
                     timeline_task.cancel()

@@ -341,6 +341,19 @@ def test_volume_growth_per_step(bugs: list[str], status: str) -> None:
     assert item(recorded, "performance.volume")[0] == status
 
 
+def test_a_failed_seeding_shows_no_volume_growth() -> None:
+    async def broken_seed(user: fpt.User, n: int) -> None:
+        raise RuntimeError("bulk import is down")
+
+    r, recorded = run(latest, target=create_app(), users=3, rate=10, duration="1s",
+                      thresholds=["volume_p90_growth<50%"], seed_volume=(broken_seed, [0, 10]), **FAST)
+    growth = next(t for t in r.thresholds if t.expr == "volume_p90_growth<50%")
+    assert growth.measured is None
+    assert "seeding 10 failed for 3 users, e.g. " in growth.detail
+    assert "RuntimeError: bulk import is down" in growth.detail
+    assert item(recorded, "performance.volume")[0] == "not_evidenced"
+
+
 def test_bad_volume_and_growth_thresholds_are_refused() -> None:
     with pytest.raises(ConfigError, match="seed_volume"):
         run(latest, target=create_app(), seed_volume=(seed_records, [100, 0]), **FAST)
