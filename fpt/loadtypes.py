@@ -165,6 +165,8 @@ class StressEvidence:
     held_rate: float | None = None
     broke_rate: float | None = None
     how: tuple[str, ...] = ()
+    #: which step broke first: the one whose p90 grew most, or that failed most, from the stair before
+    first_step: str = ""
     recovery_rate: float | None = None
     recovery_start: float | None = None
     recovery_seconds: float = 0.0
@@ -195,7 +197,8 @@ class StressEvidence:
             top = self.stairs[-1].rate if self.stairs else 0.0
             return f"stress: every stair held (up to {top:g}/s): no breaking point found"
         held = f"{self.held_rate:g}/s" if self.held_rate is not None else "no stair"
-        line = f"stress: held {held}, broke at {self.broke_rate:g}/s ({'; '.join(self.how)})"
+        first = f"; first: {self.first_step}" if self.first_step else ""
+        line = f"stress: held {held}, broke at {self.broke_rate:g}/s ({'; '.join(self.how)}{first})"
         if not self.recovery_observed:
             return line + "; recovery not observed"
         if self.recovered:
@@ -250,6 +253,28 @@ def stairs(metrics: Metrics, rates: Sequence[float], every: float, thresholds: S
     return tuple(out)
 
 
+def first_step(metrics: Metrics, before: Stair | None, bad: Stair) -> str:
+    """The step that broke first at ``bad``: the most errors, else the largest p90 growth over ``before``."""
+    now = window(metrics, bad.start, bad.start + bad.seconds)
+    prev = window(metrics, before.start, before.start + before.seconds) if before else {}
+    names = [n for n, m in now.items() if n not in (FLOW, "*") and m.count]
+    if not names:
+        return ""
+    worst = max(names, key=lambda n: now[n].error_rate)
+    if now[worst].error_rate > 0:
+        return f"{worst}: {now[worst].error_rate * 100:.1f}% errors"
+
+    def growth(n: str) -> float:
+        p = prev.get(n)
+        base = p.hist.percentile(90) if p is not None and p.count else 0.0
+        return now[n].hist.percentile(90) / base if base > 0 else 0.0
+
+    slow = max(names, key=growth)
+    p = prev.get(slow)
+    was = f"{p.hist.percentile(90) / 1000:.1f}ms -> " if p is not None and p.count else ""
+    return f"{slow}: p90 {was}{now[slow].hist.percentile(90) / 1000:.1f}ms"
+
+
 def judge_stress(metrics: Metrics, steps: tuple[Stair, ...], thresholds: Sequence[Threshold], *,
                  recovery_rate: float | None, recovery_start: float | None, recovery_end: float,
                  recovery_within: float) -> StressEvidence:
@@ -258,6 +283,7 @@ def judge_stress(metrics: Metrics, steps: tuple[Stair, ...], thresholds: Sequenc
     held = [s for s in steps if not s.broke]
     ev = StressEvidence(stairs=steps, held_rate=held[-1].rate if held else None,
                         broke_rate=bad.rate if bad else None, how=bad.broke if bad else (),
+                        first_step=first_step(metrics, held[-1] if held else None, bad) if bad else "",
                         recovery_within=recovery_within)
     if bad is None or recovery_start is None:
         return ev

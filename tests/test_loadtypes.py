@@ -191,6 +191,7 @@ def test_stress_breaks_then_judges_recovery(bugs: list[str], recovered: bool | N
     if bugs:
         assert (stress.held_rate, stress.broke_rate) == (20, 30)
         assert any(h.startswith("errors:") for h in stress.how)
+        assert stress.first_step.startswith("health: ")  # the step that broke, named
         assert stress.recovery_rate == 20
         assert stress.recovery_iterations > 0
     else:
