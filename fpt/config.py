@@ -147,6 +147,23 @@ def _patterns(v: Any) -> tuple[str, ...]:
     return items
 
 
+def _pids(v: Any) -> tuple[int, ...]:
+    raw: list[Any] = list(v) if isinstance(v, list | tuple) else list(_str_list(v)) if isinstance(v, str) \
+        else [v]
+    return tuple(_positive_int(x) for x in raw)
+
+
+def _metric_name(v: Any) -> str:
+    s = str(v).strip()
+    if s and not re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
+        raise ValueError
+    return s
+
+
+def _optional_url(v: Any) -> str:
+    return _url(v) if str(v).strip() else ""
+
+
 MAX_USERS = 1_000_000
 """More virtual users than this is a mistake, not a test (each costs memory before it runs)."""
 
@@ -260,6 +277,22 @@ KEYS: tuple[Key, ...] = (
     Key("baseline_dir", str, "be a directory path", "where baselines are stored", ".fpt-baselines"),
     Key("baseline_p90_regression", _ratio, "be a fraction >= 0 (or a percentage like 20% or 150%)",
         "allowed p90 growth over the baseline, per step", 0.2),
+    Key("service_pids", _pids, "be a list of process ids (whole numbers >= 1)",
+        "local processes of the service under test, sampled once a second (CPU, RSS, open fds)", ()),
+    Key("metrics_url", _optional_url, "be an http(s) URL on the live_hosts allowlist",
+        "the service's Prometheus text endpoint, scraped once a second during each run", ""),
+    Key("metrics_rss", _metric_name, "be a Prometheus metric name ('' skips it)",
+        "metric read as the service's resident memory, bytes", "process_resident_memory_bytes"),
+    Key("metrics_cpu", _metric_name, "be a Prometheus metric name ('' skips it)",
+        "counter read as the service's CPU seconds", "process_cpu_seconds_total"),
+    Key("metrics_fds", _metric_name, "be a Prometheus metric name ('' skips it)",
+        "metric read as the service's open file descriptors", "process_open_fds"),
+    Key("recovery_within", _duration, DURATION_FORM,
+        "stress and spike: how soon p90 and errors must be back after the load drops", 30.0),
+    Key("recovery_rate", _positive_float, "be a number > 0 (iterations per second)",
+        "stress: the safe rate of the recovery window (default: the last rate that held)"),
+    Key("soak_min_span", _duration, DURATION_FORM,
+        "soak: service RSS samples must span this long before service_rss_growth is judged", 60.0),
     Key("baseline_error_increase", _fraction, "be a fraction between 0 and 1 (or a percentage like 1%)",
         "allowed error-rate increase over the baseline (absolute), per step", 0.01),
 )
@@ -324,6 +357,14 @@ class FptConfig:
     baseline_dir: str = ".fpt-baselines"
     baseline_p90_regression: float = 0.2
     baseline_error_increase: float = 0.01
+    service_pids: tuple[int, ...] = ()
+    metrics_url: str = ""
+    metrics_rss: str = "process_resident_memory_bytes"
+    metrics_cpu: str = "process_cpu_seconds_total"
+    metrics_fds: str = "process_open_fds"
+    recovery_within: float = 30.0
+    recovery_rate: float | None = None
+    soak_min_span: float = 60.0
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     def with_values(self, values: Mapping[str, Any], source: str) -> FptConfig:
@@ -344,6 +385,11 @@ class FptConfig:
 
     def validate(self, *, url_target: bool = True) -> None:
         """Cross-key rules: the live ceiling and the host allowlist (``url_target``: base_url is used)."""
+        if (self.profile == "live" and not self.allow_rate and self.recovery_rate is not None
+                and self.recovery_rate > PROFILE_RATE["live"]):
+            raise ConfigError("recovery_rate", self.recovery_rate,
+                              f"be <= {PROFILE_RATE['live']:g}/s with the live profile unless raised "
+                              "explicitly (allow_rate)", self.sources.get("recovery_rate", ""))
         if self.profile == "live" and not self.allow_rate and self.effective_rate > PROFILE_RATE["live"]:
             raise ConfigError(
                 "rate", self.rate,
@@ -362,6 +408,17 @@ class FptConfig:
                     f"point at an allowed live host ({', '.join(self.live_hosts)}); "
                     "add the host to live_hosts in [tool.fpt] to load-test it",
                     self.sources.get("base_url", ""),
+                )
+        if self.metrics_url:
+            from fpt.perimeter import Perimeter
+            from fpt.redact import url as redact_url
+
+            if not Perimeter.from_config(self).allows(urlsplit(self.metrics_url).hostname or ""):
+                raise ConfigError(
+                    "metrics_url", redact_url(self.metrics_url),
+                    f"point at an allowed host ({', '.join(self.live_hosts)}); add the host to "
+                    "live_hosts in [tool.fpt] to scrape it (nothing was sent)",
+                    self.sources.get("metrics_url", ""),
                 )
 
 

@@ -10,6 +10,7 @@ part of the run is missing (a crashed xdist worker).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -20,11 +21,12 @@ from typing import Any
 from fpt.errors import ConfigError
 from fpt.evidence import ProbeEvidence, ReplayEvidence
 from fpt.judge import examples
+from fpt.loadtypes import harness_series, resources_evidence, rss_span, service_series
 from fpt.records import SWAP_KINDS
 from fpt.redact import url as redact_url
 from fpt.result import RunResult
 from fpt.stats import FAILURE_ROWS, failure_rows, step_stats
-from fpt.thresholds import ThresholdOutcome, parse_threshold
+from fpt.thresholds import Threshold, ThresholdOutcome, parse_threshold
 
 SCHEMA_VERSION = 2
 PASSED, FAILED, NOT_EVIDENCED = "passed", "failed", "not_evidenced"
@@ -43,6 +45,10 @@ ITEMS: dict[str, str] = {
     "performance.error_rate": "error rate within limit",
     "performance.throughput": "achieved rate >= 95% of target, dropped within limit",
     "performance.baseline": "no regression against the stored baseline",
+    "performance.stress_recovery": "stress: a stair broke (rate and how named) and the service recovered",
+    "performance.spike": "spike: errors during it within limit, back to baseline in time",
+    "performance.soak_memory": "soak: the service's own RSS growth within limit over a long enough span",
+    "performance.volume": "volume: p90 growth with seeded records per user within limit",
 }
 DEFAULT_LEVELS: dict[str, tuple[str, ...]] = {
     "squad": ("suite.executed", "functional.single_user", "data_swap.multi_user_live",
@@ -52,6 +58,10 @@ DEFAULT_LEVELS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_THROUGHPUT = ("throughput>=95%", "dropped<=1%")
 """Applied to every run that sets no throughput or dropped threshold of its own."""
+DEFAULT_SOAK = ("service_rss_growth<10%",)
+"""Applied to every run whose service RSS samples span soak_min_span and that sets no limit of its own."""
+DEFAULT_VOLUME = ("volume_p90_growth<50%",)
+"""Applied to every volume run that sets no volume_p90_growth limit of its own."""
 EXAMPLES = 3
 
 
@@ -203,6 +213,7 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
         "seed": r.seed,
         # per-step statistics and the failures table (fpt.stats), also written as CSV
         "steps": step_stats(r), "failures": failure_rows(r, FAILURE_ROWS),
+        "resources": resources_evidence(r.resources), "load": r.load.to_dict(),
     }
 
 
@@ -418,6 +429,96 @@ def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
     return judge
 
 
+def _stress(results: Sequence[RunResult]) -> ItemOutcome:
+    name = "performance.stress_recovery"
+    runs = [r for r in results if r.load.stress is not None]
+    if not runs:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no stress run (rate=fpt.step_up(...))")
+    ev = {"runs": [{"test": r.name, **r.load.stress.to_dict()} for r in runs if r.load.stress]}
+    lines = [r.load.stress.describe() for r in runs if r.load.stress]
+    bad = [r for r in runs if r.load.stress and r.load.stress.recovered is False]
+    if bad:
+        return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
+                           detail="; ".join(r.load.stress.describe() for r in bad if r.load.stress))
+    shown = [r for r in runs if r.load.stress and r.load.stress.recovered]
+    if not shown:
+        # Holding every stair shows no breaking point, and a break without a watched
+        # recovery window shows nothing about recovery.
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                           detail="no stress run both broke a stair and watched a recovery window: "
+                                  + "; ".join(lines[:EXAMPLES]))
+    return ItemOutcome(name=name, status=PASSED, tests=_names(shown), evidence=ev,
+                       detail="; ".join(r.load.stress.describe() for r in shown[:EXAMPLES] if r.load.stress))
+
+
+def _spike(results: Sequence[RunResult]) -> ItemOutcome:
+    name = "performance.spike"
+    runs = [r for r in results if r.load.spike is not None]
+    if not runs:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no spike run (rate=fpt.spike(...))")
+    ev = {"runs": [{"test": r.name, **r.load.spike.to_dict()} for r in runs if r.load.spike]}
+    bad = [r for r in runs if r.load.spike and r.load.spike.passed is False]
+    if bad:
+        return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
+                           detail="; ".join(r.load.spike.describe() for r in bad[:EXAMPLES] if r.load.spike))
+    shown = [r for r in runs if r.load.spike and r.load.spike.passed]
+    if not shown:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+                           detail="; ".join(r.load.spike.describe() for r in runs[:EXAMPLES] if r.load.spike))
+    return ItemOutcome(name=name, status=PASSED, tests=_names(shown), evidence=ev,
+                       detail="; ".join(r.load.spike.describe() for r in shown[:EXAMPLES] if r.load.spike))
+
+
+def _soak(results: Sequence[RunResult]) -> ItemOutcome:
+    name = "performance.soak_memory"
+    judge = _threshold_item(name, lambda m: m == "service_rss_growth", "service_rss_growth")
+    # The default limit applies only where it can be measured: a run that sampled the service
+    # long enough. Elsewhere it would be 'not evidenced' noise on every short run.
+    long_runs = [r for r in results
+                 if any(rss_span(s) >= r.load.soak_min_span for s in service_series(r.resources))]
+    default = parse_threshold(DEFAULT_SOAK[0])
+    outcome = judge([_with_default(r, default) if r in long_runs else r for r in results])
+    sampled = [r for r in results if service_series(r.resources)]
+    ev = {**outcome.evidence,
+          "service": [{"test": r.name, **s.summary(), "rss_span_s": round(rss_span(s), 3),
+                       "soak_min_span_s": r.load.soak_min_span}
+                      for r in sampled for s in service_series(r.resources)],
+          # fpt's own memory, so a harness leak is never blamed on the service
+          "fpt": [{"test": r.name, **s.summary()} for r in results for s in harness_series(r.resources)]}
+    if outcome.status == NOT_EVIDENCED and not sampled:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, evidence=ev,
+                           detail="no run sampled the service's memory (service_pids, metrics_url or "
+                                  "service_pid=)")
+    own = any(parse_threshold(t.expr).metric == default.metric for r in results for t in r.thresholds)
+    if outcome.status == NOT_EVIDENCED and not long_runs and not own:
+        best = max((rss_span(s) for r in sampled for s in service_series(r.resources)), default=0.0)
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(sampled), evidence=ev,
+                           detail=f"the service's RSS was sampled over {best:.0f}s at most, under "
+                                  f"soak_min_span ({min(r.load.soak_min_span for r in sampled):g}s)")
+    return dataclasses.replace(outcome, evidence=ev)
+
+
+def _volume(results: Sequence[RunResult]) -> ItemOutcome:
+    name = "performance.volume"
+    judge = _threshold_item(name, lambda m: m == "volume_p90_growth", "volume_p90_growth")
+    default = parse_threshold(DEFAULT_VOLUME[0])
+    runs = [r for r in results if r.load.volume is not None]
+    outcome = judge([_with_default(r, default) if r in runs else r for r in results])
+    if not runs:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, evidence=outcome.evidence,
+                           detail="no volume run (fpt_load(..., seed_volume=(seed_fn, [0, 100, 1000])))")
+    ev = {**outcome.evidence, "volumes": [{"test": r.name, **r.load.volume.to_dict()}
+                                          for r in runs if r.load.volume]}
+    return dataclasses.replace(outcome, evidence=ev)
+
+
+def _with_default(r: RunResult, th: Threshold) -> RunResult:
+    """``r`` with ``th`` measured on it, unless it set a limit on that metric itself."""
+    if any(parse_threshold(t.expr).metric == th.metric for t in r.thresholds):
+        return r
+    return dataclasses.replace(r, thresholds=(*r.thresholds, r.measure(th)))
+
+
 def _is_latency(metric: str) -> bool:
     return metric.startswith("p") or metric in ("max", "mean")
 
@@ -442,6 +543,10 @@ ITEM_JUDGES: dict[str, Item] = {
     "performance.throughput": _threshold_item("performance.throughput",
                                               lambda m: m in ("throughput", "dropped"), "throughput",
                                               DEFAULT_THROUGHPUT),
+    "performance.stress_recovery": _stress,
+    "performance.spike": _spike,
+    "performance.soak_memory": _soak,
+    "performance.volume": _volume,
 }
 
 

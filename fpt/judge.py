@@ -14,6 +14,7 @@ that overlapped another user's; otherwise it is *no overlap* or *not checked*.
 
 from __future__ import annotations
 
+from fpt.loadtypes import load_failures
 from fpt.records import SWAP_KINDS, Finding
 from fpt.result import RunResult
 
@@ -166,4 +167,5 @@ def failures(r: RunResult) -> list[str]:
                    "(declare the route in public_paths if any user may read it)")
     if r.incomplete:
         out.append("incomplete: part of the run is missing (a worker crashed or was interrupted)")
+    out.extend(load_failures(r.load))
     return out

@@ -20,7 +20,8 @@ OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max
                "served_by", "session_cookie", "login_steps", "scale_p90_factor", "scale_error_rate",
                "public_paths", "high_traffic_rate", "request_deadline",
                "replay_share", "replay_writes", "cancel_share", "cache_probe_share", "request_id_header",
-               "shared_paths", "shared_steps", "unique_identities", "identity_nonce")
+               "shared_paths", "shared_steps", "unique_identities", "identity_nonce",
+               "service_pids", "recovery_within", "recovery_rate", "soak_min_span")
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -143,6 +144,39 @@ class LoadRunner:
                               "[fpt.at('20s', scaler.scale_to, 3)]", "fpt_load()")
         return cfg, shape, duration, thresholds, target
 
+    async def _volumes(self, make_run: Callable[[tuple[Threshold, ...]], Any],
+                       thresholds: tuple[Threshold, ...], seed: Callable[..., Any],
+                       volumes: Sequence[int]) -> RunResult:
+        """The same run at each volume: seed the users up to it, run, note p90 per step.
+
+        ``seed(user, n)`` adds ``n`` records for the user (the difference to the previous
+        volume). Every volume's run is recorded; the last one carries the volume evidence
+        and the ``volume_p90_growth`` thresholds (the others cannot show a growth).
+        """
+        from fpt.loadtypes import VolumeEvidence, volume_step
+        from fpt.thresholds import GROWTH_METRICS
+
+        plain = tuple(t for t in thresholds if t.metric != "volume_p90_growth")
+        steps = []
+        have = 0
+        result: RunResult | None = None
+        for k, volume in enumerate(volumes):
+            last = k == len(volumes) - 1
+            run = make_run(thresholds if last else plain)
+            seeded, failed, error = await run.seed(seed, volume - have)
+            have = volume
+            result = await run.execute()
+            steps.append(volume_step(volume, seeded, failed, result.metrics, error))
+            if not last:
+                self.results.append(result)
+                self._record(result)
+        assert result is not None
+        load = dataclasses.replace(result.load, volume=VolumeEvidence(steps=tuple(steps)))
+        result = dataclasses.replace(result, load=load)
+        outcomes = tuple(result.measure(t) if t.metric in GROWTH_METRICS else o
+                         for t, o in zip(thresholds, result.thresholds, strict=True))
+        return dataclasses.replace(result, thresholds=outcomes)
+
     def explore(self, flow: Callable[..., Any], strategy: Any, *, max_examples: int = 50,
                 **kwargs: Any) -> Any:
         """Single-user phase over Hypothesis-generated inputs: ``flow(user, value)`` for each.
@@ -187,7 +221,8 @@ class LoadRunner:
         __tracebackhide__ = True
         from fpt.runner import Run
 
-        known = set(OVERRIDABLE) | {"rate", "thresholds", "target", "events", "setup"}
+        known = set(OVERRIDABLE) | {"rate", "thresholds", "target", "events", "setup", "service_pid",
+                                    "seed_volume"}
         unknown = sorted(set(kwargs) - known)
         if unknown:
             raise ConfigError(unknown[0], kwargs[unknown[0]],
@@ -203,11 +238,22 @@ class LoadRunner:
             cfg = dataclasses.replace(cfg, users=per_worker)
             first_user += index * per_worker
         step_every = shape.segments[0].duration if shape.name == "step_up" else None
-        run = Run(flow, cfg=cfg, shape=shape, duration=duration, target=target,
-                  thresholds=thresholds, name=self._name, observers=self._observers,
-                  progress=self._progress, step_every=step_every, worker=self._worker,
-                  first_user=first_user, events=kwargs.get("events") or (), setup=kwargs.get("setup"))
-        result = await run.execute()
+        pid = kwargs.get("service_pid")
+        if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int) or pid < 1):
+            raise ConfigError("service_pid", pid, "be a process id (a whole number >= 1)")
+        seed, volumes = _seed_volume(kwargs.get("seed_volume"))
+
+        def make_run(run_thresholds: tuple[Threshold, ...]) -> Run:
+            return Run(flow, cfg=cfg, shape=shape, duration=duration, target=target,
+                       thresholds=run_thresholds, name=self._name, observers=self._observers,
+                       progress=self._progress, step_every=step_every, worker=self._worker,
+                       first_user=first_user, events=kwargs.get("events") or (),
+                       setup=kwargs.get("setup"), service_pids=(pid,) if pid is not None else ())
+
+        if seed is None:
+            result = await make_run(thresholds).execute()
+        else:
+            result = await self._volumes(make_run, thresholds, seed, volumes)
         if self._split is not None:
             # Reports describe the whole run (the merged target rate is the workers' sum).
             result = dataclasses.replace(result, shape=whole_shape.describe())
@@ -218,6 +264,22 @@ class LoadRunner:
             if failures:
                 raise FptFailure(failure_message(result, failures))
         return result
+
+
+def _seed_volume(value: Any) -> tuple[Any, tuple[int, ...]]:
+    """``(seed_fn, [0, 100, 1000])`` checked: an async callable and two or more increasing volumes."""
+    if value is None:
+        return None, ()
+    allowed = "be (seed_fn, [volume, ...]): an async seed_fn(user, n) and two or more increasing " \
+              "whole numbers of records per user"
+    if not isinstance(value, tuple | list) or len(value) != 2 or not callable(value[0]):
+        raise ConfigError("seed_volume", value, allowed)
+    volumes = value[1]
+    if (not isinstance(volumes, list | tuple) or len(volumes) < 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in volumes)
+            or list(volumes) != sorted(set(volumes))):
+        raise ConfigError("seed_volume", volumes, allowed)
+    return value[0], tuple(volumes)
 
 
 def failure_message(result: RunResult, failures: Sequence[str]) -> str:

@@ -13,8 +13,10 @@ from typing import Any
 from fpt.engine import EngineStats
 from fpt.evidence import merge_evidence
 from fpt.hist import Histogram
+from fpt.loadtypes import merge_load
 from fpt.metrics import Metrics
 from fpt.records import FindingLog
+from fpt.resources import merge as merge_resources
 from fpt.result import RunResult
 
 _SUMMED = ("planned", "started", "completed", "crashed", "dropped_no_user", "dropped_cap", "dropped_late",
@@ -90,6 +92,10 @@ def merge_results(parts: Sequence[RunResult]) -> RunResult:
         broke_at_rate=None if all(p.broke_at_rate is None for p in parts)
         else sum(p.broke_at_rate or 0.0 for p in parts),
         thresholds=(),
+        # The same service read by several workers is one series (each second once); each
+        # worker's own process is a series of its own (``fpt:gw0``...).
+        resources=merge_resources(s for p in parts for s in p.resources),
+        load=merge_load([p.load for p in parts]),
     )
     outcomes = tuple(merged.measure(t.threshold) for t in first.thresholds)
     return dataclasses.replace(merged, thresholds=outcomes)

@@ -41,6 +41,9 @@ MAX_SCRAPE_BYTES = 4 * 1024 * 1024
 TEXT_FORMAT = "text/plain;version=0.0.4"
 """Asked for explicitly: some exporters answer protobuf or OpenMetrics to a bare ``*/*``."""
 
+TICK_SLACK = 0.05
+"""Seconds a sample may be read before its whole second and still count as that second's."""
+
 HARNESS = "fpt"
 """Source name of fpt's own process series."""
 
@@ -199,7 +202,9 @@ def merge(series_list: Iterable[ResourceSeries]) -> tuple[ResourceSeries, ...]:
                 gone.append(s.gone_at + shift)
             for sample in s.samples:
                 moved = replace(sample, t=sample.t + shift) if shift else sample
-                second = math.floor(moved.t)
+                # A tick due on a whole second is read a hair early or late (0.9999 s):
+                # that is still its own second, not a second reading of the one before.
+                second = math.floor(moved.t + TICK_SLACK)
                 held = kept.get(second)
                 if held is None or (moved.known, -moved.t) > (held.known, -held.t):
                     kept[second] = moved

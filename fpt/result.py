@@ -7,9 +7,11 @@ from typing import Any
 
 from fpt.engine import EngineStats
 from fpt.evidence import Evidence
+from fpt.loadtypes import LoadEvidence, service_rss_growth, window_outcome
 from fpt.metrics import Metrics, StepMetrics
 from fpt.records import SWAP_KINDS, FindingLog
-from fpt.thresholds import Threshold, ThresholdOutcome, evaluate
+from fpt.resources import ResourceSeries
+from fpt.thresholds import GROWTH_METRICS, Threshold, ThresholdOutcome, evaluate
 
 SCHEMA = 2
 
@@ -43,6 +45,10 @@ class RunResult:
     continuity: dict[str, Any] | None = None
     #: True when part of the run is missing (a crashed xdist worker): it cannot pass
     incomplete: bool = False
+    #: the service's CPU / RSS / fds once a second, and fpt's own process (source ``fpt``)
+    resources: tuple[ResourceSeries, ...] = field(default=(), compare=False)
+    #: stress (stairs and recovery), spike and volume evidence, when the run was of that kind
+    load: LoadEvidence = field(default_factory=LoadEvidence, compare=False)
 
     @property
     def swaps(self) -> int:
@@ -72,12 +78,30 @@ class RunResult:
         return self.engine.dropped / self.engine.planned if self.engine.planned else 0.0
 
     def measure(self, th: Threshold) -> ThresholdOutcome:
-        """Measure and judge one threshold on this result."""
+        """Measure and judge one threshold on this result.
+
+        A stress run that broke is expected to: its latency, error and throughput
+        thresholds speak for the stairs that held (the break and the recovery are
+        judged as stress evidence).
+        """
+        st = self.load.stress
+        if st is not None and st.broke and th.metric not in GROWTH_METRICS:
+            held = [s for s in st.stairs if not s.broke]
+            end = max((s.start + s.seconds for s in held), default=0.0)
+            return window_outcome(self.metrics, 0.0, end, th, due=sum(s.rate * s.seconds for s in held))
         if th.metric == "throughput":
             return evaluate(th, self.throughput_ratio if self.engine.planned else None,
                             "no iteration was due")
         if th.metric == "dropped":
             return evaluate(th, self.dropped_ratio if self.engine.planned else None, "no iteration was due")
+        if th.metric == "service_rss_growth":
+            growth, why = service_rss_growth(self.resources, self.load.soak_min_span)
+            return evaluate(th, growth, why)
+        if th.metric == "volume_p90_growth":
+            vol = self.load.volume
+            growth = vol.growth(th.step) if vol is not None else None
+            return evaluate(th, growth, "no volume run (seed_volume=)" if vol is None
+                            else vol.describe() if growth is None else "")
         m: StepMetrics | None = self.metrics.steps.get(th.step) if th.step else self.metrics.flow
         if m is None or m.count == 0:
             what = f"step '{th.step}' never ran" if th.step else "no iteration completed"
@@ -95,8 +119,10 @@ class RunResult:
         d: dict[str, Any] = {"schema": SCHEMA}
         for k in self.__dataclass_fields__:
             v = getattr(self, k)
-            if k in ("engine", "metrics", "findings", "evidence"):
+            if k in ("engine", "metrics", "findings", "evidence", "load"):
                 v = v.to_dict()
+            elif k == "resources":
+                v = [r.to_dict() for r in v]
             elif k == "thresholds":
                 v = [t.to_dict() for t in v]
             d[k] = v
@@ -113,6 +139,8 @@ class RunResult:
         d["findings"] = FindingLog.from_dict(d["findings"])
         d["thresholds"] = tuple(ThresholdOutcome.from_dict(t) for t in d["thresholds"])
         d["evidence"] = Evidence.from_dict(d["evidence"])
+        d["resources"] = tuple(ResourceSeries.from_dict(r) for r in d.get("resources", ()))
+        d["load"] = LoadEvidence.from_dict(d["load"]) if d.get("load") else LoadEvidence()
         return cls(**d)
 
     def failures(self) -> list[str]:

@@ -29,13 +29,23 @@ from fpt.engine import LoadEngine
 from fpt.errors import ConfigError
 from fpt.evidence import AloneEvidence, Evidence, Recorder, SetupEvidence
 from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
-from fpt.metrics import Metrics, StepMetrics
+from fpt.loadtypes import (
+    HOLD_SECONDS,
+    LoadEvidence,
+    Stair,
+    judge_spike,
+    judge_stress,
+    stair_broke,
+    stairs,
+)
+from fpt.metrics import Metrics
 from fpt.perimeter import GuardedTransport, OffPerimeter, Perimeter
 from fpt.records import Finding
 from fpt.redact import scrub
+from fpt.resources import HARNESS, PidTarget, PrometheusMetrics, PrometheusTarget, ResourceSampler, Target
 from fpt.result import RunResult
 from fpt.scaling import Event
-from fpt.shapes import Shape, schedule
+from fpt.shapes import Shape, constant, schedule
 from fpt.thresholds import Threshold, ThresholdOutcome
 from fpt.timeline import Timeline
 from fpt.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
@@ -44,6 +54,8 @@ from fpt.user import Observer, RunContext, User, reset_current, set_current
 Flow = Callable[[User], Awaitable[None]]
 Setup = Callable[[User], Awaitable[object]]
 """Per-user setup (sign up, log in) run once before the measured window; what it returns is ignored."""
+Seed = Callable[[User, int], Awaitable[None]]
+SEED_CONCURRENCY = 8
 ASGI_BASE = "http://fpt.asgi"
 PREBUILT_USERS = 2000
 
@@ -141,7 +153,8 @@ class Run:
                  thresholds: Sequence[Threshold], name: str, first_user: int = 0,
                  observers: Sequence[Observer] = (), progress: Callable[[Progress], None] | None = None,
                  step_every: float | None = None, phase: str = "load", worker: str = "main",
-                 events: Sequence[Event] = (), setup: Setup | None = None) -> None:
+                 events: Sequence[Event] = (), setup: Setup | None = None,
+                 service_pids: Sequence[int] = ()) -> None:
         self.flow = flow
         self.cfg = cfg
         self.shape = shape
@@ -190,6 +203,11 @@ class Run:
             self.ctx.observers.append(self.watch)
         self._broke_at: float | None = None
         self._stair_checked = 0
+        self._in_recovery = False
+        self.resource_targets = resource_targets(cfg, service_pids)
+        self._sampler(0.0)  # refuses a scrape URL off the perimeter now, before any user is built
+        #: the running sampler (its ``series()`` is a snapshot so far), for progress displays
+        self.sampler: ResourceSampler | None = None
 
     def user(self, slot: int) -> User:
         """The user in ``slot``, created on first use (a large pool costs nothing up front)."""
@@ -345,30 +363,87 @@ class Run:
     def _check_stair(self, elapsed: float) -> None:
         """step_up: judge each finished stair on its own seconds; stop at the first that breaks."""
         assert self.step_every
+        if self._in_recovery:
+            return
         stair = int(elapsed // self.step_every)
         while self._stair_checked < stair and self._broke_at is None:
-            lo = int(self._stair_checked * self.step_every)
-            hi = int((self._stair_checked + 1) * self.step_every)
-            merged: dict[str, StepMetrics] = {}
-            for sec in range(lo, hi):
-                for name, m in self.ctx.metrics.series.get(sec, {}).items():
-                    merged.setdefault(name, StepMetrics(1)).merge(m)
-            for th in self.thresholds:
-                if th.metric in ("throughput", "dropped"):
-                    continue
-                sm = merged.get(th.step or "@flow")
-                if sm is None or not sm.count:
-                    continue
-                if th.metric == "errors":
-                    value = sm.error_rate
-                elif th.metric in ("max", "mean"):
-                    value = (sm.hist.max if th.metric == "max" else sm.hist.mean) / 1000.0
-                else:
-                    value = sm.hist.percentile(float(th.metric[1:])) / 1000.0
-                if not th.holds(value):
-                    self._broke_at = self.shape.rate_at((self._stair_checked + 0.5) * self.step_every)
-                    break
+            lo = self._stair_checked * self.step_every
+            rate = self.shape.rate_at(lo + 0.5 * self.step_every)
+            if stair_broke(self.ctx.metrics, lo, lo + self.step_every, rate, self.thresholds):
+                self._broke_at = rate
             self._stair_checked += 1
+
+    def stair_rates(self) -> list[float]:
+        """The rate of each stair of a step_up shape."""
+        assert self.step_every
+        return [self.shape.rate_at((k + 0.5) * self.step_every)
+                for k in range(round(self.shape.length / self.step_every))]
+
+    async def seed(self, seed: Seed, count: int) -> tuple[int, int, str]:
+        """Call ``seed(user, count)`` for every user of the run before its window.
+
+        Returns (users seeded, users whose seeding failed, the first failure in one line).
+
+        Each user is its own identity (as in the run), with a client and context of its
+        own so seeding requests are not counted as the run's; bounded in concurrency and time.
+        """
+        if count <= 0:
+            return 0, 0, ""
+        ctx = RunContext(flow=self.ctx.flow, phase="seed", owners=self.ctx.owners,
+                         request_deadline=self.cfg.request_deadline, stream_scan_limit=self.cfg.scan_limit)
+        gate = asyncio.Semaphore(SEED_CONCURRENCY)
+        ok = failed = 0
+        errors: list[str] = []
+
+        async def one(slot: int) -> None:
+            nonlocal ok, failed
+            async with gate:
+                user = User(self._identities.make(self.first_user + slot), ctx, **self._client_kwargs())
+                try:
+                    await seed(user, count)
+                    ok += 1
+                except Exception as exc:  # the squad's code: counted and named, never into the run
+                    failed += 1
+                    errors.append(f"{user.identity.label}: {type(exc).__name__}: {exc}"[:300])
+                finally:
+                    await user.aclose()
+
+        # Bounded: each wave of SEED_CONCURRENCY users gets a request deadline and the grace.
+        waves = -(-self.cfg.users // SEED_CONCURRENCY)
+        budget = (max(self.cfg.grace, 1.0) + self.cfg.request_deadline) * waves
+        tasks = [asyncio.ensure_future(one(slot)) for slot in range(self.cfg.users)]
+        _, pending = await asyncio.wait(tasks, timeout=budget)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            errors.append(f"{len(pending)} users' seeding did not finish within {budget:g}s")
+        return ok, failed + len(pending), errors[0] if errors else ""
+
+    def _sampler(self, wall: float) -> ResourceSampler:
+        harness = HARNESS if self.worker == "main" else f"{HARNESS}:{self.worker}"
+        perimeter = Perimeter.from_config(self.cfg)
+        return ResourceSampler(self.resource_targets, harness=harness, started_at=wall,
+                               now=lambda: time.perf_counter() - self.ctx.t0,
+                               allowed=lambda url: perimeter.allows(httpx.URL(url).host))
+
+    async def _recover(self) -> tuple[float, float, float]:
+        """After a broken stair: the safe rate for ``recovery_within`` (+ a hold) seconds.
+
+        Returns (rate, start, end) in run seconds.
+        """
+        rate = self.cfg.recovery_rate
+        if rate is None:
+            held = self.stair_rates()[:self._stair_checked - 1]  # the stairs before the broken one
+            rate = held[-1] if held else max(self.shape.rate_at(0.0) / 2.0, 0.5)
+        length = self.cfg.recovery_within + HOLD_SECONDS + 1.0
+        self._in_recovery = True
+        engine = LoadEngine(users=self.cfg.users, max_inflight=self.cfg.max_inflight, grace=self.cfg.grace)
+        start = self.ctx.now()
+        await engine.run(schedule(constant(rate), length, arrivals=self.cfg.arrivals, burst=self.cfg.burst,
+                                  seed=self.cfg.seed), self._work, duration=length,
+                         tick=self._tick if self.progress else None)
+        return rate, start, start + length
 
     async def execute(self) -> RunResult:
         """Run the load, close every client, and build the result."""
@@ -387,10 +462,15 @@ class Run:
         wall = time.time()
         self.ctx.t0 = time.perf_counter()
         continuity = None
+        recovery: tuple[float, float, float] | None = None
+        sampler = self.sampler = self._sampler(wall)
         timeline_task = asyncio.create_task(self.timeline.run()) if self.timeline else None
         try:
+            await sampler.__aenter__()
             stats = await engine.run(due, self._work, duration=self.duration, stop=self._stop,
                                      tick=self._tick if (self.progress or self.step_every) else None)
+            if self.step_every and self._broke_at is not None:
+                recovery = await self._recover()
             if self.timeline is not None and self.watch is not None and timeline_task is not None:
                 if not timeline_task.done():
                     timeline_task.cancel()
@@ -404,6 +484,7 @@ class Run:
                 continuity = self.timeline.continuity(
                     cfg, self.ctx.metrics, self.watch, readback, self.ctx.findings.counts["session"])
         finally:
+            await sampler.stop()
             if timeline_task is not None and not timeline_task.done():
                 timeline_task.cancel()
             if self.hunter is not None:
@@ -413,6 +494,7 @@ class Run:
         # The target per second, for the report's plot (a ramp's target is not its mean).
         self.ctx.metrics.targets = {s: self.shape.total(min(s + 1.0, self.duration)) - self.shape.total(s)
                                     for s in range(math.ceil(self.duration))}
+        load = self._load_evidence(stats.stopped_at, recovery)
         result = RunResult(
             name=self.name, flow=self.ctx.flow, profile=cfg.profile,
             target=describe_target(self.target), shape=self.shape.describe(),
@@ -422,15 +504,47 @@ class Run:
             first_user=self.first_user, worker=self.worker, started_at=wall,
             broke_at_rate=self._broke_at, phase=self.ctx.phase,
             evidence=self._evidence(alone), continuity=continuity,
+            resources=sampler.series(), load=load,
         )
         if stats.stopped_at is not None:
             # A stress run that stopped at its breaking point is judged on the rate it did reach.
             result = _replace_rate(result, self.shape.total(stats.stopped_at) / stats.stopped_at
                                    if stats.stopped_at else result.target_rate)
+        # A stress run that broke is judged on the stairs that held (see RunResult.measure).
         outcomes = tuple(result.measure(t) for t in self.thresholds)
         if self.progress:
             self._tick(self.ctx.now(), "done")
         return _with_thresholds(result, outcomes)
+
+    def _load_evidence(self, stopped_at: float | None, recovery: tuple[float, float, float] | None
+                       ) -> LoadEvidence:
+        metrics = self.ctx.metrics
+        stress = spike = None
+        if self.step_every:
+            until = stopped_at if stopped_at is not None else self.duration
+            steps: tuple[Stair, ...] = stairs(metrics, self.stair_rates(), self.step_every, self.thresholds,
+                                             until=until)
+            rate, start, end = recovery if recovery is not None else (None, None, 0.0)
+            stress = judge_stress(metrics, steps, self.thresholds, recovery_rate=rate, recovery_start=start,
+                                  recovery_end=end, recovery_within=self.cfg.recovery_within)
+        if self.shape.name == "spike" and len(self.shape.segments) == 5:
+            segs = self.shape.segments
+            start = segs[0].duration
+            end = start + segs[1].duration + segs[2].duration + segs[3].duration
+            spike = judge_spike(metrics, base=segs[0].start, peak=segs[2].start, start=start, end=end,
+                                run_end=self.duration, thresholds=self.thresholds,
+                                within=self.cfg.recovery_within)
+        return LoadEvidence(stress=stress, spike=spike, soak_min_span=self.cfg.soak_min_span)
+
+
+def resource_targets(cfg: FptConfig, service_pids: Sequence[int] = ()) -> tuple[Target, ...]:
+    """What to sample besides fpt itself: the configured and passed PIDs, and the metrics URL."""
+    targets: list[Target] = [PidTarget(pid) for pid in dict.fromkeys((*cfg.service_pids, *service_pids))]
+    if cfg.metrics_url:
+        metrics = PrometheusMetrics(rss=cfg.metrics_rss or None, cpu_seconds=cfg.metrics_cpu or None,
+                                    open_fds=cfg.metrics_fds or None)
+        targets.append(PrometheusTarget(cfg.metrics_url, metrics=metrics))
+    return tuple(targets)
 
 
 async def iterate(flow: Setup, user: User) -> str | None:

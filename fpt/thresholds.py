@@ -14,16 +14,20 @@ from typing import Any
 
 from fpt.units import parse_duration
 
-THRESHOLD_FORM = ("look like p90<800ms, login:p99<=1s, max<2s, errors<1%, throughput>=95% "
-                  "or dropped<1% (latencies need a unit: ms or s; ratios need %)")
+THRESHOLD_FORM = ("look like p90<800ms, login:p99<=1s, max<2s, errors<1%, throughput>=95%, "
+                  "dropped<1%, service_rss_growth<10% or volume_p90_growth<50% "
+                  "(latencies need a unit: ms or s; ratios need %)")
 _EXPR = re.compile(
-    r"^\s*(?:(?P<step>[^:<>=]+):)?\s*(?P<metric>p\d{1,2}(?:\.\d+)?|max|mean|errors|throughput|dropped)"
+    r"^\s*(?:(?P<step>[^:<>=]+):)?\s*(?P<metric>p\d{1,2}(?:\.\d+)?|max|mean|errors|throughput|dropped"
+    r"|service_rss_growth|volume_p90_growth)"
     r"\s*(?P<op><=|<|>=|>)\s*(?P<value>\S+)\s*$"
 )
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
-RATIO_METRICS = ("errors", "throughput", "dropped")
+RATIO_METRICS = ("errors", "throughput", "dropped", "service_rss_growth", "volume_p90_growth")
+GROWTH_METRICS = ("service_rss_growth", "volume_p90_growth")
+"""Judged on the whole run's evidence (resources, volumes), never on a window of seconds."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +76,8 @@ def parse_threshold(text: str) -> Threshold:
         raise ValueError(THRESHOLD_FORM) from None
     if metric.startswith("p") and not 0 < float(metric[1:]) < 100:
         raise ValueError(THRESHOLD_FORM)
+    if metric == "service_rss_growth" and m.group("step"):
+        raise ValueError(THRESHOLD_FORM)  # the service's memory belongs to no step
     return Threshold(expr=text.strip(), step=(m.group("step") or "").strip(), metric=metric,
                      op=m.group("op"), limit=limit)
 

@@ -6,9 +6,10 @@ from suites.demo import create_app
 from suites.flows import book_visit
 
 
-def test_booking_live(fpt_load, demo_url):
-    """20 members at the live level (5/s) through the real server."""
-    fpt_load(book_visit, profile="live", target=demo_url, users=20, duration="10s",
+def test_booking_live(fpt_load, demo_server):
+    """20 members at the live level (5/s) through the real server, its CPU and memory watched."""
+    fpt_load(book_visit, profile="live", target=demo_server.base_url, service_pid=demo_server.pid,
+             users=20, duration="10s",
              thresholds=["p90<500ms", "errors<1%", "throughput>=95%"])
 
 

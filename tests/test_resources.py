@@ -297,6 +297,9 @@ def test_merge_does_not_double_count_one_source() -> None:
 def test_merge_keeps_every_second_of_one_worker() -> None:
     one = series_of("http://svc/metrics", 5.0, [0.0, 1.0, 2.0])
     assert merge([one]) == (one,)
+    # ticks read a hair before their whole second are still that second's
+    jitter = series_of("pid:7", 5.0, [0.0003, 0.9999, 2.0004, 2.9998])
+    assert merge([jitter, jitter]) == (jitter,)
     assert merge([]) == ()
 
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from fpt.dod import Checklist
+from fpt.loadtypes import load_lines
 from fpt.metrics import StepMetrics
 from fpt.result import RunResult
 from fpt.runner import Progress
@@ -50,6 +51,7 @@ def run_summary(r: RunResult) -> list[str]:
     ]
     if r.broke_at_rate is not None:
         lines.append(f"  breaking point: thresholds broke at {r.broke_at_rate:.1f}/s")
+    lines.extend("  " + x for x in load_lines(r.load, r.resources) if x)
     rows: list[list[str]] = [[*COLUMNS]]
     w = e.window
     rows.extend(_row(name, m, w) for name, m in r.metrics.steps.items())

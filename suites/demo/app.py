@@ -25,6 +25,8 @@ get into services, prove that fpt's data-swap checks catch what they claim:
 Every answer echoes ``X-Request-ID`` (from the backend reply that served it, when one
 did), and member answers say ``Cache-Control: private, no-store`` unless a bug says
 otherwise.
+
+Bugs only stress, spike, soak and volume runs catch are in :mod:`suites.demo.strain`.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from suites.demo import strain
 from suites.demo.store import MemoryStore, Pipe, RedisStore, Store
 
 BUGS = ("shared_cache", "request_global", "no_owner_check", "leaky_listing", "stale_connection",
-        "no_owner_check_write", "unkeyed_cache")
+        "no_owner_check_write", "unkeyed_cache", *strain.STRAIN_BUGS)
 SESSIONS = ("memory", "redis", "replica-memory")
 MEMBER_FIELDS = ("email", "password", "name", "phone", "birth_date", "member_id", "address", "canary")
 MAX_FIELD = 1000
@@ -375,8 +378,10 @@ def create_app(*, bugs: Iterable[str] | str | None = None, sessions: str = "memo
             Route("/me", booking.me),
             Route("/visits", booking.visits, methods=["GET", "POST"]),
             Route("/visits/{id}", booking.visit, methods=["GET", "PUT", "DELETE"]),
+            *strain.routes(booking, chosen),
         ],
-        middleware=[Middleware(ServedBy, replica=replica), Middleware(EdgeCache)],
+        middleware=[Middleware(ServedBy, replica=replica), Middleware(EdgeCache),
+                    Middleware(strain.Strain, bugs=chosen)],
         lifespan=lifespan,
     )
     app.state.booking = booking
