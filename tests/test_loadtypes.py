@@ -184,15 +184,17 @@ def _result(**load: Any) -> RunResult:
 def test_stress_breaks_then_judges_recovery(bugs: list[str], recovered: bool | None, status: str) -> None:
     # The demo's overload bugs take 25 requests a second: the stair at 30/s breaks.
     r, _ = run(health, target=create_app(bugs=bugs), users=20, rate=fpt.step_up(10, 10, "1s", steps=4),
-               thresholds=["p90<30ms", "errors<1%"], recovery_within="2s", **FAST)
+               thresholds=["p90<100ms", "errors<1%"], recovery_within="2s", **FAST)
     stress = r.load.stress
     assert stress is not None
     assert stress.recovered is recovered
     if bugs:
-        assert (stress.held_rate, stress.broke_rate) == (20, 30)
+        # 25 requests a second: the 30/s stair breaks (on a busy machine a burst may break 20/s)
+        assert stress.broke_rate in (20, 30)
+        assert stress.held_rate == stress.broke_rate - 10
         assert any(h.startswith("errors:") for h in stress.how)
         assert stress.first_step.startswith("health: ")  # the step that broke, named
-        assert stress.recovery_rate == 20
+        assert stress.recovery_rate == stress.held_rate
         assert stress.recovery_iterations > 0
     else:
         assert stress.broke_rate is None

@@ -226,7 +226,7 @@ def test_failed_check_raises_fpt_failure_with_summary(app_module: pytest.Pyteste
     res.assert_outcomes(failed=1, passed=1)
     res.stdout.fnmatch_lines([
         "*FptFailure: fpt: checked_flow: fails alone, 10 functional, 1 threshold failed",
-        "*(virtual, 20.0/s of 20.0/s, 10 iterations, 2 users, uniform arrivals)",
+        "*(virtual, 20.0/s of 20.0/s, 10 iterations, 2 users, rendezvous arrivals)",
         "*errors<1%: measured 100.00% FAILED",
         "*10 functional findings, 2 users among the 10 kept",
         "*e.g. [[]functional[]] greeting is not moon in step 'hello' — user#0 *(at *s)",

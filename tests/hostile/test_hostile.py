@@ -184,14 +184,15 @@ SWAPPING = """
     from hostile.flows import me_unchecked
     def test_swaps(fpt_load):
         fpt_load(me_unchecked, target="{url}", users=6, rate=5, duration="2s", arrivals="rendezvous",
-                 burst=3, alone=0, canary_scan={scan}, check=False)
+                 burst=3, alone=0, canary_scan={scan}, replay_share={hunt}, cache_probe_share={hunt},
+                 cancel_share=0, probe_share=0, check=False)
 """
 
 
 @pytest.mark.parametrize("service", ["swap_me"], indirect=True)
 def test_with_every_check_off_a_swapping_service_is_not_evidenced(pytester: pytest.Pytester,
                                                                   service: str) -> None:
-    _, data = session(pytester, SWAPPING.format(url=service, scan=False))
+    _, data = session(pytester, SWAPPING.format(url=service, scan=False, hunt=0))
     live = item(data, "data_swap.multi_user_live")
     assert live["status"] == "not_evidenced", live
     assert "no data-swap check inspected" in live["detail"]
@@ -199,7 +200,13 @@ def test_with_every_check_off_a_swapping_service_is_not_evidenced(pytester: pyte
 
 @pytest.mark.parametrize("service", ["swap_me"], indirect=True)
 def test_with_the_scan_on_the_same_service_fails(pytester: pytest.Pytester, service: str) -> None:
-    _, data = session(pytester, SWAPPING.format(url=service, scan=True))
+    _, data = session(pytester, SWAPPING.format(url=service, scan=True, hunt=0))
+    assert item(data, "data_swap.multi_user_live")["status"] == "failed"
+
+
+@pytest.mark.parametrize("service", ["swap_me"], indirect=True)
+def test_with_the_scan_off_the_hunting_detectors_still_see_it(pytester: pytest.Pytester, service: str) -> None:
+    _, data = session(pytester, SWAPPING.format(url=service, scan=False, hunt=0.5))
     assert item(data, "data_swap.multi_user_live")["status"] == "failed"
 
 
