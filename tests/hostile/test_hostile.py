@@ -205,7 +205,8 @@ def test_with_the_scan_on_the_same_service_fails(pytester: pytest.Pytester, serv
 
 
 @pytest.mark.parametrize("service", ["swap_me"], indirect=True)
-def test_with_the_scan_off_the_hunting_detectors_still_see_it(pytester: pytest.Pytester, service: str) -> None:
+def test_with_the_scan_off_the_hunting_detectors_still_see_it(pytester: pytest.Pytester,
+                                                              service: str) -> None:
     _, data = session(pytester, SWAPPING.format(url=service, scan=False, hunt=0.5))
     assert item(data, "data_swap.multi_user_live")["status"] == "failed"
 
