@@ -19,6 +19,7 @@ from typing import Any
 
 from fpt.errors import ConfigError
 from fpt.evidence import ProbeEvidence
+from fpt.judge import failures
 from fpt.records import SWAP_KINDS
 from fpt.redact import url as redact_url
 from fpt.result import RunResult
@@ -121,6 +122,10 @@ class Checklist:
         if self.tests.failed:
             out.append(f"{self.tests.failed} FPT test{'s' if self.tests.failed != 1 else ''} failed")
         out.extend(f"{src}: its own verdict was not passed" for src in self.failed_sources)
+        for run in self.runs:
+            if run.get("failures"):
+                first = str(run["failures"][0]).split("\n", 1)[0]
+                out.append(f"run {run['test']} failed its checks ({len(run['failures'])}): {first}")
         for name in self.required:
             i = self.item(name)
             if i.status != PASSED:
@@ -195,6 +200,9 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
                        for t in r.thresholds],
         "p90_ms": round(r.metrics.flow.hist.percentile(90) / 1000, 3) if r.metrics.flow.count else None,
         "error_rate": round(r.metrics.flow.error_rate, 6), "worker": r.worker, "incomplete": r.incomplete,
+        # Whatever the test did with them (check=False, pytest.raises, a skip after the run): a run
+        # that failed its own checks fails the checklist. Thresholds are judged by the items.
+        "failures": failures(r, thresholds=False),
     }
 
 
