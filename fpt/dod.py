@@ -371,15 +371,20 @@ def _degradation(results: Sequence[RunResult]) -> ItemOutcome:
 
 
 def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
-                    defaults: Sequence[str] = ()) -> Item:
+                    defaults: Sequence[str] = (), whole_flow: bool = False) -> Item:
+    """``whole_flow``: a run's thresholds of this kind judge it only when one covers the whole
+    flow (a limit on one step leaves every other step's errors unjudged)."""
     extra = tuple(parse_threshold(d) for d in defaults)
 
     def judge(results: Sequence[RunResult]) -> ItemOutcome:
         outcomes: list[tuple[RunResult, ThresholdOutcome]] = []
+        partial: list[tuple[RunResult, list[str]]] = []
         for r in results:
             own = [(t.threshold.metric, t) for t in r.thresholds]
             own = [(m, t) for m, t in own if metrics(m)]
             outcomes.extend((r, t) for _, t in own)
+            if whole_flow and own and all(t.threshold.step for _, t in own):
+                partial.append((r, [t.expr for _, t in own]))
             if extra and r.engine.planned and r.broke_at_rate is None:
                 have = {m for m, _ in own}
                 outcomes.extend((r, r.measure(th)) for th in extra if th.metric not in have)
@@ -394,6 +399,11 @@ def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
         if unmeasured:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(r for r, _ in unmeasured),
                                evidence=ev, detail="; ".join(t.detail for _, t in unmeasured[:EXAMPLES]))
+        if partial:
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(r for r, _ in partial),
+                               evidence=ev, detail="; ".join(
+                                   f"{r.name}: no whole-flow {what} threshold, only {', '.join(e)} (the "
+                                   "other steps were not judged)" for r, e in partial[:EXAMPLES]))
         if not measured:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, evidence=ev,
                                detail=f"no {what} threshold was set and measured")
@@ -422,7 +432,7 @@ ITEM_JUDGES: dict[str, Item] = {
     "autoscaling.degradation": _degradation,
     "performance.response_time": _threshold_item("performance.response_time", _is_latency, "response-time"),
     "performance.error_rate": _threshold_item("performance.error_rate", lambda m: m == "errors",
-                                              "error-rate"),
+                                              "error-rate", whole_flow=True),
     "performance.throughput": _threshold_item("performance.throughput",
                                               lambda m: m in ("throughput", "dropped"), "throughput",
                                               DEFAULT_THROUGHPUT),
@@ -508,6 +518,12 @@ def parse_levels(table: Mapping[str, Any], source: str = "[tool.fpt.dod] in pypr
         if (not isinstance(value, list) or not value
                 or not all(isinstance(v, str) and v in ITEMS for v in value)):
             raise ConfigError(f"dod.{name}", value, allowed, source)
+        # "squad: passed" must mean what it means everywhere: a built-in level can be made
+        # stricter, never weaker (a squad that wants less names its own level).
+        missing = [v for v in DEFAULT_LEVELS.get(name, ()) if v not in value]
+        if missing:
+            raise ConfigError(f"dod.{name}", value, f"keep every item of the built-in {name} level (missing "
+                              f"{', '.join(missing)}); name a new level to require less", source)
         levels[name] = tuple(value)
     return levels
 

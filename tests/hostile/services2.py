@@ -23,6 +23,7 @@ MODES = {
     "header_leak": "GET /me answers the caller's profile, with the previous caller's canary in X-Last-User",
     "tail_leak": "GET /me pads its answer past 1 MiB, then names the previous caller's canary",
     "empty_me": "GET /me answers 200 with an empty body",
+    "me_flaky": "every 2nd GET /me is a 500",
     "probe_500": "reading another user's order is a 500 (only 1 in 5 is refused cleanly)",
 }
 PAD = 1 << 20
@@ -64,6 +65,8 @@ def shop_app(*modes: str) -> Starlette:
         state["me_calls"] += 1
         if "hang_some" in modes and state["me_calls"] % 4 == 0:
             await asyncio.sleep(3600)
+        if "me_flaky" in modes and state["me_calls"] % 2 == 0:
+            return JSONResponse({"error": "db down"}, status_code=500)
         if "empty_me" in modes:
             return Response(b"", status_code=200)
         u = users[email]

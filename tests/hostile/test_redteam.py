@@ -177,6 +177,46 @@ def test_a_run_that_failed_its_checks_fails_the_checklist_whatever_the_test_did(
     assert any("failed its checks" in r for r in data["reasons"]), data["reasons"]
 
 
+# -- a limit that cannot fail, or that only judges part of the flow, proves nothing -------------------------
+
+@pytest.mark.parametrize("expr", ["p90>1s", "errors>1%", "errors<=100%", "dropped<=100%", "throughput>=0%",
+                                  "throughput<95%"])
+def test_thresholds_that_cannot_fail_or_pass_a_broken_service_are_refused(pytester: pytest.Pytester,
+                                                                          expr: str) -> None:
+    """``p90>1s`` passes only when the service is slow; ``errors<=100%`` passes whatever happens."""
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--fpt-thresholds={expr}", timeout=60)
+    assert res.ret == pytest.ExitCode.USAGE_ERROR, res.stdout.str()
+    res.stderr.fnmatch_lines([f"*fpt: thresholds must*got '{expr}'*"])
+
+
+@pytest.mark.parametrize("shop", [("me_flaky",)], indirect=True)
+def test_an_error_limit_on_one_step_does_not_pass_the_error_rate_of_the_flow(pytester: pytest.Pytester,
+                                                                             shop: str) -> None:
+    """Half the profile reads fail; the session's only limit (replacing the default ``errors<1%``)
+    is on the login step, which never fails. The flow's error rate was never judged: the item is
+    not evidenced, not passed."""
+    _, data = session(pytester, f"""
+        from hostile.flows2 import shop_profile
+        def test_step_limit(fpt_load):
+            fpt_load(shop_profile, target="{shop}", {LOAD}, probe_share=0)
+    """, "--fpt-dod-level=errors", "--fpt-thresholds=login:errors<1%")
+    errors = item(data, "performance.error_rate")
+    assert errors["status"] == "not_evidenced", errors
+    assert data["runs"][0]["error_rate"] > 0.2
+    assert data["verdict"] == "failed"
+
+
+def test_a_built_in_level_cannot_be_weakened(pytester: pytest.Pytester) -> None:
+    """``squad = ["suite.executed"]`` would make "squad: passed" mean nothing; a squad that wants
+    less names its own level (which the file and the gate then show)."""
+    pytester.makepyprojecttoml('[tool.fpt.dod]\nsquad = ["suite.executed"]\n')
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
+    assert res.ret == pytest.ExitCode.USAGE_ERROR, res.stdout.str()
+    res.stderr.fnmatch_lines(["*dod.squad must*"])
+
+
 # -- the gate -----------------------------------------------------------------------------------------------
 
 def test_a_file_whose_items_were_edited_and_digest_recomputed_is_refused(tmp_path: Path) -> None:
