@@ -78,3 +78,34 @@ async def shop_profile(user: fpt.User) -> None:
         return
     async with user.step("me"):
         await user.http.get("/me", headers={"authorization": f"Bearer {token}"})
+
+
+async def shop_browse(user: fpt.User) -> None:
+    """Token in a header; even users buy (write orders), odd users only read their profile; every
+    iteration ends on the public catalog (read without the token: anybody may)."""
+    token = await _login(user)
+    if token is None:
+        return
+    auth = {"authorization": f"Bearer {token}"}
+    async with user.step("me"):
+        await user.http.get("/me", headers=auth)
+    if user.index % 2 == 0:
+        async with user.step("order"):
+            r = await user.http.post("/orders", json={"note": f"order {user.identity.canary}"}, headers=auth)
+            if r.status_code == 201:
+                user.ledger.add("order", f"/orders/{r.json()['id']}", note=r.json()["note"])
+    async with user.step("catalog"):
+        await user.http.get("/catalog")
+
+
+async def shop_sloppy(user: fpt.User) -> None:
+    """Like :func:`shop_profile`, with a bare ``except:`` around the read (it also swallows the
+    cancellation fpt sends when the grace runs out)."""
+    token = await _login(user)
+    if token is None:
+        return
+    async with user.step("me"):
+        try:
+            await user.http.get("/me", headers={"authorization": f"Bearer {token}"})
+        except:  # noqa: E722 - the point: squads write this
+            pass

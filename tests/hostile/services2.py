@@ -105,7 +105,12 @@ def shop_app(*modes: str) -> Starlette:
                 return JSONResponse({"error": "KeyError: owner"}, status_code=500)
         return JSONResponse({"error": "no such order"}, status_code=404)
 
+    async def catalog(request: Request) -> Response:
+        """Public: anybody may read it, logged in or not."""
+        return JSONResponse({"items": ["tea", "coffee"]})
+
     return Starlette(routes=[
         Route("/signup", signup, methods=["POST"]), Route("/login", login, methods=["POST"]),
-        Route("/me", me), Route("/orders", create, methods=["POST"]), Route("/orders/{oid}", read),
+        Route("/catalog", catalog), Route("/me", me), Route("/orders", create, methods=["POST"]),
+        Route("/orders/{oid}", read),
     ])

@@ -82,6 +82,20 @@ def test_a_request_the_flow_abandons_on_its_own_timeout_is_an_error(pytester: py
     assert res.ret != 0
 
 
+@pytest.mark.parametrize("shop", [("hang_some",)], indirect=True)
+def test_an_iteration_that_swallows_its_cancellation_still_did_not_finish(pytester: pytest.Pytester,
+                                                                          shop: str) -> None:
+    """Every 4th profile read hangs; the grace runs out and fpt cancels those iterations, but the
+    flow's bare ``except:`` swallows the cancellation and returns as if all went well."""
+    _, data = session(pytester, f"""
+        from hostile.flows2 import shop_sloppy
+        def test_sloppy(fpt_load):
+            fpt_load(shop_sloppy, target="{shop}", {LOAD}, grace="1s", probe_share=0, check=False)
+    """, "--fpt-dod-level=errors")
+    assert item(data, "performance.error_rate")["status"] == "failed", item(data, "performance.error_rate")
+    assert data["verdict"] == "failed"
+
+
 # -- another user's data anywhere in the answer is a swap ---------------------------------------------------
 
 @pytest.mark.parametrize("shop", [("header_leak",)], indirect=True)
@@ -140,6 +154,22 @@ def test_a_control_that_carried_a_query_token_proves_nothing_for_a_probe_without
         from hostile.flows2 import shop_query_token
         def test_query(fpt_load):
             fpt_load(shop_query_token, target="{shop}", {LOAD}, probe_share=1.0, check=False)
+    """, "--fpt-dod-level=negative")
+    negative = item(data, "data_swap.negative_concurrency")
+    assert negative["status"] != "passed", negative
+    assert data["verdict"] == "failed"
+
+
+@pytest.mark.parametrize("shop", [("bola",)], indirect=True)
+def test_a_control_on_a_public_page_proves_nothing(pytester: pytest.Pytester, shop: str) -> None:
+    """Token in a header, but each iteration ends on the public catalog, read without it. A browsing
+    user repeats that public GET as its control (it works for anybody) and probes an order with the
+    credentials of that last request: none (401). Not a refusal, on a service that shows every
+    order to anybody logged in."""
+    _, data = session(pytester, f"""
+        from hostile.flows2 import shop_browse
+        def test_browse(fpt_load):
+            fpt_load(shop_browse, target="{shop}", {LOAD}, probe_share=1.0, check=False)
     """, "--fpt-dod-level=negative")
     negative = item(data, "data_swap.negative_concurrency")
     assert negative["status"] != "passed", negative
