@@ -234,6 +234,12 @@ def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                                detail="no data-swap check inspected a successful answer (canary scan off, "
                                       "no expect_owner, or every request failed)")
+        unchecked = [r for r in runs if not r.evidence.inspected]
+        if unchecked:
+            # The item speaks for every such run: one checked run does not vouch for another.
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(unchecked), evidence=ev,
+                               detail=f"no data-swap check inspected a successful answer of "
+                                      f"{', '.join(_names(unchecked))}")
         dark = sorted({s.step for r in runs for s in r.evidence.steps
                        if s.responses and not s.ok and not s.step.startswith("fpt.")})
         if dark:
@@ -271,6 +277,11 @@ def _single_user(results: Sequence[RunResult]) -> ItemOutcome:
     if bad:
         return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
                            detail=f"fails for one user alone: {', '.join(sorted({r.flow for r in bad}))}")
+    never = [r for r in results if r.flow not in flows]
+    if never:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(never), evidence=ev,
+                           detail=f"never run alone (alone=0): {', '.join(sorted({r.flow for r in never}))} "
+                                  f"({', '.join(_names(never))})")
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                        detail=f"{len(flows)} flow(s) pass alone: {', '.join(flows)}")
 

@@ -141,6 +141,40 @@ def test_answers_without_any_user_data_inspect_nothing(pytester: pytest.Pytester
     assert data["verdict"] == "failed"
 
 
+def test_a_run_with_every_check_off_is_not_covered_by_another_run(pytester: pytest.Pytester,
+                                                                  shop: str) -> None:
+    """Two live runs: one checked (the canary scan on a correct service), one with every check off
+    on a service that swaps profiles. The item speaks for every live run: not evidenced."""
+    _, data = session(pytester, f"""
+        from hostile.flows import me_unchecked
+        from hostile.flows2 import shop_profile
+        from hostile.services import orders_app, serve
+        def test_checked(fpt_load):
+            fpt_load(shop_profile, target="{shop}", {LOAD}, probe_share=0)
+        def test_unchecked(fpt_load):
+            with serve(orders_app("swap_me")) as url:
+                fpt_load(me_unchecked, target=url, {LOAD}, probe_share=0, canary_scan=False)
+    """, "--fpt-dod-level=swap")
+    live = item(data, "data_swap.multi_user_live")
+    assert live["status"] == "not_evidenced", live
+    assert "test_unchecked" in live["detail"]
+    assert data["verdict"] == "failed"
+
+
+def test_a_flow_never_run_alone_is_not_covered_by_another_flow(pytester: pytest.Pytester, shop: str) -> None:
+    """"Each flow passes for one user alone": a second flow run with ``alone=0`` was never tried alone."""
+    _, data = session(pytester, f"""
+        from hostile.flows2 import shop, shop_profile
+        def test_alone(fpt_load):
+            fpt_load(shop_profile, target="{shop}", {LOAD.replace("alone=0", "alone=1")}, probe_share=0)
+        def test_never_alone(fpt_load):
+            fpt_load(shop, target="{shop}", {LOAD}, probe_share=0)
+    """, "--fpt-dod-level=swap")
+    single = item(data, "functional.single_user")
+    assert single["status"] == "not_evidenced", single
+    assert "test_never_alone" in single["detail"]
+
+
 # -- a probe's control proves the probe's own credentials, nothing else -------------------------------------
 
 @pytest.mark.parametrize("shop", [("bola",)], indirect=True)
