@@ -20,7 +20,7 @@ from typing import Any
 
 from fpt.errors import ConfigError
 from fpt.evidence import ProbeEvidence, ReplayEvidence
-from fpt.judge import examples
+from fpt.judge import examples, failures
 from fpt.loadtypes import harness_series, resources_evidence, rss_span, service_series
 from fpt.records import SWAP_KINDS
 from fpt.redact import url as redact_url
@@ -133,6 +133,10 @@ class Checklist:
         if self.tests.failed:
             out.append(f"{self.tests.failed} FPT test{'s' if self.tests.failed != 1 else ''} failed")
         out.extend(f"{src}: its own verdict was not passed" for src in self.failed_sources)
+        for run in self.runs:
+            if run.get("failures"):
+                first = str(run["failures"][0]).split("\n", 1)[0]
+                out.append(f"run {run['test']} failed its checks ({len(run['failures'])}): {first}")
         for name in self.required:
             i = self.item(name)
             if i.status != PASSED:
@@ -214,6 +218,9 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
         # per-step statistics and the failures table (fpt.stats), also written as CSV
         "steps": step_stats(r), "failures": failure_rows(r, FAILURE_ROWS),
         "resources": resources_evidence(r.resources), "load": r.load.to_dict(),
+        # Whatever the test did with them (check=False, pytest.raises, a skip after the run): a run
+        # that failed its own checks fails the checklist. Thresholds are judged by the items.
+        "check_failures": failures(r, thresholds=False),
     }
 
 
@@ -244,6 +251,12 @@ def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                                detail="no data-swap check inspected a successful answer (canary scan off, "
                                       "no expect_owner, or every request failed)")
+        unchecked = [r for r in runs if not r.evidence.inspected]
+        if unchecked:
+            # The item speaks for every such run: one checked run does not vouch for another.
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(unchecked), evidence=ev,
+                               detail=f"no data-swap check inspected a successful answer of "
+                                      f"{', '.join(_names(unchecked))}")
         dark = sorted({s.step for r in runs for s in r.evidence.steps
                        if s.responses and not s.ok and not s.step.startswith("fpt.")})
         if dark:
@@ -287,6 +300,11 @@ def _single_user(results: Sequence[RunResult]) -> ItemOutcome:
     if bad:
         return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
                            detail=f"fails for one user alone: {', '.join(sorted({r.flow for r in bad}))}")
+    never = [r for r in results if r.flow not in flows]
+    if never:
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(never), evidence=ev,
+                           detail=f"never run alone (alone=0): {', '.join(sorted({r.flow for r in never}))} "
+                                  f"({', '.join(_names(never))})")
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                        detail=f"{len(flows)} flow(s) pass alone: {', '.join(flows)}")
 
@@ -398,15 +416,20 @@ def _degradation(results: Sequence[RunResult]) -> ItemOutcome:
 
 
 def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
-                    defaults: Sequence[str] = ()) -> Item:
+                    defaults: Sequence[str] = (), whole_flow: bool = False) -> Item:
+    """``whole_flow``: a run's thresholds of this kind judge it only when one covers the whole
+    flow (a limit on one step leaves every other step's errors unjudged)."""
     extra = tuple(parse_threshold(d) for d in defaults)
 
     def judge(results: Sequence[RunResult]) -> ItemOutcome:
         outcomes: list[tuple[RunResult, ThresholdOutcome]] = []
+        partial: list[tuple[RunResult, list[str]]] = []
         for r in results:
             own = [(t.threshold.metric, t) for t in r.thresholds]
             own = [(m, t) for m, t in own if metrics(m)]
             outcomes.extend((r, t) for _, t in own)
+            if whole_flow and own and all(t.threshold.step for _, t in own):
+                partial.append((r, [t.expr for _, t in own]))
             if extra and r.engine.planned and r.broke_at_rate is None:
                 have = {m for m, _ in own}
                 outcomes.extend((r, r.measure(th)) for th in extra if th.metric not in have)
@@ -421,6 +444,11 @@ def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
         if unmeasured:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(r for r, _ in unmeasured),
                                evidence=ev, detail="; ".join(t.detail for _, t in unmeasured[:EXAMPLES]))
+        if partial:
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(r for r, _ in partial),
+                               evidence=ev, detail="; ".join(
+                                   f"{r.name}: no whole-flow {what} threshold, only {', '.join(e)} (the "
+                                   "other steps were not judged)" for r, e in partial[:EXAMPLES]))
         if not measured:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, evidence=ev,
                                detail=f"no {what} threshold was set and measured")
@@ -539,7 +567,7 @@ ITEM_JUDGES: dict[str, Item] = {
     "autoscaling.degradation": _degradation,
     "performance.response_time": _threshold_item("performance.response_time", _is_latency, "response-time"),
     "performance.error_rate": _threshold_item("performance.error_rate", lambda m: m == "errors",
-                                              "error-rate"),
+                                              "error-rate", whole_flow=True),
     "performance.throughput": _threshold_item("performance.throughput",
                                               lambda m: m in ("throughput", "dropped"), "throughput",
                                               DEFAULT_THROUGHPUT),
@@ -629,6 +657,12 @@ def parse_levels(table: Mapping[str, Any], source: str = "[tool.fpt.dod] in pypr
         if (not isinstance(value, list) or not value
                 or not all(isinstance(v, str) and v in ITEMS for v in value)):
             raise ConfigError(f"dod.{name}", value, allowed, source)
+        # "squad: passed" must mean what it means everywhere: a built-in level can be made
+        # stricter, never weaker (a squad that wants less names its own level).
+        missing = [v for v in DEFAULT_LEVELS.get(name, ()) if v not in value]
+        if missing:
+            raise ConfigError(f"dod.{name}", value, f"keep every item of the built-in {name} level (missing "
+                              f"{', '.join(missing)}); name a new level to require less", source)
         levels[name] = tuple(value)
     return levels
 

@@ -15,8 +15,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fpt.dod import Checklist, digest, merge
+from fpt.dod import FAILED, Checklist, digest, merge
 from fpt.errors import FptError
+from fpt.records import SWAP_KINDS
 
 SCHEMA_FILE = "fpt-dod.schema.json"
 
@@ -49,7 +50,37 @@ def validate(data: Any, where: str = "checklist") -> Checklist:
     check = Checklist.from_dict(data)
     if check.verdict != data["verdict"] or check.reasons != data["reasons"]:
         raise GateError(f"{where}: verdict {data['verdict']!r} does not follow from its items")
+    wrong = contradictions(check)
+    if wrong:
+        raise GateError(f"{where}: its items contradict its own runs (edited?): {wrong[0]}")
     return check
+
+
+#: checklist items a run's findings of these kinds fail, by the run's profile ("" for any profile)
+_FAILED_BY = ((SWAP_KINDS, "live", "data_swap.multi_user_live"),
+              (SWAP_KINDS, "virtual", "data_swap.high_traffic_virtual"),
+              (("cross_user",), "", "data_swap.negative_concurrency"))
+
+
+def contradictions(check: Checklist) -> list[str]:
+    """Where the items say less than the runs the same file lists (a file fpt wrote has none).
+
+    The digest is not a signature: an edited file with a recomputed digest still has to agree
+    with its own evidence, so a flipped item or a dropped reason is caught unless every run is
+    forged too.
+    """
+    out = []
+    for run in check.runs:
+        findings = run.get("findings") or {}
+        for kinds, profile, name in _FAILED_BY:
+            n = sum(int(findings.get(k, 0)) for k in kinds)
+            if (n and (not profile or (run.get("profile") == profile and run.get("users", 0) > 1))
+                    and any(i.name == name and i.status != FAILED for i in check.items)):
+                out.append(f"run {run.get('test')} has {n} {'/'.join(kinds)} findings but {name} "
+                           "is not failed")
+        if run.get("incomplete") and not check.incomplete:
+            out.append(f"run {run.get('test')} is incomplete but the checklist is not")
+    return out
 
 
 def read(path: str | Path) -> Checklist:

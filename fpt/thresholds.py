@@ -16,7 +16,8 @@ from fpt.units import parse_duration
 
 THRESHOLD_FORM = ("look like p90<800ms, login:p99<=1s, max<2s, errors<1%, throughput>=95%, "
                   "dropped<1%, service_rss_growth<10% or volume_p90_growth<50% "
-                  "(latencies need a unit: ms or s; ratios need %)")
+                  "(latencies need a unit: ms or s; ratios need %; an upper limit for latencies, "
+                  "errors and dropped, a lower one for throughput, that can fail)")
 _EXPR = re.compile(
     r"^\s*(?:(?P<step>[^:<>=]+):)?\s*(?P<metric>p\d{1,2}(?:\.\d+)?|max|mean|errors|throughput|dropped"
     r"|service_rss_growth|volume_p90_growth)"
@@ -78,8 +79,15 @@ def parse_threshold(text: str) -> Threshold:
         raise ValueError(THRESHOLD_FORM)
     if metric == "service_rss_growth" and m.group("step"):
         raise ValueError(THRESHOLD_FORM)  # the service's memory belongs to no step
-    return Threshold(expr=text.strip(), step=(m.group("step") or "").strip(), metric=metric,
-                     op=m.group("op"), limit=limit)
+    th = Threshold(expr=text.strip(), step=(m.group("step") or "").strip(), metric=metric,
+                   op=m.group("op"), limit=limit)
+    # "p90>1s" passes only when the service is slow, "errors<=100%" whatever happens: a limit
+    # pointing the wrong way, or one that every ratio from 0% to 100% meets, checks nothing.
+    if (metric != "throughput") != (th.op in ("<", "<=")):
+        raise ValueError(THRESHOLD_FORM)
+    if metric in RATIO_METRICS and th.holds(0.0) and th.holds(1.0):
+        raise ValueError(THRESHOLD_FORM)
+    return th
 
 
 def parse_thresholds(items: Iterable[str]) -> tuple[Threshold, ...]:

@@ -44,7 +44,7 @@ def test_scaling(fpt_load):
     fleet = Fleet(shared_sessions=True)
     scaler = CallableScaler(fleet.scale, lambda: len(fleet.names))
     fpt_load(note_flow, profile="virtual", target=fleet.app(), users=10, rate=40, duration="3.5s",
-             alone=0, probe_share=0,
+             alone=1, probe_share=0,
              events=[fpt.at(0.8, scaler.scale_to, 3), fpt.at(2.0, scaler.scale_to, 1)])
 '''
 CONFTEST = '''
