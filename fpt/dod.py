@@ -134,9 +134,9 @@ class Checklist:
             out.append(f"{self.tests.failed} FPT test{'s' if self.tests.failed != 1 else ''} failed")
         out.extend(f"{src}: its own verdict was not passed" for src in self.failed_sources)
         for run in self.runs:
-            if run.get("failures"):
-                first = str(run["failures"][0]).split("\n", 1)[0]
-                out.append(f"run {run['test']} failed its checks ({len(run['failures'])}): {first}")
+            if run.get("check_failures"):
+                first = str(run["check_failures"][0]).split("\n", 1)[0]
+                out.append(f"run {run['test']} failed its checks ({len(run['check_failures'])}): {first}")
         for name in self.required:
             i = self.item(name)
             if i.status != PASSED:

@@ -244,6 +244,9 @@ class UserClient(httpx.AsyncClient):
                 response = await super().send(request, **kwargs)
         except asyncio.CancelledError:
             if seq not in ctx.expired:
+                # Abandoned (the flow's own timeout, or the grace ran out): no answer came, an
+                # error even when the flow swallows the cancellation.
+                user._request_done(start, "cancelled", 0, why=("cancelled", _where(request)))
                 raise
             ctx.expired.discard(seq)
             if task is not None:

@@ -182,6 +182,7 @@ def _probe(status: int, body: Callable[[User], str], *, control: int = 200,
         # The flow authenticates per request, not with client defaults: the probe must copy it.
         async with users[0].step("own"):
             await users[0].http.get("/mine", headers={"authorization": "Bearer tok-0"})
+        users[0].ledger.add("note", "/mine")  # the prober's own write: its control read
         await CrossUserProbe(ctx, share=1.0, seed=1).maybe_probe(users[0])
 
     asyncio.run(main())

@@ -88,3 +88,34 @@ def test_a_clean_run_without_overlap_is_weak_evidence_not_a_pass() -> None:
     assert not r.swaps
     assert r.evidence.overlap_pairs == 0
     assert r.swap_verdict == "no_overlap"
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_the_correct_backend_connection_drops_exactly_the_cancelled_reply(fixed: bool) -> None:
+    """Member 10 has two lookups in flight around member 19's; the second one is cancelled.
+
+    Found by CI: the correct connection removed the first *equal* reply (member 10's other one),
+    so member 10 read member 19's reply and member 19 read member 10's. It must remove its own.
+    """
+    from suites.demo.store import Pipe
+
+    async def main() -> tuple[object, object]:
+        pipe = Pipe(reset_on_cancel=fixed, latency=0.01)
+
+        async def ten() -> str:
+            return "member10"
+
+        async def nineteen() -> str:
+            return "member19"
+
+        a = asyncio.create_task(pipe.call(None, ten))
+        await asyncio.sleep(0.001)
+        b = asyncio.create_task(pipe.call(None, nineteen))
+        await asyncio.sleep(0.001)
+        c = asyncio.create_task(pipe.call(None, ten))
+        await asyncio.sleep(0.001)
+        c.cancel()
+        return (await a)[1], (await b)[1]
+
+    got = asyncio.run(main())
+    assert (got == ("member10", "member19")) is fixed, got

@@ -57,17 +57,17 @@ def test_default_arrivals_make_every_checked_step_overlap_and_say_how() -> None:
 def _steps_app() -> Starlette:
     async def hit(request: Request) -> Response:
         await asyncio.sleep(0.002)
-        return JSONResponse({"ok": True})
+        return JSONResponse({"mine": request.query_params.get("c", "")})  # the caller's own data
 
     return Starlette(routes=[Route("/common", hit), Route("/rare", hit)])
 
 
 async def _rare_flow(user: User) -> None:
     async with user.step("common"):
-        await user.http.get("/common")
+        await user.http.get("/common", params={"c": user.identity.canary})
     if user.index == 0:  # only one user ever takes this step: it cannot overlap another user's
         async with user.step("rare"):
-            await user.http.get("/rare")
+            await user.http.get("/rare", params={"c": user.identity.canary})
 
 
 def test_a_checked_step_that_never_overlapped_is_named_and_not_evidenced() -> None:

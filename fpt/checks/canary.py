@@ -47,7 +47,8 @@ class CanaryScanner:
         if user.probing:  # a probe's leak is judged (once) as a cross_user finding
             return
         body = response.content
-        if len(body) > self.limit:
+        truncated = len(body) > self.limit
+        if truncated:
             self.truncated += 1
             self.skipped_bytes += len(body) - self.limit
             body = body[: self.limit]
@@ -55,15 +56,17 @@ class CanaryScanner:
         self.bytes += len(body)
         if response.extensions.get("fpt.streamed"):
             self.streamed += 1
-        if user._tally is not None and user._tally_ok:
-            user._tally.scanned += 1
         found = find_canaries(body)
-        for name, value in response.headers.raw:
-            if name.lower() in _HEADERS and _PREFIX in value:
+        for _, value in response.headers.raw:  # any header can carry another user's data
+            if _PREFIX in value:
                 found.extend(m.decode() for m in _CANARY_BYTES.findall(value))
+        mine = user.identity.canary
+        # Inspected only where a swap could have shown: a whole answer that carried this user's
+        # own data (its canary), so another user's would have been seen in its place.
+        if user._tally is not None and user._tally_ok and not truncated and mine in found:
+            user._tally.scanned += 1
         if not found:
             return
-        mine = user.identity.canary
         foreign = [t for t in dict.fromkeys(found) if t != mine]
         if not foreign:
             return

@@ -70,9 +70,10 @@ class CrossUserProbe:
         self._rec.probe("tried")
         # The control: the prober reads its own write (or repeats its last successful GET) with the
         # same credentials; it must succeed, or a refusal of the probe proves nothing.
+        # Only a read of the prober's own write is a control: another URL (a public page, or one
+        # whose query carried a token the probe will not) proves nothing about the probe's credentials.
         own = user.ledger.entries
-        control = own[self._rng.randrange(len(own))].url if own else (
-            user.last_ok_get.url if user.last_ok_get is not None else None)
+        control = own[self._rng.randrange(len(own))].url if own else None
         creds = credentials(user.last_ok) if user.last_ok is not None else None
         if control is None or creds is None:
             self._rec.probe("unproven")

@@ -39,6 +39,7 @@ from fpt.checks.probes import DENIED, credentials
 from fpt.evidence import Evidence
 from fpt.identity import Identity
 from fpt.records import Finding
+from fpt.redact import SECRET_KEY
 from fpt.redact import url as redact_url
 from fpt.user import IDEMPOTENT, RunContext, User, UserClient
 
@@ -157,15 +158,22 @@ class Hunter:
         return {k: v for k, v in credentials(other.last_ok).items() if k.lower() != rid}
 
     async def _control(self, other: User, creds: dict[str, str]) -> bool:
-        """The other user's own last successful GET, with the same credentials, still succeeds."""
+        """The other user's credentials still identify it: its own last successful GET, sent with
+        them and without any secret-looking query parameter, answers with that user's own data.
+
+        A public page, or a URL whose query carried the token, would answer without proving the
+        credentials the replay carries: then a refusal of the replay proves nothing.
+        """
         own = other.last_ok_get
         if own is None:
             return False
+        url = own.url.copy_with(params=[(k, v) for k, v in own.url.params.multi_items()
+                                        if not SECRET_KEY.search(k)])
         try:
-            r = await _client(other).raw("GET", own.url, headers=creds)
+            r = await _client(other).raw("GET", url, headers=creds)
         except httpx.HTTPError:
             return False
-        return 200 <= r.status_code < 300
+        return 200 <= r.status_code < 300 and bool(owner_data(other.identity, r.content))
 
     def _public_path(self, path: str) -> bool:
         return any(p.search(path) for p in self._public)

@@ -152,7 +152,8 @@ def test_a_run_with_every_check_off_is_not_covered_by_another_run(pytester: pyte
             fpt_load(shop_profile, target="{shop}", {LOAD}, probe_share=0)
         def test_unchecked(fpt_load):
             with serve(orders_app("swap_me")) as url:
-                fpt_load(me_unchecked, target=url, {LOAD}, probe_share=0, canary_scan=False)
+                fpt_load(me_unchecked, target=url, {LOAD}, probe_share=0, canary_scan=False,
+                         replay_share=0, cache_probe_share=0, cancel_share=0)
     """, "--fpt-dod-level=swap")
     live = item(data, "data_swap.multi_user_live")
     assert live["status"] == "not_evidenced", live
