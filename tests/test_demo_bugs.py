@@ -99,7 +99,7 @@ def test_the_correct_backend_connection_drops_exactly_the_cancelled_reply(fixed:
     """
     from suites.demo.store import Pipe
 
-    async def main() -> tuple[object, object]:
+    async def main() -> tuple[object, object, object]:
         pipe = Pipe(reset_on_cancel=fixed, latency=0.01)
 
         async def ten() -> str:
@@ -115,7 +115,11 @@ def test_the_correct_backend_connection_drops_exactly_the_cancelled_reply(fixed:
         c = asyncio.create_task(pipe.call(None, ten))
         await asyncio.sleep(0.001)
         c.cancel()
-        return (await a)[1], (await b)[1]
+        first, second = (await a)[1], (await b)[1]
+        later = (await pipe.call(None, nineteen))[1]  # member 19 again, after the cancel
+        return first, second, later
 
     got = asyncio.run(main())
-    assert (got == ("member10", "member19")) is fixed, got
+    # Fixed: everyone reads their own reply. The bug (no reset): the cancelled reply stays on the
+    # wire and member 19's later lookup reads member 10's.
+    assert got == (("member10", "member19", "member19") if fixed else ("member10", "member19", "member10"))

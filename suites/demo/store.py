@@ -235,8 +235,6 @@ class Pipe:
         self.reset_on_cancel = reset_on_cancel
         self.latency = latency
         self._wire: deque[list[Any]] = deque()
-        #: readers in the order their commands went out: replies are read in that order
-        self._turns: deque[object] = deque()
 
     async def call(self, tag: str | None, command: Callable[[], Awaitable[Any]]) -> tuple[str | None, Any]:
         """Send ``command`` tagged ``tag`` and read a reply: ``(tag of the reply, value)``.
@@ -245,17 +243,10 @@ class Pipe:
         replies come back in the order the commands went out.
         """
         reply = [tag, await command()]
-        me = object()
         self._wire.append(reply)  # the command went out; its reply is on the wire
-        self._turns.append(me)
         try:
             await asyncio.sleep(self.latency)  # reading the reply
-            # Replies are read in the order the commands went out. Timers due at the same instant
-            # may fire in any order (uvloop's clock is per loop turn): wait for our turn.
-            while self._turns[0] is not me:
-                await asyncio.sleep(0)
         except asyncio.CancelledError:
-            self._turns.remove(me)
             if self.reset_on_cancel:
                 # The fix: a cancelled read takes its own reply off the wire. Its own: by identity,
                 # as an equal reply of the same member's concurrent request is another request's.
@@ -264,6 +255,5 @@ class Pipe:
                         del self._wire[i]
                         break
             raise
-        self._turns.popleft()
         got = self._wire.popleft()
         return got[0], got[1]
