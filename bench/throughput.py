@@ -30,8 +30,11 @@ from fpt.runner import Run
 from fpt.shapes import constant
 from fpt.user import User
 
+HUNT_OFF = {"replay_share": 0.0, "cache_probe_share": 0.0, "cancel_share": 0.0}
+"""--no-hunt: the data-swap hunting detectors that send extra requests, off (the checks stay on)."""
 
-def fpt_rps(url: str, seconds: float, users: int, rate: float) -> float:
+
+def fpt_rps(url: str, seconds: float, users: int, rate: float, hunt: bool = True) -> float:
     """Requests/s fpt completes when offered ``rate`` iterations/s of one checked GET."""
 
     async def flow(user: User) -> None:
@@ -41,7 +44,7 @@ def fpt_rps(url: str, seconds: float, users: int, rate: float) -> float:
 
     def child() -> None:
         os.sched_setaffinity(0, {0})
-        cfg = FptConfig(users=users, profile="live", allow_rate=True, grace=2)
+        cfg = FptConfig(users=users, profile="live", allow_rate=True, grace=2, **({} if hunt else HUNT_OFF))
         run = Run(flow, cfg=cfg, shape=constant(rate), duration=seconds, target=url,
                   thresholds=(), name="throughput")
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
@@ -84,17 +87,19 @@ def main() -> None:
     ap.add_argument("--server", choices=("nginx", "uvicorn"), default="nginx")
     ap.add_argument("--rate", type=float, default=0.0, help="offered rate for fpt (default: calibrate)")
     ap.add_argument("--repeat", type=int, default=1, help="alternate fpt and Locust N times; medians")
+    ap.add_argument("--no-hunt", action="store_true",
+                    help="replay, cache probe and cancellation off (canary scan, probes, evidence stay on)")
     args = ap.parse_args()
     print(f"command: python bench/throughput.py --seconds {args.seconds:g} --users {args.users} "
-          f"--server {args.server} --repeat {args.repeat}")
+          f"--server {args.server} --repeat {args.repeat}" + (" --no-hunt" if args.no_hunt else ""))
     server = nginx_server() if args.server == "nginx" else uvicorn_server()
     rows: list[tuple[float, float | None, float | None]] = []
     with server as url:
-        overload = fpt_rps(url, 2.0, args.users, 100_000)
+        overload = fpt_rps(url, 2.0, args.users, 100_000, not args.no_hunt)
         offered = args.rate or round(overload * 1.25)
         print(f"fpt at 100000/s offered     {overload:9.0f} req/s   (2 s calibration, mostly dropping)")
         for n in range(args.repeat):
-            fpt = fpt_rps(url, args.seconds, args.users, offered)
+            fpt = fpt_rps(url, args.seconds, args.users, offered, not args.no_hunt)
             fast = locust_rps(url, args.seconds, args.users, "Fast")
             plain = locust_rps(url, args.seconds, args.users, "Plain")
             rows.append((fpt, fast, plain))
