@@ -129,7 +129,13 @@ def note_headers(raw: Iterable[tuple[bytes, bytes]]) -> None:
 
 def note_request(request: Any) -> None:
     """Learn the credentials an ``httpx.Request`` carries (secret headers, secret-named query values)."""
-    note_headers(request.headers.raw)
+    triples = getattr(request.headers, "_list", None)  # httpx's (raw, lowercased, value): no copy
+    if triples is not None:
+        for _, lower, value in triples:
+            if lower in _HEADER_NAMES:
+                _registry.learn_header(lower, value)
+    else:
+        note_headers(request.headers.raw)
     query: bytes = request.url.query
     if query and query not in _registry._seen:
         _registry.learn_query(query)

@@ -261,7 +261,9 @@ class Schedule:
         self._times = times_for(shape, duration, self._marks)
 
     def __iter__(self) -> Iterator[float]:
-        return self
+        # The generator itself: no Python-level __next__ per due time. skip_to moves the marks it
+        # reads, so it still sees the jump.
+        return self._times
 
     def __next__(self) -> float:
         return next(self._times)

@@ -591,8 +591,9 @@ def proxy_in_env(url: str) -> str | None:
 def _head(request: httpx.Request) -> bytes:
     target = request.url.raw_path
     lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in request.headers.raw:
-        lines += [name, b": ", value, b"\r\n"]
+    # httpx keeps (raw, lower, value) triples; ``headers.raw`` would copy them into a new list.
+    for triple in getattr(request.headers, "_list", None) or request.headers.raw:
+        lines += [triple[0], b": ", triple[-1], b"\r\n"]
     lines.append(b"\r\n")
     return b"".join(lines)
 

@@ -160,8 +160,8 @@ class _Cookies(httpx.Cookies):
     """``httpx.Cookies`` that skips the cookie-jar machinery for answers without Set-Cookie."""
 
     def extract_cookies(self, response: httpx.Response) -> None:
-        for name, _ in response.headers.raw:
-            if name.lower() == b"set-cookie":
+        for triple in getattr(response.headers, "_list", None) or response.headers.raw:
+            if triple[0].lower() == b"set-cookie":
                 super().extract_cookies(response)
                 return
 
@@ -274,8 +274,10 @@ class UserClient(httpx.AsyncClient):
         # concurrency (what separates a concurrency bug from a cache or an authorization one).
         concurrent = busy or ctx.request_starts != seq
         user.last_concurrent = concurrent
-        response.extensions = {**response.extensions, "fpt.concurrent": concurrent,
-                               "fpt.step": user.current_step}
+        # Every transport hands each response its own extensions dict: add to it, no copy.
+        ext = response.extensions
+        ext["fpt.concurrent"] = concurrent
+        ext["fpt.step"] = user.current_step
         stream = kwargs.get("stream")
         nbytes = len(response.content) if not stream else 0
         ok = user._status_ok(response.status_code)

@@ -57,7 +57,10 @@ class CanaryScanner:
         if response.extensions.get("fpt.streamed"):
             self.streamed += 1
         found = find_canaries(body)
-        for _, value in response.headers.raw:  # any header can carry another user's data
+        # Any header can carry another user's data. httpx keeps (raw, lower, value) triples: read
+        # them without the list ``headers.raw`` builds on every call (this runs per response).
+        for triple in getattr(response.headers, "_list", None) or response.headers.raw:
+            value = triple[-1]
             if _PREFIX in value:
                 found.extend(m.decode() for m in _CANARY_BYTES.findall(value))
         mine = user.identity.canary
