@@ -447,9 +447,7 @@ class OverlapCounter:
         i = bisect_right(ends, start, head)
         n = len(ends) - i
         if n:
-            if user in users[i:]:  # own concurrent requests (gather) are not pairs of users
-                n -= users[i:].count(user)
-            self.pairs += n
+            self.pairs += n - users[i:].count(user)  # own concurrent requests (gather) are not pairs
         ends.append(end)
         users.append(user)
 

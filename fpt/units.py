@@ -28,14 +28,6 @@ def parse_duration(value: str | float | int) -> float:
     return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
-def parse_latency_ms(value: str) -> float:
-    """Return milliseconds from ``"300ms"``, ``"1.5s"`` or a bare number of milliseconds."""
-    v = value.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", v):
-        return float(v)
-    return parse_duration(v) * 1000.0
-
-
 def parse_percent(value: str) -> float:
     """Return a fraction from ``"1%"``, ``"0.5%"`` or ``"0.01"``."""
     v = value.strip()

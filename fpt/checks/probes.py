@@ -3,10 +3,10 @@
 After a share of iterations, the user requests a read-back URL from *another* user's
 ledger with **the credentials its own last successful request carried** (headers and
 cookies, however the flow sent them: client defaults or per request). Right before,
-the same credentials read one of the prober's own writes (or repeat its last
-successful GET): that *control* must succeed, or the probe proves nothing (a refusal
-of a request that carried no valid credentials says nothing about authorization). Every probe is counted by
-outcome in the run's evidence (see :class:`fpt.evidence.ProbeEvidence`); a response
+the same credentials read one of the prober's own writes: that *control* must
+succeed, or the probe proves nothing (a refusal of a request that carried no valid
+credentials says nothing about authorization; without a write of its own the probe
+is unproven). Every probe is counted by outcome in the run's evidence (see :class:`fpt.evidence.ProbeEvidence`); a response
 that carries the owner's data is a ``cross_user`` finding.
 """
 
@@ -68,10 +68,9 @@ class CrossUserProbe:
             self._rec.probe("no_target")
             return
         self._rec.probe("tried")
-        # The control: the prober reads its own write (or repeats its last successful GET) with the
-        # same credentials; it must succeed, or a refusal of the probe proves nothing.
-        # Only a read of the prober's own write is a control: another URL (a public page, or one
-        # whose query carried a token the probe will not) proves nothing about the probe's credentials.
+        # The control: the prober reads its own write with the same credentials; it must succeed, or
+        # a refusal of the probe proves nothing. Another URL (a public page, or one whose query
+        # carried a token the probe will not) would prove nothing about the probe's credentials.
         own = user.ledger.entries
         control = own[self._rng.randrange(len(own))].url if own else None
         creds = credentials(user.last_ok) if user.last_ok is not None else None
