@@ -6,8 +6,9 @@ cookies, however the flow sent them: client defaults or per request). Right befo
 the same credentials read one of the prober's own writes: that *control* must
 succeed, or the probe proves nothing (a refusal of a request that carried no valid
 credentials says nothing about authorization; without a write of its own the probe
-is unproven). Every probe is counted by outcome in the run's evidence (see :class:`fpt.evidence.ProbeEvidence`); a response
-that carries the owner's data is a ``cross_user`` finding.
+is unproven). Every probe is counted by outcome in the run's evidence (see
+:class:`fpt.evidence.ProbeEvidence`); a response that carries the owner's data is a
+``cross_user`` finding.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ async def login(user: fpt.User) -> dict[str, str] | None:
             r = await user.http.post("/login", json=user.identity.credentials)
         if r.status_code != 200:
             return None
-        user.state["auth"] = {"authorization": f"Bearer {r.json()['token']}"}
+        user.state["token"] = r.json()["token"]
+        user.state["auth"] = {"authorization": f"Bearer {user.state['token']}"}
     auth: dict[str, str] = user.state["auth"]
     return auth
 

@@ -6,19 +6,14 @@ import asyncio
 import contextlib
 
 import fpt
+from hostile.flows import login
 
 
 async def _login(user: fpt.User) -> str | None:
-    """Sign up and log in once; the token is kept in the user's state."""
-    if "token" not in user.state:
-        async with user.step("signup", expect_status={201}):
-            await user.http.post("/signup", json={**user.identity.credentials,
-                                                  "canary": user.identity.canary})
-        async with user.step("login"):
-            r = await user.http.post("/login", json=user.identity.credentials)
-        if r.status_code != 200:
-            return None
-        user.state["token"] = r.json()["token"]
+    """Sign up and log in once (:func:`hostile.flows.login`); the bare token, for flows that carry it
+    themselves."""
+    if await login(user) is None:
+        return None
     token: str = user.state["token"]
     return token
 

@@ -124,10 +124,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """``app`` under a real uvicorn server on 127.0.0.1 in a thread; yields its base URL."""
+    """``app`` under a real uvicorn server on 127.0.0.1 in a thread; yields its base URL.
+
+    Shutdown waits at most a second for requests still in flight (a hanging one is cut off).
+    """
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
-                                           lifespan="off"))
+                                           lifespan="off", timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

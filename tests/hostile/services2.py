@@ -2,28 +2,20 @@
 
 ``shop_app(*modes)`` is a small order service like :func:`hostile.services.orders_app`,
 but the caller's token may travel in a header (``authorization: Bearer``) or in a query
-parameter (``?token=``), and each mode breaks it one more way (see :data:`MODES`). :func:`serve`
-runs it under a real uvicorn server on 127.0.0.1 that stops within a second even while a
-request hangs (so no server thread outlives its test).
+parameter (``?token=``), and each mode breaks it one more way (see :data:`MODES`).
+:func:`hostile.services.serve` runs it under a real uvicorn server on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-from hostile.services import free_port
 
 MODES = {
     "bola": "an order is answered to anybody who is logged in (authorization bug)",
@@ -124,26 +116,3 @@ def shop_app(*modes: str) -> Starlette:
         Route("/catalog", catalog), Route("/me", me), Route("/orders", create, methods=["POST"]),
         Route("/orders/{oid}", read),
     ])
-
-
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """``app`` under a real uvicorn server on 127.0.0.1 in a thread; yields its base URL.
-
-    Shutdown waits at most a second for requests still in flight (a hanging one is cut off).
-    """
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
-                                           lifespan="off", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the red-team service did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)

@@ -18,7 +18,8 @@ import pytest
 
 from fpt import cli
 from fpt.dod import digest
-from hostile.services2 import serve, shop_app
+from hostile.services import serve
+from hostile.services2 import shop_app
 
 TESTS = str(Path(__file__).resolve().parents[1])
 ROOT = str(Path(__file__).resolve().parents[2])
