@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Collection
@@ -88,6 +89,8 @@ class RunContext:
     pending: dict[int, tuple[float, asyncio.Task[Any]]] = field(default_factory=dict)
     expired: set[int] = field(default_factory=set)
     sweeper: asyncio.Task[None] | None = None
+    #: the loop the run's requests run in (asked once: asking asyncio each time costs a system call)
+    loop: asyncio.AbstractEventLoop | None = None
     #: the detectors acting on a share of requests (replay, cache probe, cancellation), if any
     hunt: Hunt | None = None
     #: header the service echoes with the request's id (request/response pairing); "" is off
@@ -166,6 +169,9 @@ class _Cookies(httpx.Cookies):
                 return
 
 
+#: the keyword arguments of ``AsyncClient.send`` that ``UserClient._send_direct`` handles itself
+_DIRECT_KWARGS = frozenset({"stream", "auth", "follow_redirects"})
+
 #: distinct relative URLs a user's client remembers merged with its base URL
 URL_CACHE = 256
 
@@ -232,7 +238,11 @@ class UserClient(httpx.AsyncClient):
         start = time.perf_counter()
         # The whole-request deadline, watched by one sweeper per run rather than a timer per
         # request (this is the load generator's hot path): a slow drip becomes a timeout, not a hang.
-        task = asyncio.current_task()
+        # The loop is passed: without it, asyncio asks the OS for the process id on every call.
+        task = asyncio.current_task(ctx.loop) if ctx.loop is not None else None
+        if task is None:
+            ctx.loop = asyncio.get_running_loop()
+            task = asyncio.current_task(ctx.loop)
         if task is not None:
             ctx.pending[seq] = (start + ctx.request_deadline, task)
             if ctx.sweeper is None:
@@ -241,7 +251,7 @@ class UserClient(httpx.AsyncClient):
             if roll < 1.0 and hunt is not None and roll < hunt.cancel_below and request.method in IDEMPOTENT:
                 response = await self._cut_then_send(hunt, request, kwargs)
             else:
-                response = await super().send(request, **kwargs)
+                response = await self._send_direct(request, kwargs)
         except asyncio.CancelledError:
             if seq not in ctx.expired:
                 # Abandoned (the flow's own timeout, or the grace ran out): no answer came, an
@@ -306,6 +316,60 @@ class UserClient(httpx.AsyncClient):
                 hunt.after(user, request, response, roll)
         elif ctx.observers:
             response.stream = _ObservedStream(response, user, tally, ok)
+        return response
+
+    async def _send_direct(self, request: httpx.Request, kwargs: dict[str, Any]) -> httpx.Response:
+        """``AsyncClient.send`` for the common request: no auth, no hooks, redirects not followed.
+
+        What httpx does for it, without the auth flow, the redirect loop and four nested async
+        generators to read a body that came whole with its head (this is the load generator's
+        hot path): the transport's answer, the request on it, cookies kept, a redirect's
+        ``next_request`` set, ``elapsed`` set, the body read (decoded by httpx when it is
+        encoded or streamed). Anything else goes through httpx itself.
+        """
+        auth = kwargs.get("auth", httpx.USE_CLIENT_DEFAULT)
+        follow = kwargs.get("follow_redirects", httpx.USE_CLIENT_DEFAULT)
+        if isinstance(auth, httpx._client.UseClientDefault):
+            auth = self._auth
+        if isinstance(follow, httpx._client.UseClientDefault):
+            follow = self.follow_redirects
+        hooks = self._event_hooks
+        if (auth is not None or follow or hooks["request"] or hooks["response"]
+                or len(kwargs.keys() - _DIRECT_KWARGS)):
+            return await super().send(request, **kwargs)
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        self._set_timeout(request)
+        transport = self._transport_for_url(request.url)
+        start = time.perf_counter()
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.RequestError as exc:  # as httpx's request_context: the error names its request
+            exc.request = request
+            raise
+        response.request = request
+        self._cookies.extract_cookies(response)
+        response.default_encoding = self._default_encoding
+        if response.has_redirect_location:
+            response.next_request = self._build_redirect_request(request, response)
+        inner = response.stream
+        if (not kwargs.get("stream") and type(inner) is httpx.ByteStream
+                and "content-encoding" not in response.headers):
+            # Whole and not encoded: its bytes are the content (what aread would join).
+            content = inner._stream  # type: ignore[attr-defined]
+            response._content = content
+            response._num_bytes_downloaded = len(content)
+            response.is_stream_consumed = response.is_closed = True
+            response.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
+            return response
+        response.stream = httpx._client.BoundAsyncStream(inner, response=response, start=start)  # type: ignore[arg-type]
+        if kwargs.get("stream"):
+            return response
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
         return response
 
     async def _cut_then_send(self, hunt: Hunt, request: httpx.Request,

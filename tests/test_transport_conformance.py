@@ -32,7 +32,9 @@ import httpx
 import pytest
 import trustme
 
+from fpt.identity import IdentityFactory
 from fpt.transport import FastTransport
+from fpt.user import RunContext, User
 
 Write = Callable[[bytes], None]
 #: A server script: ``(request_head_and_body, connection_number, request_number_on_it, write)``.
@@ -135,6 +137,15 @@ async def _redirects(req: bytes, conn: int, n: int, write: Write) -> bool:
     return True
 
 
+async def _cookies(req: bytes, conn: int, n: int, write: Write) -> bool:
+    if req.startswith(b"GET /login "):
+        write(b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=abc123; Path=/\r\nContent-Length: 2\r\n\r\nok")
+    else:  # echoes the cookie it was sent
+        cookie = [line for line in req.split(b"\r\n") if line.lower().startswith(b"cookie:")]
+        write(resp(200, cookie[0] if cookie else b"no cookie"))
+    return True
+
+
 async def _endless_head(req: bytes, conn: int, n: int, write: Write) -> bool:
     write(b"HTTP/1.1 200 OK\r\n")
     for i in range(2_000):  # 200 KiB of headers: bounded, but past both transports' limit
@@ -195,6 +206,8 @@ CASES = [
          client_kwargs={"follow_redirects": True}),
     Case("redirect_307_post_resends_body", _redirects, calls=(Call("POST", "/old", json={"a": 1}),),
          client_kwargs={"follow_redirects": True}),
+    Case("redirect_302_not_followed", _redirects, calls=(Call(path="/old"), Call(path="/new"))),
+    Case("set_cookie_then_sent_back", _cookies, calls=(Call(path="/login"), Call(path="/me"))),
     Case("endless_head", _endless_head, why="both stop at 100 KiB of head"),
     Case("large_head_in_one_write", always(b"HTTP/1.1 200 OK\r\n" + b"".join(
         b"X-Filler-%d: %s\r\n" % (i, b"x" * 90) for i in range(1_500)) + b"Content-Length: 2\r\n\r\nok"),
@@ -345,17 +358,27 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
     return head + (await reader.readexactly(length) if length else b"")
 
 
-def _outcome(response_or_error: httpx.Response | Exception) -> Outcome:
+def _outcome(response_or_error: httpx.Response | Exception, detail: bool = False) -> Outcome:
     if isinstance(response_or_error, Exception):
         # the public httpx class: fpt's own subclasses (BodyTooLarge...) compare as their httpx base
         cls = next(c for c in type(response_or_error).__mro__ if c.__module__.startswith("httpx"))
+        if detail and isinstance(response_or_error, httpx.RequestError):
+            return ("error", cls.__name__, response_or_error.request.url.raw_path)
         return ("error", cls.__name__)
     r = response_or_error
+    if detail:  # what else a flow may read off an answer
+        nxt = r.next_request
+        return ("ok", r.status_code, r.headers.multi_items(), r.content, r.http_version, r.text,
+                r.is_closed, r.is_stream_consumed, r.num_bytes_downloaded, r.elapsed.total_seconds() >= 0,
+                r.request.url.raw_path, None if nxt is None else (nxt.method, nxt.url.raw_path, nxt.url.host),
+                [(h.status_code, h.url.raw_path) for h in r.history], r.encoding)
     return ("ok", r.status_code, r.headers.multi_items(), r.content, r.http_version)
 
 
-async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLContext] | None
-                    ) -> tuple[list[Outcome], Server, httpx.AsyncBaseTransport]:
+async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLContext] | None,
+                    user_client: bool | None = None) -> tuple[list[Outcome], Server, httpx.AsyncBaseTransport]:
+    """The case's calls through one transport; with ``user_client`` set, through fpt's own client
+    (True) or httpx's (False), outcomes in detail."""
     server = Server(case.script)
     srv = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=tls[0] if tls else None)
     port = srv.sockets[0].getsockname()[1]
@@ -368,10 +391,16 @@ async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLCo
                               keepalive_expiry=case.keepalive_expiry)
         transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
     outcomes: list[Outcome] = []
+    kwargs = dict(base_url=f"{'https' if tls else 'http'}://127.0.0.1:{port}", transport=transport,
+                  trust_env=False, timeout=1.0, **case.client_kwargs)
+    client: httpx.AsyncClient
+    if user_client:
+        client = User(IdentityFactory(1).make(0), RunContext(flow="conformance"), **kwargs).http
+    else:
+        client = httpx.AsyncClient(**kwargs)
+    detail = user_client is not None
     try:
-        async with httpx.AsyncClient(base_url=f"{'https' if tls else 'http'}://127.0.0.1:{port}",
-                                     transport=transport, trust_env=False, timeout=1.0,
-                                     **case.client_kwargs) as client:
+        async with client:
             for call in case.calls:
                 if call.delay:
                     await asyncio.sleep(call.delay)
@@ -380,9 +409,9 @@ async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLCo
                 try:
                     r = await client.request(call.method, call.path, json=call.json)
                 except httpx.HTTPError as exc:
-                    outcomes.append(_outcome(exc))
+                    outcomes.append(_outcome(exc, detail))
                 else:
-                    outcomes.append(_outcome(r))
+                    outcomes.append(_outcome(r, detail))
     finally:
         srv.close()
         if server.tasks:  # each sees its connection closed by the client: let them end
@@ -443,3 +472,20 @@ def test_fast_transport_agrees_with_httpx(case: Case, tls_contexts: tuple[ssl.SS
             assert fast_server.connections == case.connections
     else:
         raise AssertionError(f"unknown relation {case.relation!r}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_user_client_answers_as_httpx_client_does(case: Case,
+                                                   tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    """fpt's user client skips httpx's auth flow, redirect loop and body generators for plain
+    requests: over the same transport, a flow sees exactly what ``httpx.AsyncClient`` gives it
+    (content, text, closed state, bytes downloaded, elapsed, next request, history, the
+    request an error names)."""
+    tls = tls_contexts if case.tls else None
+
+    async def both() -> tuple[list[Outcome], list[Outcome]]:
+        return (await _exercise(case, True, tls, user_client=False))[0], \
+            (await _exercise(case, True, tls, user_client=True))[0]
+
+    want, got = asyncio.run(both())
+    assert got == want
