@@ -36,6 +36,13 @@ def _positive_float(v: Any) -> float:
     return f
 
 
+def _non_negative_float(v: Any) -> float:
+    f = float(v) if not isinstance(v, bool) else math.nan
+    if not f >= 0 or math.isinf(f):
+        raise ValueError
+    return f
+
+
 def _positive_int(v: Any) -> int:
     if isinstance(v, bool):
         raise ValueError
@@ -225,6 +232,9 @@ KEYS: tuple[Key, ...] = (
     Key("cache_probe_share", _fraction, "be a fraction between 0 and 1 (or a percentage like 10%)",
         "share of successful GETs asked again at once by another user (same URL, its own credentials)",
         0.1),
+    Key("hunt_max_rate", _non_negative_float, "be a number >= 0 (requests per second; 0: no limit)",
+        "most requests per second each hunting detector (replay, cache probe, cancellation) acts on, "
+        "per step: the shares apply below it, so fast runs pay a bounded cost", 10.0),
     Key("request_id_header", str, "be a response header name (empty: off)",
         "header the service echoes with the request's id; another request's id is a swap", ""),
     Key("shared_paths", _patterns, "be a list of regular expressions over URL paths",
@@ -330,6 +340,7 @@ class FptConfig:
     replay_writes: bool = False
     cancel_share: float = 0.05
     cache_probe_share: float = 0.1
+    hunt_max_rate: float = 10.0
     request_id_header: str = ""
     shared_paths: tuple[str, ...] = ()
     shared_steps: tuple[str, ...] = ()

@@ -261,6 +261,8 @@ class ReplayEvidence(_Counts):
     anon_errors: int = 0
     #: replays and cache probes not made because MAX_TASKS of them were already running
     skipped: int = 0
+    #: replays not made because the step had its ``hunt_max_rate`` of them in the last second
+    capped: int = 0
     #: method -> requests replayed
     methods: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
@@ -282,6 +284,8 @@ class CacheEvidence(_Counts):
     unproven: int = 0
     errors: int = 0
     storable: int = 0
+    #: probes not made because the step had its ``hunt_max_rate`` of them in the last second
+    capped: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,6 +302,8 @@ class CancelEvidence(_Counts):
     answered_first: int = 0
     retried_ok: int = 0
     retry_failed: int = 0
+    #: cuts not made because the step had its ``hunt_max_rate`` of them in the last second
+    capped: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -188,7 +188,8 @@ class Run:
                       if cfg.probe_share > 0 and cfg.users > 1 else None)
         self.hunter = (Hunter(self.ctx, seed=cfg.seed, replay_share=cfg.replay_share,
                               replay_writes=cfg.replay_writes, cache_share=cfg.cache_probe_share,
-                              cancel_share=cfg.cancel_share, public_paths=cfg.public_paths)
+                              cancel_share=cfg.cancel_share, public_paths=cfg.public_paths,
+                              max_rate=cfg.hunt_max_rate)
                        if cfg.users > 1 and (cfg.replay_share or cfg.cache_probe_share or cfg.cancel_share)
                        else None)
         self.ctx.hunt = self.hunter

@@ -182,15 +182,21 @@ def _time_for(target: float, at: float, cum: float, s: Segment) -> float:
 
 def times_for(shape: Shape, duration: float, marks: Iterator[float]) -> Iterator[float]:
     """Map increasing cumulative counts (``marks``) to due times within ``duration``."""
-    segs = list(_inverse(shape.over(duration)))
+    segs = [(at, cum, cum + s.iterations, s) for at, cum, s in _inverse(shape.over(duration))]
+    n = len(segs)
     k = 0
+    last_mark, last_time = -1.0, 0.0
     for m in marks:
-        while k < len(segs) and segs[k][1] + segs[k][2].iterations < m:
+        if m == last_mark:  # a burst: its iterations share one mark, so one due time
+            yield last_time
+            continue
+        while k < n and segs[k][2] < m:
             k += 1
-        if k >= len(segs):
+        if k >= n:
             return
-        at, cum, s = segs[k]
-        yield _time_for(m, at, cum, s)
+        at, cum, _, s = segs[k]
+        last_mark, last_time = m, _time_for(m, at, cum, s)
+        yield last_time
 
 
 class _Marks:

@@ -51,6 +51,9 @@ class Hunt(Protocol):
     def random(self) -> float:
         """One uniform draw in [0, 1) deciding what, if anything, this request gets."""
 
+    def allow(self, detector: str, step: str) -> bool:
+        """Whether ``detector`` (``cancel``, ``replay``, ``cache``) may act on one more of ``step``'s requests now."""
+
     def cut_delay(self, user: User) -> float:
         """Seconds after sending at which the client gives up on a request chosen for cancelling."""
 
@@ -248,7 +251,8 @@ class UserClient(httpx.AsyncClient):
             if ctx.sweeper is None:
                 ctx.sweeper = task.get_loop().create_task(_sweep(ctx))
         try:
-            if roll < 1.0 and hunt is not None and roll < hunt.cancel_below and request.method in IDEMPOTENT:
+            if (roll < 1.0 and hunt is not None and roll < hunt.cancel_below and request.method in IDEMPOTENT
+                    and hunt.allow("cancel", user.current_step)):
                 response = await self._cut_then_send(hunt, request, kwargs)
             else:
                 response = await self._send_direct(request, kwargs)

@@ -143,6 +143,58 @@ def test_cache_probe_is_quiet_on_the_correct_service() -> None:
     assert c.storable == 0  # the correct demo marks member answers private, no-store
 
 
+# -- the detectors' rate per step ----------------------------------------------------------------
+
+class _Clock:
+    """A clock the test moves by hand (``Hunter.allow`` reads ``time.perf_counter``)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_hunt_max_rate_lets_each_detector_act_that_often_per_step_and_counts_the_rest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from fpt.checks import replay
+    from fpt.user import RunContext
+
+    clock = _Clock()
+    monkeypatch.setattr(replay, "time", clock)
+    ctx = RunContext(flow="f")
+    hunter = replay.Hunter(ctx, seed=1, replay_share=1.0, max_rate=5)
+    allowed = sum(hunter.allow("replay", "list") for _ in range(50))  # a burst: one second's worth
+    assert allowed == 5
+    assert sum(hunter.allow("cache", "list") for _ in range(50)) == 5  # each detector its own
+    assert sum(hunter.allow("replay", "book") for _ in range(50)) == 5  # each step its own
+    clock.now += 0.4  # 2 tokens back
+    assert sum(hunter.allow("replay", "list") for _ in range(50)) == 2
+    clock.now += 10.0  # never more than one second's worth
+    assert sum(hunter.allow("replay", "list") for _ in range(50)) == 5
+    assert ctx.recorder.replay["capped"] == 45 + 45 + 48 + 45
+    assert ctx.recorder.cache["capped"] == 45
+    unlimited = replay.Hunter(RunContext(flow="f"), seed=1, replay_share=1.0, max_rate=0)
+    assert all(unlimited.allow("replay", "list") for _ in range(500))
+
+
+def test_capped_detectors_stay_bounded_and_still_catch_the_bugs() -> None:
+    seconds, cap = 1.5, 3
+    r = run(book_visit, create_app(bugs=("unkeyed_cache",)), setup=sign_in, seconds=seconds, rate=120,
+            replay_share=0.5, cache_probe_share=0.5, cancel_share=0.2, hunt_max_rate=cap)
+    ev = r.evidence
+    steps = {s.step for s in ev.steps}
+    bound = len(steps) * (cap * (seconds + FptConfig().grace) + cap)  # per step: a full bucket, then the rate
+    assert ev.replay.capped > 0 and ev.cache.capped > 0 and ev.cancel.capped > 0
+    assert ev.replay.tried <= bound and ev.cache.tried <= bound and ev.cancel.tried <= bound
+    assert any(f.evidence.get("detector") == "cache_probe" for f in r.findings.of("data_swap"))
+    assert "passed over at hunt_max_rate" in " ".join(hunt_lines(ev))
+    free = run(book_visit, create_app(), setup=sign_in, seconds=seconds, rate=120, replay_share=0.5,
+               cache_probe_share=0.5, cancel_share=0.2, hunt_max_rate=0)
+    assert free.evidence.replay.capped == free.evidence.cache.capped == free.evidence.cancel.capped == 0
+    assert free.evidence.cache.tried > ev.cache.tried
+
+
 # -- cancellation under load ----------------------------------------------------------------------
 
 def test_a_reply_left_behind_by_a_cancelled_request_shows_on_the_next_users() -> None:

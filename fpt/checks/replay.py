@@ -18,6 +18,11 @@ request gets; the others pay nothing more:
   keyed without the user (Steam 2015, Klarna 2021). Authenticated answers a shared cache
   may store (ASVS 14.2.2) are counted as a warning.
 
+Each detector acts on at most ``hunt_max_rate`` requests a second per step (a token
+bucket one second deep; those passed over are counted as ``capped``): below that rate
+the shares apply as they are, above it the detectors' cost stays bounded however fast
+the run goes, and a bug on a step is still met many times a second.
+
 Replays and probes run as background tasks over the transports directly (no cookie
 jar, no metrics, no observers), so the flow's own session, timings and iteration
 outcome are untouched; they are counted in typed evidence, never as the service's
@@ -29,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any, cast
 
@@ -75,7 +81,7 @@ class Hunter:
 
     def __init__(self, ctx: RunContext, *, seed: int, replay_share: float = 0.0,
                  replay_writes: bool = False, cache_share: float = 0.0, cancel_share: float = 0.0,
-                 public_paths: Sequence[str] = ()) -> None:
+                 public_paths: Sequence[str] = (), max_rate: float = 0.0) -> None:
         self.ctx = ctx
         self._rng = random.Random(seed * 7919 + 17)
         self.random = self._rng.random
@@ -89,6 +95,31 @@ class Hunter:
         self._public = [re.compile(p) for p in public_paths]
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool: list[User] = []
+        self.max_rate = max_rate
+        #: (detector, step) -> [tokens, when last filled]
+        self._buckets: dict[tuple[str, str], list[float]] = {}
+
+    def allow(self, detector: str, step: str) -> bool:
+        """Whether ``detector`` may act on one more of ``step``'s requests now (within ``max_rate``).
+
+        A request passed over is counted as ``capped`` in that detector's evidence.
+        """
+        rate = self.max_rate
+        if not rate:
+            return True
+        now = time.perf_counter()
+        bucket = self._buckets.get((detector, step))
+        if bucket is None:
+            bucket = self._buckets[(detector, step)] = [max(rate, 1.0), now]
+        tokens = min(max(rate, 1.0), bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if tokens < 1.0:
+            bucket[0] = tokens
+            rec = self.ctx.recorder
+            rec.bump({"replay": rec.replay, "cache": rec.cache, "cancel": rec.cancel}[detector], "capped")
+            return False
+        bucket[0] = tokens - 1.0
+        return True
 
     # -- cancellation -------------------------------------------------------------------------------
 
@@ -113,11 +144,11 @@ class Hunter:
         # Declared sharing is read now, inside the step that made the request.
         shared = user.sees_shared(request.url.path)
         if roll < self.replay_below:
-            if method in self.methods:
-                step = str(response.extensions.get("fpt.step", user.current_step))
+            step = str(response.extensions.get("fpt.step", user.current_step))
+            if method in self.methods and self.allow("replay", step):
                 self._spawn(self.replay(user, method, request.url, _body_headers(request),
                                         request.content, step, shared))
-        elif method == "GET":
+        elif method == "GET" and self.allow("cache", str(response.extensions.get("fpt.step", user.current_step))):
             self._spawn(self.cache_probe(user, request, response, shared))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -375,6 +406,10 @@ def hunt_lines(ev: Evidence) -> list[str]:
         parts.append(f"setup {su.ok}/{su.users} users ok")
     if ev.scan.shared:
         parts.append(f"{ev.scan.shared} foreign canaries on declared shared routes/steps")
+    capped = rp.capped + c.capped + k.capped
+    if capped:
+        parts.append(f"{capped} passed over at hunt_max_rate (replay {rp.capped}, cache probe {c.capped}, "
+                     f"cancel {k.capped})")
     if parts:
         out.append("hunting: " + "; ".join(parts))
     return out
