@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Collection
@@ -171,6 +172,8 @@ class _Cookies(httpx.Cookies):
                 super().extract_cookies(response)
                 return
 
+
+_HTTPX_LOG = logging.getLogger("httpx")
 
 #: the keyword arguments of ``AsyncClient.send`` that ``UserClient._send_direct`` handles itself
 _DIRECT_KWARGS = frozenset({"stream", "auth", "follow_redirects"})
@@ -343,6 +346,7 @@ class UserClient(httpx.AsyncClient):
             return await super().send(request, **kwargs)
         if self.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
+        self._state = httpx._client.ClientState.OPENED
         self._set_timeout(request)
         transport = self._transport_for_url(request.url)
         start = time.perf_counter()
@@ -354,6 +358,9 @@ class UserClient(httpx.AsyncClient):
         response.request = request
         self._cookies.extract_cookies(response)
         response.default_encoding = self._default_encoding
+        if _HTTPX_LOG.isEnabledFor(logging.INFO):  # httpx's own request line, for squads that turn it on
+            _HTTPX_LOG.info('HTTP Request: %s %s "%s %d %s"', request.method, request.url,
+                            response.http_version, response.status_code, response.reason_phrase)
         if response.has_redirect_location:
             response.next_request = self._build_redirect_request(request, response)
         inner = response.stream

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import importlib.util
+import logging
 import ssl
 import zlib
 from collections.abc import Awaitable, Callable
@@ -358,6 +359,17 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
     return head + (await reader.readexactly(length) if length else b"")
 
 
+class _Lines(logging.Handler):
+    """The messages logged to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 def _outcome(response_or_error: httpx.Response | Exception, detail: bool = False) -> Outcome:
     if isinstance(response_or_error, Exception):
         # the public httpx class: fpt's own subclasses (BodyTooLarge...) compare as their httpx base
@@ -399,6 +411,11 @@ async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLCo
     else:
         client = httpx.AsyncClient(**kwargs)
     detail = user_client is not None
+    logged = _Lines()
+    log = logging.getLogger("httpx")
+    log.addHandler(logged)
+    level = log.level
+    log.setLevel(logging.INFO)
     try:
         async with client:
             for call in case.calls:
@@ -412,7 +429,12 @@ async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLCo
                     outcomes.append(_outcome(exc, detail))
                 else:
                     outcomes.append(_outcome(r, detail))
+        if detail:  # httpx's request lines, as a squad that turns its logging on reads them
+            outcomes.append(("logged", [line.replace(f":{port}/", ":PORT/") for line in logged.lines]))
+            outcomes.append(("closed", client.is_closed))
     finally:
+        log.removeHandler(logged)
+        log.setLevel(level)
         srv.close()
         if server.tasks:  # each sees its connection closed by the client: let them end
             await asyncio.wait(server.tasks, timeout=1.0)
