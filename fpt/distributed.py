@@ -9,6 +9,12 @@ worker that goes down with an error leaves the run incomplete: it cannot pass.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +22,8 @@ import pytest
 from fpt.session import FptSession
 
 OUTPUT_KEY = "fpt_results"
+LIVE_KEY = "fpt_live"
+"""workerinput key: the directory where each worker leaves its latest live-view line."""
 
 
 def worker_split(config: pytest.Config) -> tuple[int, int] | None:
@@ -30,8 +38,10 @@ def worker_split(config: pytest.Config) -> tuple[int, int] | None:
 class XdistBridge:
     """Registered on workers and on the controller; moves results through ``workeroutput``."""
 
-    def __init__(self, state: FptSession) -> None:
+    def __init__(self, state: FptSession, relay: LiveRelay | None = None) -> None:
         self.state = state
+        #: on the controller, with the live view on: shows the workers' progress lines
+        self.relay = relay
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -40,12 +50,16 @@ class XdistBridge:
         if output is not None:
             output[OUTPUT_KEY] = json.dumps([r.to_dict() for r in self.state.results])
         else:
+            if self.relay is not None:
+                self.relay.stop()
             self.merge()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         """On the controller: tell each worker the distribution mode."""
         node.workerinput["fpt_dist"] = getattr(node.config.option, "dist", "no")
+        if self.relay is not None:
+            node.workerinput[LIVE_KEY] = str(self.relay.start())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -76,3 +90,76 @@ def _incomplete(r: Any) -> Any:
     import dataclasses
 
     return dataclasses.replace(r, incomplete=True)
+
+
+class LiveRelay:
+    """The live view under xdist: workers' output never reaches the terminal, so each worker
+    leaves its latest progress line in a file (:func:`worker_line_writer`) and the controller
+    shows every new line, prefixed with the worker's id, within ``every`` seconds.
+    """
+
+    def __init__(self, write: Callable[[str], None], *, every: float = 0.5) -> None:
+        self.write = write
+        self.every = every
+        self.dir: Path | None = None
+        self._seen: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> Path:
+        """The directory the workers write to (made, and the watcher started, on first use)."""
+        if self.dir is None:
+            self.dir = Path(tempfile.mkdtemp(prefix="fpt-live-"))
+            self._thread = threading.Thread(target=self._watch, name="fpt-live", daemon=True)
+            self._thread.start()
+        return self.dir
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            self.poll()
+
+    def poll(self) -> None:
+        """Show each worker's line if it changed since the last look."""
+        if self.dir is None:
+            return
+        with self._lock:
+            for path in sorted(self.dir.glob("*.line")):
+                try:
+                    line = path.read_text(encoding="utf-8").strip()
+                except OSError:
+                    continue
+                if line and self._seen.get(path.stem) != line:
+                    self._seen[path.stem] = line
+                    self.write(f"[{path.stem}] {line}\n")
+
+    def stop(self) -> None:
+        """Show the last lines, stop watching, remove the directory."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.poll()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def worker_line_writer(config: pytest.Config) -> Callable[[str], None] | None:
+    """On an xdist worker whose controller relays the live view: a ``write`` for ``LiveView``
+    that replaces the worker's line file (atomically, so the controller never reads half a line)."""
+    wi = getattr(config, "workerinput", None)
+    if wi is None or LIVE_KEY not in wi:
+        return None
+    path = Path(wi[LIVE_KEY]) / f"{wi['workerid']}.line"
+
+    def write(text: str) -> None:
+        line = text.strip().rsplit("\r", 1)[-1]
+        if not line:
+            return
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(line + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:  # the controller cleaned up: nothing to show any more
+            pass
+
+    return write

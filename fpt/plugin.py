@@ -61,9 +61,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = state = FptSession(config=cfg, worker=worker, levels=levels)
     config.pluginmanager.register(OutcomeCounter(state), "fpt-outcomes")
     if config.pluginmanager.has_plugin("xdist"):
-        from fpt.distributed import XdistBridge
+        from fpt.distributed import LiveRelay, XdistBridge
 
-        config.pluginmanager.register(XdistBridge(state), "fpt-xdist")
+        relay = None
+        if worker == "main" and getattr(config.option, "numprocesses", None):
+            def write(text: str) -> None:
+                # Looked up when there is a line (the terminal registers after fpt configures). The
+                # controller runs no test: nothing to capture, and its capture must stay as it is.
+                out = _terminal_write(config, past_capture=False)
+                if out is not None:
+                    out(text)
+
+            relay = LiveRelay(write)
+        config.pluginmanager.register(XdistBridge(state, relay), "fpt-xdist")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -141,22 +151,40 @@ def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
 
 
 def _progress_printer(config: pytest.Config) -> Any:
-    """The live view of long runs, written past pytest's capture (off with ``-q``)."""
+    """The live view of long runs, written past pytest's capture (off with ``-q``); on an xdist
+    worker, handed to the controller, which shows it."""
+    from fpt.distributed import worker_line_writer
+    from fpt.report.terminal import LiveView
+
+    relayed = worker_line_writer(config)
+    if relayed is not None:
+        return LiveView(relayed, tty=False)
+    write = _terminal_write(config)
+    if write is None:
+        return None
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    tty = bool(getattr(tr, "isatty", False))
+    return LiveView(write, tty=tty, width=config.get_terminal_writer().fullwidth)
+
+
+def _terminal_write(config: pytest.Config, past_capture: bool = True) -> Any:
+    """A ``write(text)`` to the terminal (past pytest's capture, mid-test); None without a
+    terminal or with ``-q``."""
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is None or config.option.verbose < 0:
         return None
-    from fpt.report.terminal import LiveView
-
-    capman = config.pluginmanager.get_plugin("capturemanager")
+    capman = config.pluginmanager.get_plugin("capturemanager") if past_capture else None
     tw = config.get_terminal_writer()
 
     def write(text: str) -> None:
         # Mid-test, pytest captures stdout: suspend it, or the line waits for the test to end.
         with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
             tr.ensure_newline()
+            if tw.width_of_current_line and not text.startswith("\r"):  # after progress dots
+                tw.line()
             tw.write(text, flush=True)
 
-    return LiveView(write, tty=bool(tr.isatty), width=tw.fullwidth)
+    return write
 
 
 @pytest.hookimpl(wrapper=True)

@@ -53,7 +53,8 @@ class Hunt(Protocol):
         """One uniform draw in [0, 1) deciding what, if anything, this request gets."""
 
     def allow(self, detector: str, step: str) -> bool:
-        """Whether ``detector`` (``cancel``, ``replay``, ``cache``) may act on one more of ``step``'s requests now."""
+        """Whether ``detector`` (``cancel``, ``replay``, ``cache``) may act on one more of ``step``'s
+        requests now."""
 
     def cut_delay(self, user: User) -> float:
         """Seconds after sending at which the client gives up on a request chosen for cancelling."""
@@ -367,7 +368,7 @@ class UserClient(httpx.AsyncClient):
         if (not kwargs.get("stream") and type(inner) is httpx.ByteStream
                 and "content-encoding" not in response.headers):
             # Whole and not encoded: its bytes are the content (what aread would join).
-            content = inner._stream  # type: ignore[attr-defined]
+            content = inner._stream
             response._content = content
             response._num_bytes_downloaded = len(content)
             response.is_stream_consumed = response.is_closed = True

@@ -185,8 +185,8 @@ def test_capped_detectors_stay_bounded_and_still_catch_the_bugs() -> None:
     ev = r.evidence
     steps = {s.step for s in ev.steps}
     bound = len(steps) * (cap * (seconds + FptConfig().grace) + cap)  # per step: a full bucket, then the rate
-    assert ev.replay.capped > 0 and ev.cache.capped > 0 and ev.cancel.capped > 0
-    assert ev.replay.tried <= bound and ev.cache.tried <= bound and ev.cancel.tried <= bound
+    assert min(ev.replay.capped, ev.cache.capped, ev.cancel.capped) > 0
+    assert max(ev.replay.tried, ev.cache.tried, ev.cancel.tried) <= bound
     assert any(f.evidence.get("detector") == "cache_probe" for f in r.findings.of("data_swap"))
     assert "passed over at hunt_max_rate" in " ".join(hunt_lines(ev))
     free = run(book_visit, create_app(), setup=sign_in, seconds=seconds, rate=120, replay_share=0.5,

@@ -388,7 +388,8 @@ def _outcome(response_or_error: httpx.Response | Exception, detail: bool = False
 
 
 async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLContext] | None,
-                    user_client: bool | None = None) -> tuple[list[Outcome], Server, httpx.AsyncBaseTransport]:
+                    user_client: bool | None = None
+                    ) -> tuple[list[Outcome], Server, httpx.AsyncBaseTransport]:
     """The case's calls through one transport; with ``user_client`` set, through fpt's own client
     (True) or httpx's (False), outcomes in detail."""
     server = Server(case.script)
@@ -497,8 +498,8 @@ def test_fast_transport_agrees_with_httpx(case: Case, tls_contexts: tuple[ssl.SS
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_user_client_answers_as_httpx_client_does(case: Case,
-                                                   tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+def test_user_client_answers_as_httpx_client_does(
+        case: Case, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
     """fpt's user client skips httpx's auth flow, redirect loop and body generators for plain
     requests: over the same transport, a flow sees exactly what ``httpx.AsyncClient`` gives it
     (content, text, closed state, bytes downloaded, elapsed, next request, history, the

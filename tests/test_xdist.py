@@ -170,3 +170,23 @@ def test_default_distribution_runs_tests_apart_and_merges_one_checklist(pytester
     assert dod["tests"]["passed"] == 2
     assert dod["incomplete"] == []
     assert res.stdout.str().count("DoD squad:") == 1
+
+
+def test_live_view_of_workers_reaches_the_terminal(xdist_project: pytest.Pytester) -> None:
+    """Worker output never reaches the terminal: the controller shows each worker's progress line."""
+    xdist_project.makepyfile(test_slow='''
+        from xapp import app, flow
+
+        def test_slow(fpt_load):
+            fpt_load(flow, profile="virtual", target=app, rate=8, users=4, duration=5, alone=1)
+    ''')
+    res = xdist_project.runpytest_subprocess("-n", "2", "--dist", "each", "-p", "no:cacheprovider",
+                                             "test_slow.py")
+    res.assert_outcomes(passed=2)
+    for worker in ("gw0", "gw1"):
+        res.stdout.fnmatch_lines([
+            f"[[]{worker}[]] fpt test_slow.py::test_slow  alone  0s/5s  *",
+            f"[[]{worker}[]] fpt test_slow.py::test_slow  done  5s/5s  *.*/s of 4.0/s  *",
+        ], consecutive=False)
+    quiet = xdist_project.runpytest_subprocess("-n", "2", "-q", "-p", "no:cacheprovider", "test_x.py")
+    assert "[gw0] fpt " not in quiet.stdout.str()

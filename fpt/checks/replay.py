@@ -148,7 +148,8 @@ class Hunter:
             if method in self.methods and self.allow("replay", step):
                 self._spawn(self.replay(user, method, request.url, _body_headers(request),
                                         request.content, step, shared))
-        elif method == "GET" and self.allow("cache", str(response.extensions.get("fpt.step", user.current_step))):
+        elif method == "GET" and self.allow("cache", str(response.extensions.get("fpt.step",
+                                                                                 user.current_step))):
             self._spawn(self.cache_probe(user, request, response, shared))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
