@@ -16,6 +16,7 @@ import pytest
 from fpt.session import FptSession
 
 OUTPUT_KEY = "fpt_results"
+EXPLORE_KEY = "fpt_explorations"
 
 
 def worker_split(config: pytest.Config) -> tuple[int, int] | None:
@@ -39,6 +40,7 @@ class XdistBridge:
         output = getattr(session.config, "workeroutput", None)
         if output is not None:
             output[OUTPUT_KEY] = json.dumps([r.to_dict() for r in self.state.results])
+            output[EXPLORE_KEY] = json.dumps([e.to_dict() for e in self.state.explorations])
         else:
             self.merge()
 
@@ -50,8 +52,12 @@ class XdistBridge:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """On the controller: collect a worker's results; a crashed worker makes the run incomplete."""
+        from fpt.explore import ExploreRecord
         from fpt.result import RunResult
 
+        explored = getattr(node, "workeroutput", {}).get(EXPLORE_KEY)
+        if explored is not None:
+            self.state.explorations.extend(ExploreRecord.from_dict(d) for d in json.loads(explored))
         raw = getattr(node, "workeroutput", {}).get(OUTPUT_KEY)
         if error or raw is None:
             self.state.incomplete.append(f"worker {getattr(node, 'gateway', node).id} went down"

@@ -59,7 +59,8 @@ class LoadRunner:
     def __init__(self, cfg: FptConfig, *, name: str, marker: Mapping[str, Any],
                  record: Callable[[RunResult], None], progress: Callable[[Any], None] | None = None,
                  observers: Sequence[Observer] = (), worker: str = "main", first_user: int = 0,
-                 split: tuple[int, int] | None = None) -> None:
+                 split: tuple[int, int] | None = None,
+                 record_explore: Callable[[Any], None] | None = None) -> None:
         self._cfg = cfg
         self._name = name
         self._marker = dict(marker)
@@ -70,6 +71,8 @@ class LoadRunner:
         self._first_user = first_user
         #: (this worker's index, worker count) when xdist runs every test on every worker
         self._split = split
+        #: keeps each exploration's ``ExploreRecord`` in the session, however the test ends
+        self._record_explore = record_explore
         self.results: list[RunResult] = []
 
     def __call__(self, flow: Callable[..., Any], **kwargs: Any) -> RunResult:
@@ -182,10 +185,11 @@ class LoadRunner:
         """Single-user phase over Hypothesis-generated inputs: ``flow(user, value)`` for each.
 
         Shrinks a failing input to a minimal one and raises ``FptFailure`` naming it;
-        returns an ``ExploreResult`` when every example passes.
+        returns an ``ExploreResult`` when every example passes. Either way the session keeps
+        what it tried and found: a failure fails the checklist even if the test catches it.
         """
         from fpt.config import PROFILE_RATE
-        from fpt.explore import explore
+        from fpt.explore import ExploreRecord, ExploreResult, explore
         from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
         from fpt.perimeter import Perimeter
         from fpt.runner import client_kwargs
@@ -213,8 +217,13 @@ class LoadRunner:
             identity = IdentityFactory(cfg.seed).make(SOLO_BASE + 1 + self._first_user)
             return User(identity, ctx, **make_kwargs())
 
+        def on_end(result: ExploreResult) -> None:
+            if self._record_explore is not None:
+                self._record_explore(ExploreRecord.of(result, test=self._name, worker=self._worker,
+                                                      flow=getattr(flow, "__name__", "flow")))
+
         return explore(flow, strategy, make_user=make_user, max_examples=max_examples, seed=cfg.seed,
-                       loop_factory=loop_factory(), max_rate=max_rate)
+                       loop_factory=loop_factory(), max_rate=max_rate, on_end=on_end)
 
     async def arun(self, flow: Callable[..., Any], *, check: bool = True, **kwargs: Any) -> RunResult:
         """Run ``flow`` under load inside the caller's event loop."""

@@ -136,7 +136,7 @@ def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
 
     runner = LoadRunner(state.config, name=request.node.nodeid, marker=marker, record=record,
                         progress=_progress_printer(request.config), worker=state.worker,
-                        split=worker_split(request.config))
+                        split=worker_split(request.config), record_explore=state.record_explore)
     return runner
 
 
@@ -249,6 +249,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for result in state.results:
         for line in run_summary(result):
             terminalreporter.write_line(redact.scrub(line))
+    for explored in state.explorations:
+        terminalreporter.write_line(redact.scrub(explored.summary()), red=not explored.passed)
     if state.checklist is not None:
         colour = {"passed": {"green": True}, "failed": {"red": True}, "not_evidenced": {"yellow": True}}
         for line, status in checklist_rows(state.checklist):

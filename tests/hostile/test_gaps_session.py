@@ -1,0 +1,128 @@
+"""Attacks on the verdict at the session level: a green checklist, a leaked secret or a broken run
+while something is wrong.
+
+Each runs a real pytest session (pytester, in a subprocess) against a real service on
+127.0.0.1 and asserts what a QA engineer must see: the checklist failed, the secret
+nowhere in the output, the run still going.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fpt import cli
+from hostile.services import orders_app, serve
+
+TESTS = str(Path(__file__).resolve().parents[1])
+ROOT = str(Path(__file__).resolve().parents[2])
+
+#: a level that a good load run passes on its own: what an attack must not keep green
+MINI = '[tool.fpt.dod]\nlevel = "mini"\nmini = ["suite.executed", "performance.error_rate"]\n'
+
+
+@pytest.fixture(autouse=True)
+def importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sessions run as real subprocesses: let them import ``hostile`` (and the repo's ``fpt``)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, ROOT]))
+
+
+@pytest.fixture
+def service() -> Iterator[str]:
+    """The correct order service on 127.0.0.1."""
+    with serve(orders_app("correct")) as url:
+        yield url
+
+
+def session(pytester: pytest.Pytester, body: str, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """Run ``body`` as a test module in a fresh pytest session; its outcome and its fpt-dod.json."""
+    pytester.makepyfile(test_s=textwrap.dedent(body))
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=120)
+    path = pytester.path / "fpt-report" / "fpt-dod.json"
+    return res, json.loads(path.read_text()) if path.exists() else {}
+
+
+def gate(pytester: pytest.Pytester, level: str = "mini") -> int:
+    """What ``fpt gate fpt-report/fpt-dod.json --level LEVEL`` exits with."""
+    return cli.main(["gate", str(pytester.path / "fpt-report" / "fpt-dod.json"), "--level", level])
+
+
+GOOD_RUN = """
+        def test_load(fpt_load):
+            fpt_load(order, target="{service}", users=2, rate=4, duration="1s", alone=0)
+"""
+
+# -- 1. explore records its outcome in the session --------------------------------------------------
+
+EXPLORE = """
+        import fpt
+        import pytest
+        from hypothesis import strategies as st
+        from hostile.flows import login, order
+
+        async def write_note(user, note):
+            auth = await login(user)
+            async with user.step("order", expect_status={{201, 422}}):
+                r = await user.http.post("/orders", json={{"note": note}}, headers=auth)
+            fpt.check(r.status_code == 422 or len(note) <= {limit},
+                      "the service accepted a note over the limit it should refuse")
+"""
+
+
+@pytest.mark.parametrize("limit", [1000, 3], ids=["passes", "fails"])
+def test_an_exploration_the_test_catches_still_fails_the_checklist(pytester: pytest.Pytester, service: str,
+                                                                    limit: int) -> None:
+    """The test swallows explore's failure with ``pytest.raises``: the test passes, the checklist fails."""
+    pytester.makepyprojecttoml(MINI)
+    catch = "with pytest.raises(fpt.FptFailure):\n                " if limit < 10 else ""
+    res, data = session(pytester, EXPLORE.format(limit=limit) + GOOD_RUN.format(service=service) + f"""
+        def test_explore(fpt_load):
+            {catch}fpt_load.explore(write_note, st.text(min_size=5, max_size=8), target="{service}",
+                                    max_examples=3, allow_rate=True)
+    """)
+    res.assert_outcomes(passed=2)
+    if limit > 10:  # the same session with a flow that passes: green, the exploration evidenced
+        assert data["verdict"] == "passed", data["reasons"]
+        [explored] = data["explorations"]
+        assert explored["examples"] >= 1
+        assert explored["failed"] == 0
+        res.stdout.fnmatch_lines(["explore *test_explore (write_note): * examples, all passed",
+                                  "DoD mini: PASSED*"])
+        assert gate(pytester) == 0
+        return
+    assert data["verdict"] == "failed"
+    [explored] = data["explorations"]
+    assert explored["failed"] >= 1
+    assert explored["kinds"] == ["functional"]
+    assert any(r.startswith("explore ") and "found a failing input (functional)" in r
+               for r in data["reasons"]), data["reasons"]
+    res.stdout.fnmatch_lines(["explore *test_explore (write_note): * failing (functional): *",
+                              "DoD mini: FAILED*"])
+    assert res.ret != 0
+    assert gate(pytester) == 1
+
+
+def test_an_exploration_that_tried_nothing_fails_the_checklist(pytester: pytest.Pytester,
+                                                               service: str) -> None:
+    """A strategy that generates nothing (every value filtered out), the error caught: nothing explored."""
+    pytester.makepyprojecttoml(MINI)
+    res, data = session(pytester, EXPLORE.format(limit=1000) + GOOD_RUN.format(service=service) + f"""
+        def test_explore(fpt_load):
+            with pytest.raises(Exception):
+                fpt_load.explore(write_note, st.text().filter(lambda s: False), target="{service}",
+                                 max_examples=3)
+    """)
+    res.assert_outcomes(passed=2)
+    assert data["verdict"] == "failed"
+    [explored] = data["explorations"]
+    assert explored["examples"] == 0
+    assert any("tried no example: Unsatisfiable" in r for r in data["reasons"]), data["reasons"]
+    res.stdout.fnmatch_lines(["explore *test_explore (write_note): 0 examples, stopped: Unsatisfiable*",
+                              "DoD mini: FAILED*"])
+    assert gate(pytester) == 1
