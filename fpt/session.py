@@ -110,8 +110,9 @@ class FptSession:
                                   incomplete=self.incomplete, baseline=compared,
                                   high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations)
         if cfg.save_baseline:
-            if self.checklist.incomplete:
-                self.notes.append(f"baseline {cfg.save_baseline!r} not saved: the run is incomplete")
+            why = baseline.unfit(self.checklist, self.results)
+            if why:  # a broken reference would pass broken runs later: keep the old baseline
+                self.notes.append(f"baseline {cfg.save_baseline!r} NOT saved (nothing written): {why}")
             else:
                 path = baseline.save(self.results, cfg.baseline_dir, cfg.save_baseline)
                 self.notes.append(f"baseline {cfg.save_baseline!r} saved to {path}")

@@ -126,3 +126,68 @@ def test_an_exploration_that_tried_nothing_fails_the_checklist(pytester: pytest.
     res.stdout.fnmatch_lines(["explore *test_explore (write_note): 0 examples, stopped: Unsatisfiable*",
                               "DoD mini: FAILED*"])
     assert gate(pytester) == 1
+
+
+# -- 2. baselines: never saved from a failing session; steps missing from one are named ----------------
+
+FAILING = {
+    "test_failed": """
+        def test_bad(fpt_load):
+            fpt_load(order, target="{service}", users=2, rate=4, duration="1s", alone=0)
+            assert False, "the squad's own assertion failed"
+    """,
+    "checks_failed_check_false": """
+        import fpt
+
+        async def order_then_wrong(user):
+            await order(user)
+            fpt.check(False, "the confirmation number is missing")
+
+        def test_bad(fpt_load):
+            fpt_load(order_then_wrong, target="{service}", users=2, rate=4, duration="1s", alone=0,
+                     check=False)
+    """,
+}
+
+
+@pytest.mark.parametrize("how", sorted(FAILING))
+def test_a_failing_session_is_never_saved_as_a_baseline(pytester: pytest.Pytester, service: str,
+                                                        how: str) -> None:
+    """The reference stays the last good one: a broken run saved over it would pass broken runs later."""
+    pytester.makepyprojecttoml(MINI)
+    stored = pytester.path / ".fpt-baselines" / "main.json"
+    stored.parent.mkdir()
+    stored.write_text("the last good baseline")
+    body = "\n        from hostile.flows import order\n" + FAILING[how].format(service=service)
+    res, data = session(pytester, body + GOOD_RUN.format(service=service), "--fpt-save-baseline", "main")
+    assert data["verdict"] == "failed"
+    assert stored.read_text() == "the last good baseline"
+    why = "1 FPT test(s) failed" if how == "test_failed" else "run test_s.py::test_bad failed its checks: "
+    res.stdout.fnmatch_lines([f"baseline 'main' NOT saved (nothing written): {why}*"])
+
+
+def test_a_step_missing_from_the_baseline_is_named_not_passed(pytester: pytest.Pytester,
+                                                              service: str) -> None:
+    """The flow gained a step since the baseline: that step is compared with nothing, and says so."""
+    pytester.makepyprojecttoml(MINI)
+    good = "\n        from hostile.flows import order\n" + GOOD_RUN.format(service=service)
+    res, _ = session(pytester, good, "--fpt-save-baseline", "main")
+    res.stdout.fnmatch_lines(["baseline 'main' saved to *main.json"])
+    res, data = session(pytester, f"""
+        from hostile.flows import login, order
+
+        async def order_and_history(user):
+            await order(user)
+            async with user.step("history"):
+                await user.http.get("/me", headers=await login(user))
+
+        def test_load(fpt_load):
+            fpt_load(order_and_history, target="{service}", users=2, rate=4, duration="1s", alone=0)
+    """, "--fpt-compare", "main", "--fpt-baseline-p90-regression", "100000%",
+                        "--fpt-baseline-error-increase", "100%")
+    base = next(i for i in data["items"] if i["name"] == "performance.baseline")
+    assert base["status"] == "not_evidenced", base
+    assert base["evidence"]["missing"] == ["test_s.py::test_load history"]
+    assert base["evidence"]["compared"], "the steps the baseline has are still compared"
+    res.stdout.fnmatch_lines(["*performance.baseline*1 step(s) not in baseline 'main', not compared: "
+                              "test_s.py::test_load history*"])
