@@ -188,6 +188,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report  # type: ignore[no-any-return]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_warning_recorded(warning_message: Any) -> None:
+    """Scrub a warning before the terminal's warnings summary (or xdist, on a worker) keeps it."""
+    redact.warning(warning_message)
+
+
 #: of several reports of one test (``--dist each`` runs it on every worker), the worst wins
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 

@@ -191,3 +191,37 @@ def test_a_step_missing_from_the_baseline_is_named_not_passed(pytester: pytest.P
     assert base["evidence"]["compared"], "the steps the baseline has are still compared"
     res.stdout.fnmatch_lines(["*performance.baseline*1 step(s) not in baseline 'main', not compared: "
                               "test_s.py::test_load history*"])
+
+
+# -- 3. pytest's warnings summary is scrubbed like everything fpt writes ---------------------------------
+
+WARNS = """
+        import warnings
+        from hostile.flows import order
+
+        async def order_warning(user):
+            await order(user)
+            who = user.identity
+            warnings.warn(f"retrying login for {{who.email}} with password {{who.password}}")
+            warnings.warn(f"fell back to {service}/feed?token=QmFkU2VjcmV0VG9rZW4 and http://ops:hunter2pass@h/x")
+            with open("secrets.txt", "a") as f:
+                print(user.identity.password, file=f)
+
+        def test_load(fpt_load):
+            fpt_load(order_warning, target="{service}", users=2, rate=4, duration="1s", alone=0)
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["single", "xdist"])
+def test_a_secret_in_a_warning_never_reaches_the_output(pytester: pytest.Pytester, service: str,
+                                                        workers: list[str]) -> None:
+    """A flow warns with a user's password, a ``?token=`` URL and ``user:pass@``: none of them is printed."""
+    pytester.makepyprojecttoml(MINI)
+    res, _ = session(pytester, WARNS.format(service=service), "--junitxml=junit.xml", "-rA", *workers)
+    res.assert_outcomes(passed=1)
+    res.stdout.fnmatch_lines(["*warnings summary*", "*UserWarning: retrying login for * with password *"])
+    secrets = {*(pytester.path / "secrets.txt").read_text().split(), "QmFkU2VjcmV0VG9rZW4", "hunter2pass"}
+    assert len(secrets) >= 3
+    written = "\n".join([*res.outlines, *res.errlines, (pytester.path / "junit.xml").read_text()])
+    assert [s for s in secrets if s in written] == []
+    assert "[redacted]" in written
