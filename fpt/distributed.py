@@ -17,6 +17,7 @@ from fpt.session import FptSession
 
 OUTPUT_KEY = "fpt_results"
 EXPLORE_KEY = "fpt_explorations"
+NOTES_KEY = "fpt_notes"
 
 
 def worker_split(config: pytest.Config) -> tuple[int, int] | None:
@@ -41,6 +42,7 @@ class XdistBridge:
         if output is not None:
             output[OUTPUT_KEY] = json.dumps([r.to_dict() for r in self.state.results])
             output[EXPLORE_KEY] = json.dumps([e.to_dict() for e in self.state.explorations])
+            output[NOTES_KEY] = json.dumps(self.state.notes)
         else:
             self.merge()
 
@@ -55,6 +57,8 @@ class XdistBridge:
         from fpt.explore import ExploreRecord
         from fpt.result import RunResult
 
+        for text in json.loads(getattr(node, "workeroutput", {}).get(NOTES_KEY, "[]")):
+            self.state.note(text)
         explored = getattr(node, "workeroutput", {}).get(EXPLORE_KEY)
         if explored is not None:
             self.state.explorations.extend(ExploreRecord.from_dict(d) for d in json.loads(explored))

@@ -60,7 +60,8 @@ class LoadRunner:
                  record: Callable[[RunResult], None], progress: Callable[[Any], None] | None = None,
                  observers: Sequence[Observer] = (), worker: str = "main", first_user: int = 0,
                  split: tuple[int, int] | None = None,
-                 record_explore: Callable[[Any], None] | None = None) -> None:
+                 record_explore: Callable[[Any], None] | None = None,
+                 note: Callable[[str], None] | None = None) -> None:
         self._cfg = cfg
         self._name = name
         self._marker = dict(marker)
@@ -73,6 +74,8 @@ class LoadRunner:
         self._split = split
         #: keeps each exploration's ``ExploreRecord`` in the session, however the test ends
         self._record_explore = record_explore
+        #: one line for the session's summary (a proxy in the environment, ...)
+        self._note = note
         self.results: list[RunResult] = []
 
     def __call__(self, flow: Callable[..., Any], **kwargs: Any) -> RunResult:
@@ -203,7 +206,7 @@ class LoadRunner:
                               f"not be passed: explore takes {', '.join(sorted(known))}")
         cfg, _, _, _, target = self.plan(**kwargs)
         make_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
-                                    perimeter=Perimeter.from_config(cfg))
+                                    perimeter=Perimeter.from_config(cfg), note=self._note)
         # Examples are iterations: on a live target they keep to the live ceiling too.
         max_rate = PROFILE_RATE["live"] if cfg.profile == "live" and not cfg.allow_rate else None
 
@@ -257,7 +260,8 @@ class LoadRunner:
                        thresholds=run_thresholds, name=self._name, observers=self._observers,
                        progress=self._progress, step_every=step_every, worker=self._worker,
                        first_user=first_user, events=kwargs.get("events") or (),
-                       setup=kwargs.get("setup"), service_pids=(pid,) if pid is not None else ())
+                       setup=kwargs.get("setup"), service_pids=(pid,) if pid is not None else (),
+                       note=self._note)
 
         if seed is None:
             result = await make_run(thresholds).execute()

@@ -136,7 +136,8 @@ def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
 
     runner = LoadRunner(state.config, name=request.node.nodeid, marker=marker, record=record,
                         progress=_progress_printer(request.config), worker=state.worker,
-                        split=worker_split(request.config), record_explore=state.record_explore)
+                        split=worker_split(request.config), record_explore=state.record_explore,
+                        note=state.note)
     return runner
 
 

@@ -66,6 +66,11 @@ class FptSession:
         """Keep one exploration's outcome: it counts in the checklist whatever the test did with it."""
         self.explorations.append(record)
 
+    def note(self, text: str) -> None:
+        """One line for the summary, once however many runs give it (a proxy in the environment, ...)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     def count(self, outcome: str) -> None:
         """One FPT test ended ``passed``, ``failed`` or ``skipped``."""
         self.outcomes[outcome] += 1

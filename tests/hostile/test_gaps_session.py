@@ -8,12 +8,17 @@ nowhere in the output, the run still going.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import textwrap
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -225,3 +230,73 @@ def test_a_secret_in_a_warning_never_reaches_the_output(pytester: pytest.Pyteste
     written = "\n".join([*res.outlines, *res.errlines, (pytester.path / "junit.xml").read_text()])
     assert [s for s in secrets if s in written] == []
     assert "[redacted]" in written
+
+
+# -- 4. a proxy in the environment is a note, not a warning that -W error turns into a crash ------------
+
+@contextlib.contextmanager
+def loopback_proxy() -> Iterator[tuple[str, list[str]]]:
+    """A forward HTTP proxy on 127.0.0.1 relaying to 127.0.0.1 only; yields its URL and what it relayed."""
+    seen: list[str] = []
+
+    class Relay(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def relay(self) -> None:
+            url = urlsplit(self.path)
+            if url.hostname != "127.0.0.1":  # nothing leaves the machine
+                self.send_error(403)
+                return
+            seen.append(self.path)
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            hop = ("proxy-connection", "connection")
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in hop}
+            conn = http.client.HTTPConnection("127.0.0.1", url.port, timeout=10)
+            try:
+                conn.request(self.command, url.path + (f"?{url.query}" if url.query else ""), body, headers)
+                answer = conn.getresponse()
+                data = answer.read()
+            finally:
+                conn.close()
+            self.send_response(answer.status)
+            for k, v in answer.getheaders():
+                if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(k, v)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = relay
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_proxy_in_the_environment_does_not_break_a_run_under_warnings_as_errors(
+        pytester: pytest.Pytester, service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI runs with ``-W error`` and an HTTP_PROXY: the run goes through the proxy, and says so in a note."""
+    pytester.makepyprojecttoml(MINI)
+    with loopback_proxy() as (proxy, seen):
+        for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("NO_PROXY", "example.invalid")  # the target is not excluded: it goes through
+        res, data = session(pytester, "\n        from hostile.flows import order\n"
+                            + GOOD_RUN.format(service=service), "-W", "error")
+    res.assert_outcomes(passed=1)
+    assert data["verdict"] == "passed", data["reasons"]
+    assert len(seen) >= 4  # the run went through the proxy
+    assert all(u.startswith(service) for u in seen)
+    res.stdout.fnmatch_lines([f"*the environment sets a proxy for {service}*httpx's transport*"])
+    assert proxy not in res.stdout.str()  # its address may carry credentials
