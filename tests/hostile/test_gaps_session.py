@@ -80,17 +80,19 @@ EXPLORE = """
 """
 
 
-@pytest.mark.parametrize("limit", [1000, 3], ids=["passes", "fails"])
+@pytest.mark.parametrize(("limit", "workers"), [(1000, []), (3, []), (3, ["-n", "2"])],
+                         ids=["passes", "fails", "fails-xdist"])
 def test_an_exploration_the_test_catches_still_fails_the_checklist(pytester: pytest.Pytester, service: str,
-                                                                    limit: int) -> None:
-    """The test swallows explore's failure with ``pytest.raises``: the test passes, the checklist fails."""
+                                                                    limit: int, workers: list[str]) -> None:
+    """The test swallows explore's failure with ``pytest.raises``: the test passes, the checklist fails
+    (with xdist too: the worker's record reaches the controller)."""
     pytester.makepyprojecttoml(MINI)
     catch = "with pytest.raises(fpt.FptFailure):\n                " if limit < 10 else ""
     res, data = session(pytester, EXPLORE.format(limit=limit) + GOOD_RUN.format(service=service) + f"""
         def test_explore(fpt_load):
             {catch}fpt_load.explore(write_note, st.text(min_size=5, max_size=8), target="{service}",
                                     max_examples=3, allow_rate=True)
-    """)
+    """, *workers)
     res.assert_outcomes(passed=2)
     if limit > 10:  # the same session with a flow that passes: green, the exploration evidenced
         assert data["verdict"] == "passed", data["reasons"]
@@ -283,8 +285,9 @@ def loopback_proxy() -> Iterator[tuple[str, list[str]]]:
         thread.join(5)
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["single", "xdist"])
 def test_a_proxy_in_the_environment_does_not_break_a_run_under_warnings_as_errors(
-        pytester: pytest.Pytester, service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        pytester: pytest.Pytester, service: str, monkeypatch: pytest.MonkeyPatch, workers: list[str]) -> None:
     """CI runs with ``-W error`` and an HTTP_PROXY: the run goes through the proxy, and says so in a note."""
     pytester.makepyprojecttoml(MINI)
     with loopback_proxy() as (proxy, seen):
@@ -293,7 +296,7 @@ def test_a_proxy_in_the_environment_does_not_break_a_run_under_warnings_as_error
         monkeypatch.setenv("HTTP_PROXY", proxy)
         monkeypatch.setenv("NO_PROXY", "example.invalid")  # the target is not excluded: it goes through
         res, data = session(pytester, "\n        from hostile.flows import order\n"
-                            + GOOD_RUN.format(service=service), "-W", "error")
+                            + GOOD_RUN.format(service=service), "-W", "error", *workers)
     res.assert_outcomes(passed=1)
     assert data["verdict"] == "passed", data["reasons"]
     assert len(seen) >= 4  # the run went through the proxy
