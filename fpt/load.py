@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fpt.config import FptConfig
 from fpt.errors import ConfigError, FptFailure
@@ -14,6 +14,9 @@ from fpt.scaling import Event
 from fpt.shapes import Shape, constant
 from fpt.thresholds import Threshold, parse_threshold
 from fpt.user import Observer
+
+if TYPE_CHECKING:
+    from fpt.explore import ExploreRecord
 
 OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max_inflight", "grace",
                "allow_rate", "base_url", "alone", "probe_share", "canary_scan", "scan_limit",
@@ -60,7 +63,7 @@ class LoadRunner:
                  record: Callable[[RunResult], None], progress: Callable[[Any], None] | None = None,
                  observers: Sequence[Observer] = (), worker: str = "main", first_user: int = 0,
                  split: tuple[int, int] | None = None,
-                 record_explore: Callable[[Any], None] | None = None,
+                 record_explore: Callable[[ExploreRecord], None] | None = None,
                  note: Callable[[str], None] | None = None) -> None:
         self._cfg = cfg
         self._name = name
