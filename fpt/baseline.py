@@ -4,7 +4,9 @@ A step regresses when its p90 grows by more than the allowed fraction (and by mo
 than 1 ms, so sub-millisecond noise is not a regression) or its error rate rises by
 more than the allowed absolute amount. The outcome is the checklist's
 ``performance.baseline`` item: not evidenced when no test of this session is in the
-baseline.
+baseline, or when a measured step is not in it (nothing to compare that step with:
+save a new baseline). A session where anything failed is never saved as a baseline:
+later sessions would be judged against a broken reference.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fpt.dod import FAILED, NOT_EVIDENCED, PASSED, ItemOutcome
+from fpt.dod import FAILED, NOT_EVIDENCED, PASSED, Checklist, ItemOutcome, explore_reason
 from fpt.metrics import StepMetrics
 from fpt.result import RunResult
 
@@ -42,6 +44,30 @@ def snapshot(results: Sequence[RunResult]) -> dict[str, Any]:
 def path_of(directory: str | Path, name: str) -> Path:
     """Where baseline ``name`` lives."""
     return Path(directory) / f"{name}.json"
+
+
+def unfit(checklist: Checklist, results: Sequence[RunResult]) -> str:
+    """Why this session must not become a baseline ("" when it may): something in it failed.
+
+    Items merely not evidenced do not count (``performance.baseline`` cannot be evidenced
+    before the first baseline exists); a failed item, test, run check or exploration does.
+    """
+    if checklist.incomplete:
+        return f"the run is incomplete ({checklist.incomplete[0]})"
+    if not any(r.metrics.flow.count or any(m.count for m in r.metrics.steps.values()) for r in results):
+        return "no load run measured anything"
+    if checklist.tests.failed:
+        return f"{checklist.tests.failed} FPT test(s) failed"
+    for run in checklist.runs:
+        if run.get("check_failures"):
+            return f"run {run['test']} failed its checks: {str(run['check_failures'][0]).splitlines()[0]}"
+    for reason in map(explore_reason, checklist.explorations):
+        if reason:
+            return reason
+    failed = [i.name for i in checklist.items if i.status == FAILED]
+    if failed:
+        return f"checklist item(s) failed: {', '.join(failed)}"
+    return ""
 
 
 def save(results: Sequence[RunResult], directory: str | Path, name: str) -> Path:
@@ -72,10 +98,13 @@ def compare(results: Sequence[RunResult], stored: Mapping[str, Any], *, p90_regr
     now = snapshot(results)["runs"]
     base = stored["runs"]
     rows: list[dict[str, Any]] = []
+    #: measured steps the baseline does not have (a new step or test): nothing to compare them with
+    missing: list[str] = []
     for test, steps in now.items():
         for step, fig in steps.items():
             old = base.get(test, {}).get(step)
             if not old:
+                missing.append(f"{test} {step}")
                 continue
             p90_limit = max(old["p90_ms"] * (1 + p90_regression), old["p90_ms"] + SLACK_MS)
             err_limit = old["error_rate"] + error_increase
@@ -85,18 +114,25 @@ def compare(results: Sequence[RunResult], stored: Mapping[str, Any], *, p90_regr
                          "error_rate": fig["error_rate"], "baseline_error_rate": old["error_rate"],
                          "passed": ok})
     tests = tuple(dict.fromkeys(r["test"] for r in rows))
-    ev = {"baseline": name, "created": stored.get("created", ""), "compared": rows,
+    ev = {"baseline": name, "created": stored.get("created", ""), "compared": rows, "missing": missing,
           "p90_regression": p90_regression, "error_increase": error_increase}
+    unmatched = (f"; {len(missing)} step(s) not in baseline {name!r}, not compared: "
+                 f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}") if missing else ""
     if not rows:
         return ItemOutcome(name=ITEM, status=NOT_EVIDENCED, evidence=ev,
-                           detail=f"no test of this session is in baseline {name!r}")
+                           detail=f"no test of this session is in baseline {name!r}{unmatched}")
     bad = [r for r in rows if not r["passed"]]
     if bad:
         shown = "; ".join(f"{r['test']} {r['step']}: p90 {r['baseline_p90_ms']:.1f} -> {r['p90_ms']:.1f}ms, "
                           f"errors {r['baseline_error_rate'] * 100:.2f}% -> {r['error_rate'] * 100:.2f}%"
                           for r in bad[:3])
         return ItemOutcome(name=ITEM, status=FAILED, tests=tests, evidence=ev,
-                           detail=f"{len(bad)} of {len(rows)} steps regressed against {name!r}: {shown}")
+                           detail=f"{len(bad)} of {len(rows)} steps regressed against {name!r}: {shown}"
+                                  + unmatched)
+    if missing:
+        return ItemOutcome(name=ITEM, status=NOT_EVIDENCED, tests=tests, evidence=ev,
+                           detail=f"{len(rows)} steps within limits of baseline {name!r}{unmatched} "
+                                  f"(save a new baseline with --fpt-save-baseline {name})")
     return ItemOutcome(name=ITEM, status=PASSED, tests=tests, evidence=ev,
                        detail=f"{len(rows)} steps within p90 +{p90_regression * 100:g}% and errors "
                               f"+{error_increase * 100:g}% of baseline {name!r}")

@@ -22,6 +22,8 @@ import pytest
 from fpt.session import FptSession
 
 OUTPUT_KEY = "fpt_results"
+EXPLORE_KEY = "fpt_explorations"
+NOTES_KEY = "fpt_notes"
 LIVE_KEY = "fpt_live"
 """workerinput key: the directory where each worker leaves its latest live-view line."""
 
@@ -49,6 +51,8 @@ class XdistBridge:
         output = getattr(session.config, "workeroutput", None)
         if output is not None:
             output[OUTPUT_KEY] = json.dumps([r.to_dict() for r in self.state.results])
+            output[EXPLORE_KEY] = json.dumps([e.to_dict() for e in self.state.explorations])
+            output[NOTES_KEY] = json.dumps(self.state.notes)
         else:
             if self.relay is not None:
                 self.relay.stop()
@@ -64,8 +68,14 @@ class XdistBridge:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """On the controller: collect a worker's results; a crashed worker makes the run incomplete."""
+        from fpt.explore import ExploreRecord
         from fpt.result import RunResult
 
+        for text in json.loads(getattr(node, "workeroutput", {}).get(NOTES_KEY, "[]")):
+            self.state.note(text)
+        explored = getattr(node, "workeroutput", {}).get(EXPLORE_KEY)
+        if explored is not None:
+            self.state.explorations.extend(ExploreRecord.from_dict(d) for d in json.loads(explored))
         raw = getattr(node, "workeroutput", {}).get(OUTPUT_KEY)
         if error or raw is None:
             self.state.incomplete.append(f"worker {getattr(node, 'gateway', node).id} went down"

@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fpt.errors import ConfigError
 from fpt.evidence import ProbeEvidence, ReplayEvidence
@@ -27,6 +27,9 @@ from fpt.redact import url as redact_url
 from fpt.result import RunResult
 from fpt.stats import FAILURE_ROWS, failure_rows, step_stats
 from fpt.thresholds import Threshold, ThresholdOutcome, parse_threshold
+
+if TYPE_CHECKING:
+    from fpt.explore import ExploreRecord
 
 SCHEMA_VERSION = 2
 PASSED, FAILED, NOT_EVIDENCED = "passed", "failed", "not_evidenced"
@@ -119,6 +122,8 @@ class Checklist:
     sources: tuple[str, ...] = ()
     #: files merged by the gate whose own verdict was not passed
     failed_sources: tuple[str, ...] = ()
+    #: each ``fpt_load.explore`` call (``ExploreRecord.to_dict``): examples tried, failures found
+    explorations: tuple[dict[str, Any], ...] = ()
 
     def item(self, name: str) -> ItemOutcome:
         """The outcome of item ``name``."""
@@ -137,6 +142,7 @@ class Checklist:
             if run.get("check_failures"):
                 first = str(run["check_failures"][0]).split("\n", 1)[0]
                 out.append(f"run {run['test']} failed its checks ({len(run['check_failures'])}): {first}")
+        out.extend(r for r in map(explore_reason, self.explorations) if r)
         for name in self.required:
             i = self.item(name)
             if i.status != PASSED:
@@ -156,6 +162,7 @@ class Checklist:
             "reasons": self.reasons, "incomplete": list(self.incomplete), "tests": self.tests.to_dict(),
             "items": [i.to_dict() for i in self.items], "runs": list(self.runs),
             "sources": list(self.sources), "failed_sources": list(self.failed_sources),
+            "explorations": list(self.explorations),
         }
         body["digest"] = digest(body)
         return body
@@ -168,7 +175,25 @@ class Checklist:
                    items=tuple(ItemOutcome.from_dict(i) for i in d["items"]),
                    tests=TestCounts(passed=t["passed"], failed=t["failed"], skipped=t["skipped"]),
                    incomplete=tuple(d["incomplete"]), runs=tuple(d["runs"]), created=d["created"],
-                   sources=tuple(d.get("sources", ())), failed_sources=tuple(d.get("failed_sources", ())))
+                   sources=tuple(d.get("sources", ())), failed_sources=tuple(d.get("failed_sources", ())),
+                   explorations=tuple(d.get("explorations", ())))
+
+
+def explore_reason(ex: Mapping[str, Any]) -> str:
+    """Why an exploration fails the checklist ("" when it tried examples and all passed).
+
+    Like a run's own checks: a failure found fails the checklist whatever the test did with the
+    exception (``pytest.raises``, ``try``), and an exploration that tried nothing proves nothing.
+    """
+    where = f"explore {ex['test']} ({ex['flow']})"
+    if ex["failed"]:
+        first = str(ex["minimal"]).split("\n", 1)[0] or ex["error"]
+        return f"{where} found a failing input ({', '.join(ex['kinds']) or 'error'}): {first}"
+    if not ex["examples"]:
+        return f"{where} tried no example: {ex['error'] or 'nothing was explored'}"
+    if ex["error"]:
+        return f"{where} stopped after {ex['examples']} examples: {ex['error']}"
+    return ""
 
 
 def digest(body: Mapping[str, Any]) -> str:
@@ -595,7 +620,7 @@ def _executed(results: Sequence[RunResult], tests: TestCounts) -> ItemOutcome:
 def evaluate(results: Sequence[RunResult], *, level: str = "squad",
              levels: Mapping[str, Sequence[str]] | None = None, tests: TestCounts | None = None,
              incomplete: Sequence[str] = (), baseline: ItemOutcome | None = None,
-             high_traffic_rate: float = 50.0) -> Checklist:
+             high_traffic_rate: float = 50.0, explorations: Sequence[ExploreRecord] = ()) -> Checklist:
     """The checklist of a session's results at ``level``."""
     levels = dict(levels or DEFAULT_LEVELS)
     if level not in levels:
@@ -611,7 +636,8 @@ def evaluate(results: Sequence[RunResult], *, level: str = "squad",
     missing = list(incomplete) + [f"run {r.name} is missing a worker's part" for r in results if r.incomplete]
     return Checklist(level=level, required=tuple(levels[level]), items=tuple(items), tests=tests,
                      incomplete=tuple(dict.fromkeys(missing)), runs=tuple(run_evidence(r) for r in results),
-                     created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                     created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     explorations=tuple(e.to_dict() for e in explorations))
 
 
 def merge(lists: Sequence[Checklist], *, level: str, levels: Mapping[str, Sequence[str]]) -> Checklist:
@@ -636,6 +662,7 @@ def merge(lists: Sequence[Checklist], *, level: str, levels: Mapping[str, Sequen
     return Checklist(level=level, required=tuple(levels[level]), items=tuple(items), tests=tests,
                      incomplete=tuple(x for c in lists for x in c.incomplete),
                      runs=tuple(r for c in lists for r in c.runs),
+                     explorations=tuple(e for c in lists for e in c.explorations),
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      sources=tuple(s for c in lists for s in c.sources),
                      # A file that failed its own gate never turns green by being merged with others.

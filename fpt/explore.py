@@ -17,6 +17,7 @@ from typing import Any
 
 from fpt.errors import FptFailure
 from fpt.records import Finding
+from fpt.redact import scrub
 
 ExploreFlow = Callable[[Any, Any], Awaitable[None]]
 
@@ -28,6 +29,60 @@ class ExploreResult:
     examples: int = 0
     failing: list[Finding] = field(default_factory=list)
     minimal: str = ""
+    #: examples (shrinking included) that failed
+    failed: int = 0
+    #: finding kinds of the failing examples (an error kind such as ``status`` when none)
+    kinds: list[str] = field(default_factory=list)
+    #: why the exploration stopped other than on a failing example (Hypothesis could not generate, ...)
+    error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExploreRecord:
+    """One ``fpt_load.explore`` call as the session keeps it, whatever the test did with its outcome."""
+
+    test: str
+    flow: str
+    examples: int
+    failed: int = 0
+    kinds: tuple[str, ...] = ()
+    minimal: str = ""
+    error: str = ""
+    worker: str = "main"
+
+    @classmethod
+    def of(cls, result: ExploreResult, *, test: str, flow: str, worker: str = "main") -> ExploreRecord:
+        """The record of a finished (or stopped) exploration."""
+        return cls(test=test, flow=flow, examples=result.examples, failed=result.failed,
+                   kinds=tuple(sorted(set(result.kinds))), minimal=scrub(result.minimal)[:500],
+                   error=result.error, worker=worker)
+
+    @property
+    def passed(self) -> bool:
+        """Tried at least one example, and none failed or stopped it."""
+        return bool(self.examples) and not self.failed and not self.error
+
+    def summary(self) -> str:
+        """One line for the terminal summary."""
+        head = f"explore {self.test} ({self.flow}): {self.examples} examples"
+        if self.failed:
+            first = (self.minimal or self.error).split("\n", 1)[0]
+            return f"{head}, {self.failed} failing ({', '.join(self.kinds)}): {first}"
+        if self.error:
+            return f"{head}, stopped: {self.error}"
+        return head + (", all passed" if self.examples else ": nothing explored")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (an entry of the checklist's ``explorations``)."""
+        return {"test": self.test, "flow": self.flow, "examples": self.examples, "failed": self.failed,
+                "kinds": list(self.kinds), "minimal": self.minimal, "error": self.error,
+                "worker": self.worker}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ExploreRecord:
+        """Inverse of :meth:`to_dict`."""
+        return cls(test=d["test"], flow=d["flow"], examples=d["examples"], failed=d["failed"],
+                   kinds=tuple(d["kinds"]), minimal=d["minimal"], error=d["error"], worker=d["worker"])
 
 
 class _ExampleFailed(AssertionError):
@@ -55,10 +110,13 @@ class Pacer:
 
 def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], max_examples: int = 50,
             seed: int = 0, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
-            max_rate: float | None = None) -> ExploreResult:
+            max_rate: float | None = None,
+            on_end: Callable[[ExploreResult], None] | None = None) -> ExploreResult:
     """Run ``flow(user, value)`` for generated values; raise ``FptFailure`` on the minimal failure.
 
     ``max_rate`` caps examples (shrinking included) per second, as the live ceiling does.
+    ``on_end`` gets the result however the exploration ends (passed, failed, or stopped by an
+    error), before the exception reaches the test: the session keeps it whatever the test does.
     """
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hseed
@@ -78,6 +136,7 @@ def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], m
         result.examples += 1
         before = len(user.ctx.findings.examples)
         total = user.ctx.findings.total
+        counts = dict(user.ctx.findings.counts)
 
         async def one(u: Any) -> None:
             await flow(u, value)
@@ -89,6 +148,10 @@ def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], m
         if user.ctx.findings.total > total or error:
             new = user.ctx.findings.examples[before:]
             result.failing = list(new)
+            result.failed += 1
+            # Counts, not the kept examples: those stop at a few per kind while shrinking goes on.
+            kinds = [k for k, n in user.ctx.findings.counts.items() if n > counts.get(k, 0)]
+            result.kinds.extend(kinds or [error or "error"])
             what = "; ".join(f.one_line() for f in new[:3]) or user.last_error or f"an error ({error})"
             raise _ExampleFailed(f"input {value!r:.200} -> {what}")
 
@@ -99,7 +162,14 @@ def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], m
         notes = "\n".join(getattr(e, "__notes__", []))
         raise FptFailure(f"fpt: {getattr(flow, '__name__', 'flow')} fails on a generated input "
                          f"(minimal, after shrinking): {e}\n{notes}".rstrip()) from None
+    except Exception as e:  # Hypothesis could not generate, a flaky failure, ...: not a pass
+        result.error = scrub(f"{type(e).__name__}: {e}".split("\n", 1)[0])[:300]
+        raise
     finally:
-        loop.run_until_complete(user.aclose())
-        loop.close()
+        try:
+            loop.run_until_complete(user.aclose())
+            loop.close()
+        finally:
+            if on_end is not None:
+                on_end(result)
     return result

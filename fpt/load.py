@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fpt.config import FptConfig
 from fpt.errors import ConfigError, FptFailure
@@ -14,6 +14,9 @@ from fpt.scaling import Event
 from fpt.shapes import Shape, constant
 from fpt.thresholds import Threshold, parse_threshold
 from fpt.user import Observer
+
+if TYPE_CHECKING:
+    from fpt.explore import ExploreRecord
 
 OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max_inflight", "grace",
                "allow_rate", "base_url", "alone", "probe_share", "canary_scan", "scan_limit",
@@ -60,7 +63,9 @@ class LoadRunner:
     def __init__(self, cfg: FptConfig, *, name: str, marker: Mapping[str, Any],
                  record: Callable[[RunResult], None], progress: Callable[[Any], None] | None = None,
                  observers: Sequence[Observer] = (), worker: str = "main", first_user: int = 0,
-                 split: tuple[int, int] | None = None) -> None:
+                 split: tuple[int, int] | None = None,
+                 record_explore: Callable[[ExploreRecord], None] | None = None,
+                 note: Callable[[str], None] | None = None) -> None:
         self._cfg = cfg
         self._name = name
         self._marker = dict(marker)
@@ -71,6 +76,10 @@ class LoadRunner:
         self._first_user = first_user
         #: (this worker's index, worker count) when xdist runs every test on every worker
         self._split = split
+        #: keeps each exploration's ``ExploreRecord`` in the session, however the test ends
+        self._record_explore = record_explore
+        #: one line for the session's summary (a proxy in the environment, ...)
+        self._note = note
         self.results: list[RunResult] = []
 
     def __call__(self, flow: Callable[..., Any], **kwargs: Any) -> RunResult:
@@ -183,10 +192,11 @@ class LoadRunner:
         """Single-user phase over Hypothesis-generated inputs: ``flow(user, value)`` for each.
 
         Shrinks a failing input to a minimal one and raises ``FptFailure`` naming it;
-        returns an ``ExploreResult`` when every example passes.
+        returns an ``ExploreResult`` when every example passes. Either way the session keeps
+        what it tried and found: a failure fails the checklist even if the test catches it.
         """
         from fpt.config import PROFILE_RATE
-        from fpt.explore import explore
+        from fpt.explore import ExploreRecord, ExploreResult, explore
         from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
         from fpt.perimeter import Perimeter
         from fpt.runner import client_kwargs
@@ -200,7 +210,7 @@ class LoadRunner:
                               f"not be passed: explore takes {', '.join(sorted(known))}")
         cfg, _, _, _, target = self.plan(**kwargs)
         make_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
-                                    perimeter=Perimeter.from_config(cfg))
+                                    perimeter=Perimeter.from_config(cfg), note=self._note)
         # Examples are iterations: on a live target they keep to the live ceiling too.
         max_rate = PROFILE_RATE["live"] if cfg.profile == "live" and not cfg.allow_rate else None
 
@@ -214,8 +224,13 @@ class LoadRunner:
             identity = IdentityFactory(cfg.seed).make(SOLO_BASE + 1 + self._first_user)
             return User(identity, ctx, **make_kwargs())
 
+        def on_end(result: ExploreResult) -> None:
+            if self._record_explore is not None:
+                self._record_explore(ExploreRecord.of(result, test=self._name, worker=self._worker,
+                                                      flow=getattr(flow, "__name__", "flow")))
+
         return explore(flow, strategy, make_user=make_user, max_examples=max_examples, seed=cfg.seed,
-                       loop_factory=loop_factory(), max_rate=max_rate)
+                       loop_factory=loop_factory(), max_rate=max_rate, on_end=on_end)
 
     async def arun(self, flow: Callable[..., Any], *, check: bool = True, **kwargs: Any) -> RunResult:
         """Run ``flow`` under load inside the caller's event loop."""
@@ -249,7 +264,8 @@ class LoadRunner:
                        thresholds=run_thresholds, name=self._name, observers=self._observers,
                        progress=self._progress, step_every=step_every, worker=self._worker,
                        first_user=first_user, events=kwargs.get("events") or (),
-                       setup=kwargs.get("setup"), service_pids=(pid,) if pid is not None else ())
+                       setup=kwargs.get("setup"), service_pids=(pid,) if pid is not None else (),
+                       note=self._note)
 
         if seed is None:
             result = await make_run(thresholds).execute()

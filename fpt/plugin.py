@@ -146,7 +146,8 @@ def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
 
     runner = LoadRunner(state.config, name=request.node.nodeid, marker=marker, record=record,
                         progress=_progress_printer(request.config), worker=state.worker,
-                        split=worker_split(request.config))
+                        split=worker_split(request.config), record_explore=state.record_explore,
+                        note=state.note)
     return runner
 
 
@@ -216,6 +217,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report  # type: ignore[no-any-return]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_warning_recorded(warning_message: Any) -> None:
+    """Scrub a warning before the terminal's warnings summary (or xdist, on a worker) keeps it."""
+    redact.warning(warning_message)
+
+
 #: of several reports of one test (``--dist each`` runs it on every worker), the worst wins
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
@@ -277,6 +284,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for result in state.results:
         for line in run_summary(result):
             terminalreporter.write_line(redact.scrub(line))
+    for explored in state.explorations:
+        terminalreporter.write_line(redact.scrub(explored.summary()), red=not explored.passed)
     if state.checklist is not None:
         colour = {"passed": {"green": True}, "failed": {"red": True}, "not_evidenced": {"yellow": True}}
         for line, status in checklist_rows(state.checklist):

@@ -269,3 +269,25 @@ def report(rep: Any) -> None:
     sections = getattr(rep, "sections", None)
     if sections:
         rep.sections = [(title, scrub(content)) for title, content in sections]
+
+
+def warning(w: Any) -> None:
+    """Scrub a recorded warning (``warnings.WarningMessage``) in place: pytest's warnings summary,
+    and xdist's copy of it, show its message and source line."""
+    import copy
+    import linecache
+
+    message = w.message
+    text = str(message)
+    clean = scrub(text)
+    if clean != text:
+        if isinstance(message, Warning):
+            new = copy.copy(message)
+            new.args = (clean,)  # xdist rebuilds the warning on the controller from its args
+            w.message = new if str(new) == clean else Warning(clean)
+        else:
+            w.message = clean
+    # The summary prints the warning's source line too (read from the file when not given).
+    line = w.line if w.line is not None else linecache.getline(str(w.filename), int(w.lineno or 0))
+    if line and scrub(line) != line:
+        w.line = scrub(line.strip())

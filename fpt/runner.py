@@ -13,7 +13,6 @@ import math
 import re
 import secrets
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,13 +85,20 @@ def describe_target(target: Any) -> str:
     return f"asgi:{getattr(target, '__name__', type(target).__name__)}"
 
 
-def client_kwargs(target: Any, *, fast: bool = True,
-                  perimeter: Perimeter | None = None) -> Callable[[], dict[str, Any]]:
+def _log_note(text: str) -> None:
+    """Where a note goes without a session to keep it (``Run`` used directly): fpt's logger."""
+    import logging
+
+    logging.getLogger("fpt").warning("fpt: %s", text)
+
+
+def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None = None,
+                  note: Callable[[str], None] | None = None) -> Callable[[], dict[str, Any]]:
     """Per-user ``httpx.AsyncClient`` arguments for a URL, an ASGI app or a transport.
 
     For a URL each user gets its own :class:`fpt.transport.FastTransport` (``fast``)
     or httpx's own pool of as many connections (httpx's when the environment sets a
-    proxy for the URL, which FastTransport cannot use, with a warning saying so),
+    proxy for the URL, which FastTransport cannot use, with a ``note`` saying so),
     either one inside a :class:`fpt.perimeter.GuardedTransport` that refuses hosts
     outside ``perimeter`` (default: the default ``live_hosts``), redirect hops and
     absolute URLs included.
@@ -104,10 +110,12 @@ def client_kwargs(target: Any, *, fast: bool = True,
         # which costs ~20 ms a user.
         ssl_context = httpx.create_ssl_context()
         if fast and proxy_in_env(target) is not None:
-            # Not silently around the proxy: httpx's transport goes through it (the proxy's
-            # address is left out of the message, it may carry credentials).
-            warnings.warn(f"fpt: the environment sets a proxy for {target}; fpt's transport does not "
-                          "speak to proxies, so this run uses httpx's", stacklevel=2)
+            # Not silently around the proxy: httpx's transport goes through it. A note, not a
+            # Python warning: under `-W error` (common in CI) a warning would end the run. The
+            # proxy's address is left out of it, it may carry credentials.
+            (note or _log_note)(f"the environment sets a proxy for {scrub(target)}; fpt's transport does "
+                                "not speak to proxies, so runs against it use httpx's transport (through "
+                                "the proxy)")
             fast = False
         # A client given a transport ignores proxy variables; read them as httpx would
         # (once), so the httpx transport keeps its proxies, each behind the guard too.
@@ -154,7 +162,7 @@ class Run:
                  observers: Sequence[Observer] = (), progress: Callable[[Progress], None] | None = None,
                  step_every: float | None = None, phase: str = "load", worker: str = "main",
                  events: Sequence[Event] = (), setup: Setup | None = None,
-                 service_pids: Sequence[int] = ()) -> None:
+                 service_pids: Sequence[int] = (), note: Callable[[str], None] | None = None) -> None:
         self.flow = flow
         self.cfg = cfg
         self.shape = shape
@@ -179,7 +187,7 @@ class Run:
         self.users: list[User | None] = [None] * cfg.users
         self._identities = IdentityFactory(self.id_seed)
         self._client_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
-                                            perimeter=Perimeter.from_config(cfg))
+                                            perimeter=Perimeter.from_config(cfg), note=note)
         self.scanner = CanaryScanner(self.ctx.owners, limit=cfg.scan_limit) if cfg.canary_scan else None
         if self.scanner is not None:
             self.ctx.observers.append(self.scanner)

@@ -7,10 +7,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fpt.config import FptConfig
 from fpt.dod import DEFAULT_LEVELS, Checklist, ItemOutcome, TestCounts
 from fpt.result import RunResult
+
+if TYPE_CHECKING:
+    from fpt.explore import ExploreRecord
 
 
 @dataclass
@@ -22,6 +26,8 @@ class FptSession:
     results: list[RunResult] = field(default_factory=list)
     #: results sent by xdist workers, merged into ``results`` at session finish
     worker_results: list[RunResult] = field(default_factory=list)
+    #: every ``fpt_load.explore`` call of the session (and of its xdist workers)
+    explorations: list[ExploreRecord] = field(default_factory=list)
     #: why the run is incomplete (a worker went down): the checklist cannot pass
     incomplete: list[str] = field(default_factory=list)
     #: checklist items each DoD level requires
@@ -56,6 +62,15 @@ class FptSession:
         """Keep one run's result for the summary and the checklist."""
         self.results.append(result)
 
+    def record_explore(self, record: ExploreRecord) -> None:
+        """Keep one exploration's outcome: it counts in the checklist whatever the test did with it."""
+        self.explorations.append(record)
+
+    def note(self, text: str) -> None:
+        """One line for the summary, once however many runs give it (a proxy in the environment, ...)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     def count(self, outcome: str) -> None:
         """One FPT test ended ``passed``, ``failed`` or ``skipped``."""
         self.outcomes[outcome] += 1
@@ -63,7 +78,7 @@ class FptSession:
     @property
     def had_fpt(self) -> bool:
         """Whether this session ran (or tried to run) any FPT test."""
-        return bool(self.results or self.incomplete or any(self.outcomes.values()))
+        return bool(self.results or self.explorations or self.incomplete or any(self.outcomes.values()))
 
     def finish(self, *, interrupted: str = "") -> Checklist | None:
         """Judge the checklist, compare/save the baseline, write every report; None without FPT tests.
@@ -98,10 +113,11 @@ class FptSession:
         tests = TestCounts(**self.outcomes)
         self.checklist = evaluate(self.results, level=cfg.dod_level, levels=self.levels, tests=tests,
                                   incomplete=self.incomplete, baseline=compared,
-                                  high_traffic_rate=cfg.high_traffic_rate)
+                                  high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations)
         if cfg.save_baseline:
-            if self.checklist.incomplete:
-                self.notes.append(f"baseline {cfg.save_baseline!r} not saved: the run is incomplete")
+            why = baseline.unfit(self.checklist, self.results)
+            if why:  # a broken reference would pass broken runs later: keep the old baseline
+                self.notes.append(f"baseline {cfg.save_baseline!r} NOT saved (nothing written): {why}")
             else:
                 path = baseline.save(self.results, cfg.baseline_dir, cfg.save_baseline)
                 self.notes.append(f"baseline {cfg.save_baseline!r} saved to {path}")

@@ -60,3 +60,22 @@ def test_explore_both_ways(pytester: pytest.Pytester, buggy: bool) -> None:
     line = next(x for x in res.stdout.lines if x.startswith("E") and "minimal, after shrinking" in x)
     shown = line.split("shrinking): input ", 1)[1].rsplit(" -> ", 1)[0]
     assert 20 < len(eval(shown)) < 40
+
+
+def test_an_exploration_counts_in_the_checklist_whatever_the_test_did() -> None:
+    from fpt.dod import Checklist, evaluate
+    from fpt.explore import ExploreRecord, ExploreResult
+
+    found = ExploreResult(examples=12, failed=3, kinds=["functional", "functional"],
+                          minimal="input 'xxxx' -> [functional] refused\nmore")
+    records = [ExploreRecord.of(ExploreResult(examples=5), test="t::ok", flow="f"),
+               ExploreRecord.of(found, test="t::bad", flow="f"),
+               ExploreRecord.of(ExploreResult(error="Unsatisfiable: nothing"), test="t::none", flow="f")]
+    assert [ExploreRecord.from_dict(r.to_dict()) for r in records] == records
+    assert [r.passed for r in records] == [True, False, False]
+    c = evaluate([], level="squad", explorations=records)
+    assert Checklist.from_dict(c.to_dict()).reasons == c.reasons
+    explored = [r for r in c.reasons if r.startswith("explore ")]
+    assert explored == [
+        "explore t::bad (f) found a failing input (functional): input 'xxxx' -> [functional] refused",
+        "explore t::none (f) tried no example: Unsatisfiable: nothing"]
