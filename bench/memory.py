@@ -1,0 +1,120 @@
+"""Memory: does fpt's own process grow during a run, and where?
+
+Starts the demo booking service under uvicorn (its own process: its memory is not
+fpt's), runs a flow from ``suites/flows.py`` through ``fpt.runner.Run`` at ``--rate``
+for ``--seconds``, and prints fpt's own RSS slope (MiB/min, from the run's own
+resource sampler, over the whole run and over its last two thirds, after warm-up)
+and the ``tracemalloc`` sites that grew most between a snapshot at one third of the
+run and one at its end. A bounded harness shows a slope near zero and no site that
+grows with the run's length.
+
+Run: ``python bench/memory.py --seconds 60`` (``--flow health`` is bench/soak.py's
+one-request flow; ``--no-trace`` measures RSS without tracemalloc's own overhead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fpt.config import FptConfig
+from fpt.load import loop_factory
+from fpt.loadtypes import harness_series
+from fpt.resources import ResourceSeries
+from fpt.runner import Progress, Run
+from fpt.shapes import constant
+from fpt.user import User
+from suites.demo.server import serve
+from suites.flows import book_visit
+
+MIB = 2**20
+
+
+async def health(user: User) -> None:
+    """bench/soak.py's flow: one GET a iteration."""
+    async with user.step("health"):
+        await user.http.get("/health")
+
+
+FLOWS = {"book": book_visit, "health": health}
+
+
+def slope(series: ResourceSeries, since: float) -> float | None:
+    """Least-squares RSS slope (MiB/min) of the readings at or after ``since`` seconds."""
+    rss = [(s.t, s.rss_bytes) for s in series.samples if s.rss_bytes is not None and s.t >= since]
+    if len(rss) < 3:
+        return None
+    n = len(rss)
+    mt, mr = sum(t for t, _ in rss) / n, sum(r for _, r in rss) / n
+    var = sum((t - mt) ** 2 for t, _ in rss)
+    return 60.0 * sum((t - mt) * (r - mr) for t, r in rss) / var / MIB if var else None
+
+
+def main() -> None:
+    """Parse the arguments, run the flow, print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--rate", type=float, default=200, help="iterations/s offered")
+    ap.add_argument("--users", type=int, default=100)
+    ap.add_argument("--flow", choices=sorted(FLOWS), default="book")
+    ap.add_argument("--top", type=int, default=12, help="tracemalloc sites to print")
+    ap.add_argument("--no-trace", action="store_true", help="RSS only (tracemalloc off)")
+    args = ap.parse_args()
+    print(f"command: python bench/memory.py --seconds {args.seconds:g} --rate {args.rate:g} "
+          f"--users {args.users} --flow {args.flow}" + (" --no-trace" if args.no_trace else ""), flush=True)
+    trace = not args.no_trace
+    if trace:
+        tracemalloc.start(1)
+    snapshots: dict[str, tracemalloc.Snapshot] = {}
+    pauses: list[float] = []
+    first_at = args.seconds / 3
+
+    with serve() as server:
+        cfg = FptConfig(users=args.users, profile="live", allow_rate=True, alone=0,
+                        service_pids=(server.pid,), grace=2)
+        run = Run(FLOWS[args.flow], cfg=cfg, shape=constant(args.rate), duration=args.seconds,
+                  target=server.base_url, thresholds=(), name="memory")
+
+        def progress(p: Progress) -> None:
+            # Snapshots at one third and at the last tick of the load (before the result is built).
+            name = "first" if p.elapsed >= first_at else ""
+            if p.elapsed >= args.seconds - 1.5:
+                name = "end"
+            if trace and name and name not in snapshots:
+                t = time.perf_counter()
+                snapshots[name] = tracemalloc.take_snapshot()
+                pauses.append(time.perf_counter() - t)
+
+        run.progress = progress
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            result = runner.run(run.execute())
+    print(f"achieved {result.achieved_rate:.1f}/s of {args.rate:g}/s, {result.metrics.requests.count} "
+          f"requests, {result.engine.dropped} dropped, {result.metrics.flow.error_rate * 100:.2f}% errors"
+          + (f"; snapshots paused the load {sum(pauses):.1f}s" if pauses else ""))
+    for s in harness_series(result.resources):
+        base, end = s.rss_first_minute or 0, s.rss_end or 0
+        whole, late = slope(s, 0.0), slope(s, first_at)
+        print(f"fpt RSS: first {base / MIB:.1f} MiB -> end {end / MIB:.1f} MiB; slope "
+              f"{whole or 0:+.2f} MiB/min (whole run), {late or 0:+.2f} MiB/min (from {first_at:.0f}s)")
+    if trace and {"first", "end"} <= snapshots.keys():
+        span = args.seconds - 1.5 - first_at
+        stats = snapshots["end"].compare_to(snapshots["first"], "lineno")
+        grew = [st for st in stats if st.size_diff > 0][: args.top]
+        total = sum(st.size_diff for st in stats)
+        print(f"tracemalloc: {total / MIB:+.2f} MiB net between {first_at:.0f}s and the end "
+              f"({total / MIB / span * 60:+.2f} MiB/min); top growth sites:")
+        root = str(Path(__file__).resolve().parent.parent) + "/"
+        for st in grew:
+            frame = st.traceback[0]
+            where = f"{frame.filename.replace(root, '')}:{frame.lineno}"
+            print(f"  {st.size_diff / 1024:+9.1f} KiB {st.count_diff:+8d} blocks  {where}")
+
+
+if __name__ == "__main__":
+    main()
