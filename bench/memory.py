@@ -2,11 +2,13 @@
 
 Starts the demo booking service under uvicorn (its own process: its memory is not
 fpt's), runs a flow from ``suites/flows.py`` through ``fpt.runner.Run`` at ``--rate``
-for ``--seconds``, and prints fpt's own RSS slope (MiB/min, from the run's own
-resource sampler, over the whole run and over its last two thirds, after warm-up)
-and the ``tracemalloc`` sites that grew most between a snapshot at one third of the
-run and one at its end. A bounded harness shows a slope near zero and no site that
-grows with the run's length.
+for ``--seconds``, and prints what the run kept (series buckets, failure keys,
+writes, ledger entries, resource samples, and what each cap left out), fpt's own RSS
+slope (MiB/min, from the run's own resource sampler, over the whole run and over its
+last two thirds, after warm-up), the interpreter's live allocated blocks over the
+same span, and the ``tracemalloc`` sites that grew most between a snapshot at one
+third of the run and one at its end. A bounded harness shows a slope near zero and
+no site that grows with the run's length.
 
 Run: ``python bench/memory.py --seconds 60`` (``--flow health`` is bench/soak.py's
 one-request flow; ``--no-trace`` measures RSS without tracemalloc's own overhead).
@@ -65,6 +67,8 @@ def main() -> None:
     ap.add_argument("--flow", choices=sorted(FLOWS), default="book")
     ap.add_argument("--top", type=int, default=12, help="tracemalloc sites to print")
     ap.add_argument("--no-trace", action="store_true", help="RSS only (tracemalloc off)")
+    ap.add_argument("--sort", choices=("size", "count"), default="size",
+                    help="order growth sites by bytes or by live blocks gained")
     args = ap.parse_args()
     print(f"command: python bench/memory.py --seconds {args.seconds:g} --rate {args.rate:g} "
           f"--users {args.users} --flow {args.flow}" + (" --no-trace" if args.no_trace else ""), flush=True)
@@ -73,6 +77,7 @@ def main() -> None:
         tracemalloc.start(1)
     snapshots: dict[str, tracemalloc.Snapshot] = {}
     pauses: list[float] = []
+    blocks: list[tuple[float, int]] = []  # live Python allocations, counted by the interpreter (cheap)
     first_at = args.seconds / 3
 
     with serve() as server:
@@ -82,6 +87,7 @@ def main() -> None:
                   target=server.base_url, thresholds=(), name="memory")
 
         def progress(p: Progress) -> None:
+            blocks.append((p.elapsed, sys.getallocatedblocks()))
             # Snapshots at one third and at the last tick of the load (before the result is built).
             name = "first" if p.elapsed >= first_at else ""
             if p.elapsed >= args.seconds - 1.5:
@@ -97,15 +103,33 @@ def main() -> None:
     print(f"achieved {result.achieved_rate:.1f}/s of {args.rate:g}/s, {result.metrics.requests.count} "
           f"requests, {result.engine.dropped} dropped, {result.metrics.flow.error_rate * 100:.2f}% errors"
           + (f"; snapshots paused the load {sum(pauses):.1f}s" if pauses else ""))
+    m, ctx = result.metrics, run.ctx
+    ledgers = [u.ledger for u in run.users if u is not None]
+    print(f"kept: {len(m.series)} series buckets of {getattr(m, 'resolution', 1)}s, "
+          f"{sum(len(b) for b in m.series.values())} step-seconds; {len(m.failures)} failure keys; "
+          f"{len(result.findings.messages)} finding messages; {len(ctx.writes)} run writes "
+          f"({getattr(ctx, 'writes_dropped', 0)} not kept); {sum(len(x) for x in ledgers)} ledger entries "
+          f"({sum(getattr(x, 'dropped', 0) for x in ledgers)} dropped); "
+          f"{sum(len(x.samples) for x in result.resources)} resource samples")
     for s in harness_series(result.resources):
         base, end = s.rss_first_minute or 0, s.rss_end or 0
         whole, late = slope(s, 0.0), slope(s, first_at)
         print(f"fpt RSS: first {base / MIB:.1f} MiB -> end {end / MIB:.1f} MiB; slope "
               f"{whole or 0:+.2f} MiB/min (whole run), {late or 0:+.2f} MiB/min (from {first_at:.0f}s)")
+    late = [(t, b) for t, b in blocks if t >= first_at]
+    if len(late) > 2:
+        n = len(late)
+        mt, mb = sum(t for t, _ in late) / n, sum(b for _, b in late) / n
+        per_min = 60 * sum((t - mt) * (b - mb) for t, b in late) / sum((t - mt) ** 2 for t, _ in late)
+        print(f"live Python blocks: {late[0][1]} at {late[0][0]:.0f}s -> {late[-1][1]} at {late[-1][0]:.0f}s "
+              f"({per_min:+.0f} blocks/min from {first_at:.0f}s)")
     if trace and {"first", "end"} <= snapshots.keys():
         span = args.seconds - 1.5 - first_at
         stats = snapshots["end"].compare_to(snapshots["first"], "lineno")
-        grew = [st for st in stats if st.size_diff > 0][: args.top]
+        if args.sort == "count":
+            stats.sort(key=lambda st: -st.count_diff)
+        grew = [st for st in stats if (st.count_diff if args.sort == "count" else st.size_diff) > 0]
+        grew = grew[: args.top]
         total = sum(st.size_diff for st in stats)
         print(f"tracemalloc: {total / MIB:+.2f} MiB net between {first_at:.0f}s and the end "
               f"({total / MIB / span * 60:+.2f} MiB/min); top growth sites:")
