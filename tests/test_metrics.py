@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 
@@ -274,3 +275,22 @@ def test_sparse_counts_past_32_bits_stay_exact() -> None:
     assert other.count == 2**32 + 2
     assert other.to_dict() == Histogram.from_dict(other.to_dict()).to_dict()
     assert Histogram.from_dict(other.to_dict()).percentile(50) == big.percentile(50)
+
+
+def test_coarse_buckets_plot_per_second_rates() -> None:
+    """The HTML plots read buckets of any width as per-second rates, at each bucket's first second."""
+    from fpt.report import html
+
+    m = Metrics()
+    for sec in range(40):
+        for _ in range(10):  # 10 iterations a second, one failed in each
+            m.step("book", sec + 0.5, 2000, None)
+            m.iteration(sec + 0.5, 3000, None)
+        m.step("book", sec + 0.5, 2000, "status")
+    m._coarsen(4)
+    m.targets = {s: 10.0 for s in range(40)}
+    r = dataclasses.replace(_scaled_run({}), metrics=m, continuity=None,
+                            engine=dataclasses.replace(_scaled_run({}).engine, window=40.0))
+    assert html._load_seconds(r) == list(range(0, 40, 4))
+    assert html.load_plot(r).lstrip().startswith("<svg")
+    assert html.latency_plot(r).lstrip().startswith("<svg")
