@@ -405,7 +405,7 @@ def _data_loss(results: Sequence[RunResult]) -> ItemOutcome:
     name = "autoscaling.no_data_loss"
     runs = _scaled(results)
     rb = {k: sum((r.continuity or {}).get("readback", {}).get(k, 0) for r in runs)
-          for k in ("tried", "ok", "lost", "errors", "skipped")}
+          for k in ("tried", "ok", "lost", "errors", "skipped", "not_kept")}
     lost = max(rb["lost"], _count(runs, ("data_loss",)))
     ev = {**rb, "examples": _examples(runs, ("data_loss",))}
     if lost:
@@ -416,7 +416,9 @@ def _data_loss(results: Sequence[RunResult]) -> ItemOutcome:
                            detail="no acknowledged write was read back (no scale run, or empty ledgers)")
     if rb["errors"] or rb["skipped"]:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
-                           detail=f"{rb['errors']} read-backs failed and {rb['skipped']} were not made")
+                           detail=f"{rb['errors']} read-backs failed and {rb['skipped']} were not made"
+                           + (f" ({rb['not_kept']} writes past the run's read-back sample)" if rb["not_kept"]
+                              else ""))
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                        detail=f"all {rb['ok']} acknowledged writes read back")
 

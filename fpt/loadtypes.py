@@ -40,10 +40,14 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 
 def window(metrics: Metrics, lo: float, hi: float) -> dict[str, StepMetrics]:
-    """Per-step metrics (``@flow`` for iterations) of the whole seconds in ``[lo, hi)``."""
+    """Per-step metrics (``@flow`` for iterations) of the whole seconds in ``[lo, hi)``.
+
+    Past an hour the series' buckets are coarser than a second (``Metrics.resolution``):
+    then the buckets that start in the window, or the one that holds ``lo``.
+    """
     merged: dict[str, StepMetrics] = {}
-    for sec in range(int(lo), int(hi)):
-        for name, m in metrics.series.get(sec, {}).items():
+    for bucket in metrics.window(lo, hi):
+        for name, m in bucket.items():
             merged.setdefault(name, StepMetrics(1)).merge(m)
     return merged
 

@@ -1,4 +1,10 @@
-"""Counters and histograms per step, per flow and per second; all merge exactly."""
+"""Counters and histograms per step, per flow and per second; all merge exactly.
+
+Bounded whatever the run's length: the time series holds at most
+:data:`MAX_SERIES_BUCKETS` buckets (one second each until then; past it, neighbours
+merge pairwise and every bucket covers twice the seconds, see :attr:`Metrics.resolution`),
+and failures at most :data:`MAX_FAILURE_KEYS` distinct keys (the rest counted together).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from typing import Any
 
 from fpt.hist import COARSE, Histogram
 
+MAX_SERIES_BUCKETS = 3600
+"""Buckets of the time series: an hour at one second each (~0.8 KB per step and bucket)."""
 MAX_FAILURE_KEYS = 200
 """Distinct (step, status, message) failures kept per run; the rest are counted together."""
 OTHER_MESSAGES = "(other messages)"
@@ -79,21 +87,72 @@ class Metrics:
         self.requests = StepMetrics()
         #: phase name (before / during:N / after:N around scale events) -> iterations
         self.phases: dict[str, StepMetrics] = {}
-        #: second -> step name (``"*"`` for requests, ``"@flow"`` for iterations) -> metrics
+        #: first second of a bucket -> step name (``"*"`` for requests, ``"@flow"`` for iterations)
+        #: -> metrics of the ``resolution`` seconds from there
         self.series: dict[int, dict[str, StepMetrics]] = {}
+        #: seconds per bucket of ``series``: 1, doubled each time the buckets would pass the cap
+        self.resolution = 1
         #: (step, status or exception, message) -> [count, first seen in run seconds]
         self.failures: dict[tuple[str, str, str], list[float]] = {}
         #: second -> iterations the load shape planned in it (the target line of the report's plot)
         self.targets: dict[int, float] = {}
 
     def _second(self, t: float, name: str) -> StepMetrics:
-        sec = self.series.get(int(t))
+        key = int(t)
+        if self.resolution > 1:
+            key -= key % self.resolution
+        sec = self.series.get(key)
         if sec is None:
-            sec = self.series[int(t)] = {}
+            if len(self.series) >= MAX_SERIES_BUCKETS:
+                self._coarsen(self.resolution * 2)
+                key -= key % self.resolution
+            sec = self.series.get(key)
+            if sec is None:
+                sec = self.series[key] = {}
         m = sec.get(name)
         if m is None:
             m = sec[name] = StepMetrics(COARSE, sparse=True)
         return m
+
+    def _coarsen(self, resolution: int) -> None:
+        """Merge the series' buckets into buckets of ``resolution`` seconds (a multiple of the current)."""
+        if resolution <= self.resolution:
+            return
+        out: dict[int, dict[str, StepMetrics]] = {}
+        for sec in sorted(self.series):
+            key = sec - sec % resolution
+            names = self.series[sec]
+            mine = out.get(key)
+            if mine is None:
+                out[key] = names
+                continue
+            for name, m in names.items():
+                held = mine.get(name)
+                if held is None:
+                    mine[name] = m
+                else:
+                    held.merge(m)
+        self.series, self.resolution = out, resolution
+
+    def bucket(self, sec: float) -> int:
+        """The first second of the series' bucket that holds run second ``sec``."""
+        key = int(sec)
+        return key - key % self.resolution
+
+    def window(self, lo: float, hi: float) -> list[dict[str, StepMetrics]]:
+        """The series' buckets for the whole seconds ``[lo, hi)``, each once.
+
+        At one second a bucket, the seconds in it; coarser, the buckets starting in it,
+        or the one bucket holding ``lo`` when none does (a window shorter than a bucket).
+        """
+        res = self.resolution
+        if res == 1:
+            return [b for sec in range(int(lo), int(hi)) if (b := self.series.get(sec)) is not None]
+        first = -(-int(lo) // res) * res
+        keys = range(first, int(hi), res)
+        if not keys:
+            keys = range(self.bucket(lo), self.bucket(lo) + 1)
+        return [b for k in keys if (b := self.series.get(k)) is not None]
 
     def step(self, name: str, t: float, latency_us: float, error: str | None) -> None:
         """Record one transaction (a ``user.step``) ending at run time ``t``."""
@@ -140,10 +199,15 @@ class Metrics:
         self.requests.merge(other.requests)
         for name, m in other.phases.items():
             self.phases.setdefault(name, StepMetrics()).merge(m)
+        # Both at the coarser resolution: a bucket never mixes into two.
+        self._coarsen(other.resolution)
+        res = self.resolution
         for sec, names in other.series.items():
-            mine = self.series.setdefault(sec, {})
+            mine = self.series.setdefault(sec - sec % res, {})
             for name, m in names.items():
                 mine.setdefault(name, StepMetrics(COARSE, sparse=True)).merge(m)
+        while len(self.series) > MAX_SERIES_BUCKETS:
+            self._coarsen(self.resolution * 2)
         for sec, planned in other.targets.items():  # workers' shares add up to the whole
             self.targets[sec] = self.targets.get(sec, 0.0) + planned
         for key, (n, first) in other.failures.items():
@@ -160,6 +224,7 @@ class Metrics:
             "phases": {k: v.to_dict() for k, v in self.phases.items()},
             "series": {str(s): {k: v.to_dict() for k, v in d.items()}
                        for s, d in sorted(self.series.items())},
+            "resolution": self.resolution,
             "failures": [[*k, int(n), first] for k, (n, first) in self.failures.items()],
             "targets": {str(s): v for s, v in sorted(self.targets.items())},
         }
@@ -174,6 +239,7 @@ class Metrics:
         m.phases = {k: StepMetrics.from_dict(v) for k, v in data.get("phases", {}).items()}
         m.series = {int(s): {k: StepMetrics.from_dict(v, sparse=True) for k, v in d.items()}
                     for s, d in data["series"].items()}
+        m.resolution = int(data.get("resolution", 1))
         m.targets = {int(s): float(v) for s, v in data.get("targets", {}).items()}
         m.failures = {(step, status, msg): [n, first]
                       for step, status, msg, n, first in data.get("failures", [])}

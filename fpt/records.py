@@ -1,7 +1,9 @@
 """Plain, frozen, serialisable records of what a run observed.
 
 Findings are bounded: every finding is counted, but only the first few of each
-kind keep their full evidence, so a soak with a broken service stays flat in memory.
+kind keep their full evidence, and at most :data:`MAX_MESSAGE_KEYS` distinct messages
+are counted apart (the rest by kind and step together), so a soak with a broken
+service stays flat in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ FINDING_KINDS = ("functional", "data_swap", "foreign_canary", "cross_user", "ses
 SWAP_KINDS = ("data_swap", "foreign_canary")
 """Findings of a user seeing another user's data in its own answers."""
 EXAMPLES_PER_KIND = 20
+MAX_MESSAGE_KEYS = 200
+"""Distinct (kind, step, message) keys counted apart; past them, one key per kind and step."""
+OTHER_MESSAGES = "(other messages)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,15 +90,23 @@ class FindingLog:
     def add(self, finding: Finding) -> None:
         """Count ``finding`` and keep it when its kind has room."""
         self.counts[finding.kind] += 1
-        self.messages[(finding.kind, finding.step, finding.message)] += 1
+        self._count_message((finding.kind, finding.step, finding.message), 1)
         if self._kept[finding.kind] < EXAMPLES_PER_KIND:
             self._kept[finding.kind] += 1
             self.examples.append(finding)
 
+    def _count_message(self, key: tuple[str, str, str], n: int) -> None:
+        messages = self.messages
+        if key not in messages and len(messages) >= MAX_MESSAGE_KEYS:
+            # A message naming ids or users would make a key per finding: counted, not kept apart.
+            key = (key[0], key[1], OTHER_MESSAGES)
+        messages[key] += n
+
     def merge(self, other: FindingLog) -> None:
         """Fold another log into this one."""
         self.counts.update(other.counts)
-        self.messages.update(other.messages)
+        for key, n in other.messages.items():
+            self._count_message(key, n)
         for f in other.examples:
             if self._kept[f.kind] < EXAMPLES_PER_KIND:
                 self._kept[f.kind] += 1

@@ -8,8 +8,9 @@ service.
 
 Sampling never raises into the run: a failed read is a gap (a sample whose values are
 all ``None``) and is counted in ``errors``; a process that exits is a gap and
-``gone_at``. Series from several xdist workers merge without double counting: one
-sample per source and whole second of the run.
+``gone_at``. A series stays bounded: past :data:`MAX_SAMPLES` its samples after the
+baseline minute merge pairwise (counted in ``thinned``). Series from several xdist
+workers merge without double counting: one sample per source and whole second of the run.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ TICK_SLACK = 0.05
 
 HARNESS = "fpt"
 """Source name of fpt's own process series."""
+
+MAX_SAMPLES = 7200
+"""Samples a series keeps while sampling (two hours at one a second). Past it, the samples
+after the baseline minute merge pairwise, the last one excepted: CPU and RSS averaged, open
+fds the larger. The soak verdict's baseline, end and slope stay what they were; CPU max
+becomes the max over the merged intervals."""
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -90,11 +97,13 @@ class ResourceSeries:
     errors: int = 0
     started_at: float = 0.0
     gone_at: float | None = None
+    #: samples merged into their neighbours to keep the series within MAX_SAMPLES
+    thinned: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form; samples as ``[t, cpu_percent, rss_bytes, open_fds]`` rows (a soak has many)."""
         return {"source": self.source, "errors": self.errors, "started_at": self.started_at,
-                "gone_at": self.gone_at,
+                "gone_at": self.gone_at, "thinned": self.thinned,
                 "samples": [[s.t, s.cpu_percent, s.rss_bytes, s.open_fds] for s in self.samples]}
 
     @classmethod
@@ -103,7 +112,7 @@ class ResourceSeries:
         samples = tuple(ResourceSample(t=t, cpu_percent=c, rss_bytes=r, open_fds=f)
                         for t, c, r, f in data["samples"])
         return cls(source=data["source"], samples=samples, errors=data["errors"],
-                   started_at=data["started_at"], gone_at=data["gone_at"])
+                   started_at=data["started_at"], gone_at=data["gone_at"], thinned=data.get("thinned", 0))
 
     def _rss(self) -> list[tuple[float, int]]:
         return [(s.t, s.rss_bytes) for s in self.samples if s.rss_bytes is not None]
@@ -173,7 +182,7 @@ class ResourceSeries:
     def summary(self) -> dict[str, Any]:
         """The summary figures as plain data, for reports."""
         return {"source": self.source, "samples": len(self.samples), "gaps": self.gaps,
-                "errors": self.errors, "gone_at": self.gone_at,
+                "errors": self.errors, "gone_at": self.gone_at, "thinned": self.thinned,
                 "rss_first_minute": self.rss_first_minute, "rss_end": self.rss_end,
                 "rss_growth": self.rss_growth, "rss_slope_bytes_per_min": self.rss_slope_bytes_per_min,
                 "cpu_mean": self.cpu_mean, "cpu_max": self.cpu_max, "fds_max": self.fds_max}
@@ -210,7 +219,8 @@ def merge(series_list: Iterable[ResourceSeries]) -> tuple[ResourceSeries, ...]:
                     kept[second] = moved
         out.append(ResourceSeries(source=source, samples=tuple(kept[k] for k in sorted(kept)),
                                   errors=max(s.errors for s in group), started_at=start,
-                                  gone_at=min(gone) if gone else None))
+                                  gone_at=min(gone) if gone else None,
+                                  thinned=max(s.thinned for s in group)))
     return tuple(out)
 
 
@@ -395,14 +405,44 @@ def parse_metrics(text: str, metrics: PrometheusMetrics) -> dict[str, float | No
 # --- the sampler -----------------------------------------------------------------------------
 
 
-class _Track:
-    """The growing series of one source while the sampler runs."""
+def _mean_of(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else (a + b) / 2
 
-    def __init__(self, source: str) -> None:
+
+def _pair(a: ResourceSample, b: ResourceSample) -> ResourceSample:
+    """Two neighbouring samples as one, at the first one's time (a gap only when both are)."""
+    rss = _mean_of(a.rss_bytes, b.rss_bytes)
+    fds = [v for v in (a.open_fds, b.open_fds) if v is not None]
+    return ResourceSample(t=a.t, cpu_percent=_mean_of(a.cpu_percent, b.cpu_percent),
+                          rss_bytes=None if rss is None else int(rss), open_fds=max(fds) if fds else None)
+
+
+class _Track:
+    """The series of one source while the sampler runs, kept within ``cap`` samples."""
+
+    def __init__(self, source: str, cap: int = MAX_SAMPLES) -> None:
         self.source = source
         self.samples: list[ResourceSample] = []
         self.errors = 0
         self.gone_at: float | None = None
+        self.cap = max(cap, 8)
+        self.thinned = 0
+
+    def add(self, sample: ResourceSample) -> None:
+        """Keep ``sample``; past the cap, merge the samples after the baseline minute pairwise."""
+        samples = self.samples
+        samples.append(sample)
+        if len(samples) <= self.cap:
+            return
+        after = samples[0].t + BASELINE_SECONDS
+        # The baseline minute stays as read (never more than a quarter of the cap).
+        first = next((i for i, x in enumerate(samples) if x.t > after), len(samples))
+        first = min(first, self.cap // 4)
+        body = samples[first:-1]
+        merged = [_pair(body[i], body[i + 1]) if i + 1 < len(body) else body[i]
+                  for i in range(0, len(body), 2)]
+        self.thinned += len(body) - len(merged)
+        self.samples = [*samples[:first], *merged, samples[-1]]
 
 
 class ResourceSampler:
@@ -416,10 +456,12 @@ class ResourceSampler:
     def __init__(self, targets: Sequence[Target], *, interval: float = 1.0,
                  allowed: Callable[[str], bool] | None = None, harness: str | None = HARNESS,
                  now: Callable[[], float] | None = None, started_at: float | None = None,
-                 timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 timeout: float | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 max_samples: int = MAX_SAMPLES) -> None:
         """``now`` is the run's clock (seconds since its start) and ``started_at`` its wall-clock
         start; both default to the moment the sampler is entered. Under xdist name each
-        worker's ``harness`` series (``fpt:gw0``): they are different processes."""
+        worker's ``harness`` series (``fpt:gw0``): they are different processes. Each series
+        keeps at most ``max_samples`` samples (see :data:`MAX_SAMPLES`)."""
         if not interval > 0:
             raise ConfigError("resources interval", interval, "be a positive number of seconds")
         for target in targets:
@@ -433,6 +475,7 @@ class ResourceSampler:
         self.targets = tuple(targets)
         self.interval = interval
         self.harness = harness
+        self.max_samples = max_samples
         # A scrape must end before the next is due: one request per interval, never a pile-up.
         self.timeout = timeout if timeout is not None else min(2.0, 0.8 * interval)
         self._transport = transport
@@ -458,7 +501,7 @@ class ResourceSampler:
                                              transport=self._transport, headers={"Accept": TEXT_FORMAT},
                                              limits=httpx.Limits(max_connections=len(self.targets)))
         for target in self.targets:
-            track = _Track(target.source)
+            track = _Track(target.source, self.max_samples)
             if isinstance(target, PidTarget):
                 readers.append((track, self._in_thread(_ProcessReader(target.pid, children=True))))
             else:
@@ -466,7 +509,7 @@ class ResourceSampler:
                 readers.append((track, _ScrapeReader(target, self._client).read))
             self._tracks.append(track)
         if self.harness:
-            track = _Track(self.harness)
+            track = _Track(self.harness, self.max_samples)
             # fpt's own process only: its children include the services a test starts.
             readers.append((track, self._in_thread(_ProcessReader(os.getpid(), children=False))))
             self._tracks.append(track)
@@ -508,13 +551,13 @@ class ResourceSampler:
             raise
         except _Gone:
             track.gone_at = t
-            track.samples.append(ResourceSample(t=t))
+            track.add(ResourceSample(t=t))
             return
         except Exception:  # never into the run: a failed read is a counted gap
             track.errors += 1
-            track.samples.append(ResourceSample(t=t))
+            track.add(ResourceSample(t=t))
             return
-        track.samples.append(ResourceSample(t=t, cpu_percent=cpu, rss_bytes=rss, open_fds=fds))
+        track.add(ResourceSample(t=t, cpu_percent=cpu, rss_bytes=rss, open_fds=fds))
 
     async def _run(self, readers: list[tuple[_Track, Callable[[], Awaitable[Reading]]]]) -> None:
         loop = asyncio.get_running_loop()
@@ -531,5 +574,6 @@ class ResourceSampler:
     def series(self) -> tuple[ResourceSeries, ...]:
         """A frozen snapshot of every series so far: targets in order, then fpt's own."""
         return tuple(ResourceSeries(source=t.source, samples=tuple(t.samples), errors=t.errors,
-                                    started_at=self._started_at or 0.0, gone_at=t.gone_at)
+                                    started_at=self._started_at or 0.0, gone_at=t.gone_at,
+                                    thinned=t.thinned)
                      for t in self._tracks)

@@ -489,7 +489,7 @@ class Run:
                 self._tick(self.ctx.now(), "read-back")
                 owners = {u.index: u for u in self.users if u is not None}
                 readback = await read_back(list(self.ctx.writes), owners, self.ctx,
-                                           budget=max(cfg.grace, 1.0))
+                                           budget=max(cfg.grace, 1.0), not_kept=self.ctx.writes_dropped)
                 continuity = self.timeline.continuity(
                     cfg, self.ctx.metrics, self.watch, readback, self.ctx.findings.counts["session"])
         finally:

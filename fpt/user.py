@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import datetime
 import logging
+import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Collection
@@ -41,6 +42,13 @@ REQUEST_DEADLINE = 30.0
 
 #: methods the client may give up on and send again without changing what the flow did
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+LEDGER_KEEP = 100
+"""Acknowledged writes a user's ledger keeps (its most recent; the older ones counted in ``dropped``)."""
+WRITES_KEPT = 10_000
+"""Acknowledged writes a run keeps for read-back and cross-user probes: a uniform sample of all
+of them once there are more (the rest counted in ``RunContext.writes_dropped``; the read-back
+counts them as not made). The read-back could not read many more within its budget anyway."""
 
 
 class Hunt(Protocol):
@@ -82,8 +90,14 @@ class RunContext:
     owners: OwnerIndex = field(default_factory=OwnerIndex)
     #: what the checks inspected, counted as it happens (frozen into evidence at the end)
     recorder: Recorder = field(default_factory=Recorder)
-    #: every acknowledged write of every user, for cross-user probes and read-back
+    #: acknowledged writes of every user, for cross-user probes and read-back: all of them up to
+    #: ``writes_cap``, then a uniform sample of that many (reservoir sampling)
     writes: list[LedgerEntry] = field(default_factory=list)
+    #: acknowledged writes not kept in ``writes`` (never silently fewer: the read-back counts them)
+    writes_dropped: int = 0
+    writes_seen: int = 0
+    writes_cap: int = WRITES_KEPT
+    writes_rng: random.Random = field(default_factory=lambda: random.Random(0x5EED))
     inflight_requests: int = 0
     request_starts: int = 0
     #: seconds a whole request (head and body) may take: a slow drip is a timeout, not a hang
@@ -110,6 +124,19 @@ class RunContext:
         """Seconds since the run started."""
         return time.perf_counter() - self.t0
 
+    def keep_write(self, entry: LedgerEntry) -> None:
+        """Add an acknowledged write to ``writes``: kept, or in place of a random one, or counted."""
+        self.writes_seen += 1
+        writes = self.writes
+        if len(writes) < self.writes_cap:
+            writes.append(entry)
+            return
+        # Every write seen stays in the sample with the same chance (Algorithm R).
+        self.writes_dropped += 1
+        j = self.writes_rng.randrange(self.writes_seen)
+        if j < len(writes):
+            writes[j] = entry
+
 
 @dataclass(frozen=True, kw_only=True)
 class LedgerEntry:
@@ -123,19 +150,35 @@ class LedgerEntry:
 
 
 class Ledger:
-    """The acknowledged writes of one user, for read-back and cross-user probes."""
+    """The acknowledged writes of one user, for read-back and cross-user probes.
+
+    Keeps the user's most recent :data:`LEDGER_KEEP` writes in ``entries`` (``len`` counts
+    those); older ones are counted in ``dropped``. The run's read-back sample
+    (``RunContext.writes``) is kept apart, so a write leaving here may still be read back.
+    """
 
     def __init__(self, owner: int, ctx: RunContext) -> None:
         self._owner = owner
         self._ctx = ctx
         self.entries: list[LedgerEntry] = []
+        #: writes no longer in ``entries`` (older than the last LEDGER_KEEP)
+        self.dropped = 0
 
     def add(self, kind: str, url: str, **fields: Any) -> LedgerEntry:
         """Record that the service acknowledged a write readable at ``url``."""
         entry = LedgerEntry(kind=kind, url=url, owner=self._owner, fields=fields, at=self._ctx.now())
-        self.entries.append(entry)
-        self._ctx.writes.append(entry)
+        entries = self.entries
+        if len(entries) >= LEDGER_KEEP:
+            del entries[0]
+            self.dropped += 1
+        entries.append(entry)
+        self._ctx.keep_write(entry)
         return entry
+
+    @property
+    def total(self) -> int:
+        """Every write this user recorded, kept or not."""
+        return len(self.entries) + self.dropped
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -180,7 +223,7 @@ _HTTPX_LOG = logging.getLogger("httpx")
 _DIRECT_KWARGS = frozenset({"stream", "auth", "follow_redirects"})
 
 #: distinct relative URLs a user's client remembers merged with its base URL
-URL_CACHE = 256
+URL_CACHE = 32
 
 
 class UserClient(httpx.AsyncClient):

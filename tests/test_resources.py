@@ -344,7 +344,7 @@ def test_summaries_of_short_and_empty_series() -> None:
     assert short.gaps == 1
     empty = ResourceSeries(source="s")
     assert empty.summary() == {"source": "s", "samples": 0, "gaps": 0, "errors": 0, "gone_at": None,
-                               "rss_first_minute": None, "rss_end": None, "rss_growth": None,
+                               "thinned": 0, "rss_first_minute": None, "rss_end": None, "rss_growth": None,
                                "rss_slope_bytes_per_min": None, "cpu_mean": None, "cpu_max": None,
                                "fds_max": None}
     one = ResourceSeries(source="s", samples=(ResourceSample(t=0.0, rss_bytes=5),))

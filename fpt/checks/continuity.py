@@ -93,9 +93,13 @@ class SessionWatch:
 
 
 async def read_back(entries: list[LedgerEntry], users: dict[int, User], ctx: RunContext, *,
-                    concurrency: int = 16, budget: float = 60.0) -> dict[str, int]:
-    """Every acknowledged write, read back by its owner: lost writes are ``data_loss`` findings."""
-    counts = {"tried": 0, "ok": 0, "lost": 0, "errors": 0, "skipped": 0}
+                    concurrency: int = 16, budget: float = 60.0, not_kept: int = 0) -> dict[str, int]:
+    """Every acknowledged write, read back by its owner: lost writes are ``data_loss`` findings.
+
+    ``not_kept`` writes were acknowledged but not kept for read-back (``RunContext.writes_dropped``):
+    counted as ``not_kept`` and within ``skipped`` (not made), never as read back.
+    """
+    counts = {"tried": 0, "ok": 0, "lost": 0, "errors": 0, "skipped": not_kept, "not_kept": not_kept}
     sem = asyncio.Semaphore(concurrency)
 
     async def one(entry: LedgerEntry) -> None:

@@ -70,12 +70,14 @@ def _readback_start(r: RunResult) -> float | None:
 
 
 def _load_seconds(r: RunResult) -> list[int]:
-    """Whole seconds of the load window: the partial last second and the read-back left out."""
+    """Whole seconds (or whole series buckets, past an hour) of the load window: the partial last
+    one and the read-back left out."""
     last = int(r.engine.window)  # a second that only partly ran would drop towards zero
     rb = _readback_start(r)
     if rb is not None:
         last = min(last, int(rb))
-    return list(range(0, max(last, 0)))
+    res = r.metrics.resolution
+    return list(range(0, max(last - res + 1, 0), res))
 
 
 def _mark_events(r: RunResult, axes: Sequence[Any], label_ax: Any) -> None:
@@ -101,28 +103,30 @@ def load_plot(r: RunResult) -> str:
     """Total throughput against the target, in-flight iterations, and errors by step and kind, per second."""
     seconds = _load_seconds(r)
     series = r.metrics.series
+    res = r.metrics.resolution  # seconds a point covers (1 up to an hour): every count is per second
     steps = [s for s in r.metrics.steps if s != READBACK_STEP]
 
     def flow(s: int) -> StepMetrics | None:
         return series.get(s, {}).get("@flow")
 
-    errors: dict[str, list[int]] = {}
-    for s in seconds:
+    errors: dict[str, list[float]] = {}
+    for i, s in enumerate(seconds):
         for step in steps:
             m = series.get(s, {}).get(step)
             for kind, n in (m.errors.items() if m is not None else ()):
-                errors.setdefault(f"{step}: {kind}", [0] * len(seconds))[s] += n
+                errors.setdefault(f"{step}: {kind}", [0.0] * len(seconds))[i] += n / res
     rows = 3 if errors else 2
     fig = _figure(9, 2.1 * rows + 0.6)
     axes = fig.subplots(rows, 1, sharex=True)
     ax_tp, ax_in = axes[0], axes[1]
-    done = [(flow(s).count if flow(s) is not None else 0) for s in seconds]  # type: ignore[union-attr]
-    reqs = [series.get(s, {})["*"].count if "*" in series.get(s, {}) else 0 for s in seconds]
+    done = [(flow(s).count / res if flow(s) is not None else 0) for s in seconds]  # type: ignore[union-attr]
+    reqs = [series.get(s, {})["*"].count / res if "*" in series.get(s, {}) else 0 for s in seconds]
     ax_tp.plot(seconds, done, color=COLOURS[0], linewidth=1.6, label="iterations completed /s")
     ax_tp.plot(seconds, reqs, color=COLOURS[7], linewidth=1, linestyle=":", label="HTTP requests /s")
     targets = r.metrics.targets
     if targets:
-        ax_tp.plot(seconds, [targets.get(s, 0.0) for s in seconds], color="#c0392b", linestyle="--",
+        ax_tp.plot(seconds, [sum(targets.get(s + k, 0.0) for k in range(res)) / res for s in seconds],
+                   color="#c0392b", linestyle="--",
                    linewidth=1, label=f"target ({r.shape})")
     else:  # a result written before per-second targets were kept
         ax_tp.axhline(r.target_rate, color="#c0392b", linestyle="--", linewidth=1,
@@ -131,7 +135,7 @@ def load_plot(r: RunResult) -> str:
     ax_tp.set_ylim(bottom=0)
     ax_tp.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     # Little's law: iterations ending in a second x their mean duration = mean iterations in flight.
-    inflight = [(m.count * m.hist.mean / 1e6) if (m := flow(s)) is not None and m.count else 0.0
+    inflight = [(m.count / res * m.hist.mean / 1e6) if (m := flow(s)) is not None and m.count else 0.0
                 for s in seconds]
     ax_in.plot(seconds, inflight, color=COLOURS[4], linewidth=1.4,
                label="in flight (mean; Little's law)")
@@ -142,9 +146,9 @@ def load_plot(r: RunResult) -> str:
     ax_in.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if errors:
         ax_err = axes[2]
-        bottom = [0] * len(seconds)
+        bottom = [0.0] * len(seconds)
         for n, (label, counts) in enumerate(sorted(errors.items())):
-            ax_err.bar(seconds, counts, bottom=bottom, width=0.8, label=label,
+            ax_err.bar(seconds, counts, bottom=bottom, width=0.8 * res, label=label,
                        color=COLOURS[(n + 3) % len(COLOURS)])
             bottom = [a + b for a, b in zip(bottom, counts, strict=True)]
         ax_err.set_ylabel("failed /s")
@@ -205,10 +209,11 @@ def readback_plot(r: RunResult) -> str | None:
         return None
     fig = _figure(9, 1.8)
     ax = fig.subplots()
-    ok = [series[s][READBACK_STEP].count - series[s][READBACK_STEP].failed for s in seconds]
-    bad = [series[s][READBACK_STEP].failed for s in seconds]
-    ax.bar(seconds, ok, width=0.8, color=COLOURS[2], label="answered")
-    ax.bar(seconds, bad, bottom=ok, width=0.8, color=COLOURS[3], label="failed")
+    res = r.metrics.resolution
+    ok = [(series[s][READBACK_STEP].count - series[s][READBACK_STEP].failed) / res for s in seconds]
+    bad = [series[s][READBACK_STEP].failed / res for s in seconds]
+    ax.bar(seconds, ok, width=0.8 * res, color=COLOURS[2], label="answered")
+    ax.bar(seconds, bad, bottom=ok, width=0.8 * res, color=COLOURS[3], label="failed")
     ax.set_ylabel("reads /s")
     ax.set_xlabel("seconds since the load started")
     ax.set_xlim(seconds[0] - 1, seconds[-1] + 1)

@@ -130,8 +130,10 @@ def scaling_lines(r: RunResult) -> list[str]:
         out.append(f"  phase {name:<10} p50 {p['p50_ms']:.1f}ms p90 {p['p90_ms']:.1f}ms errors "
                    f"{p['error_rate'] * 100:.2f}% {p['throughput']:.1f}/s over {p['seconds']:.1f}s")
     rb = c.get("readback", {})
+    not_made = (f", {rb['skipped']} not made ({rb.get('not_kept', 0)} not kept for read-back)"
+                if rb.get("skipped") else "")
     out.append(f"read-back: {rb.get('ok', 0)} of {rb.get('tried', 0)} writes found, {rb.get('lost', 0)} "
-               f"lost, {rb.get('errors', 0)} errors; broken sessions {c.get('broken_sessions', 0)}")
+               f"lost, {rb.get('errors', 0)} errors{not_made}; broken sessions {c.get('broken_sessions', 0)}")
     return out
 
 
