@@ -106,7 +106,7 @@ async def read_back(entries: list[LedgerEntry], users: dict[int, User], ctx: Run
         async with sem:
             counts["tried"] += 1
             try:
-                async with user.step(READBACK_STEP, expect_status=range(100, 600)):
+                async with user._harness_step(READBACK_STEP, expect_status=range(100, 600)):
                     r = await user.http.get(entry.url)
             except httpx.HTTPError as e:
                 counts["errors"] += 1
