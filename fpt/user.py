@@ -34,6 +34,9 @@ Observer = Callable[["User", httpx.Request, httpx.Response], None]
 """Called for every response a user receives (after the body is read)."""
 
 NO_STEP = "(no step)"
+#: names fpt's metrics and reports use for their own rows and series (iterations, requests): a flow's
+#: step by one of them would be mixed into what is judged per second, so they are refused
+RESERVED_STEPS = frozenset({"@flow", "*", "(flow)", "(requests)", NO_STEP})
 #: phases whose overlapping requests are not load: they prove nothing about concurrency
 NOT_LOAD = frozenset({"alone", "readback", "explore", "setup"})
 #: a whole request (head and body) must be over within this many seconds unless configured
@@ -615,11 +618,13 @@ class User:
 
         ``shared=True`` declares that other users' data may legitimately appear in its answers
         (a message another member sent, a public post): foreign canaries there are not findings.
-        Names starting with ``fpt.`` are fpt's own (its checks judge those steps apart): refused.
+        Names starting with ``fpt.`` are fpt's own (its checks judge those steps apart), and so
+        are :data:`RESERVED_STEPS`: refused.
         """
-        if name.startswith(HARNESS_STEP_PREFIX):
+        if name.startswith(HARNESS_STEP_PREFIX) or name in RESERVED_STEPS:
             error = ConfigError("step", name, f"not start with {HARNESS_STEP_PREFIX!r} (kept for fpt's own "
-                                "steps such as fpt.probe and fpt.readback); any other name is allowed")
+                                "steps such as fpt.probe and fpt.readback) nor be one of "
+                                f"{', '.join(sorted(RESERVED_STEPS))}; any other name is allowed")
             # Kept on the run, so a flow that catches every exception still fails the test with it.
             self.ctx.misuse = self.ctx.misuse or error
             raise error

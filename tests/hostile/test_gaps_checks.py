@@ -211,6 +211,16 @@ def test_a_squad_step_named_like_fpts_own_is_refused() -> None:
         run(profile_as_fpt_step, alone=1)
 
 
+@pytest.mark.parametrize("name", ["fpt.probe", "fpt.", "@flow", "*", "(flow)", "(requests)"])
+def test_names_fpt_keeps_for_its_own_rows_and_series_are_refused(name: str) -> None:
+    """``@flow`` and ``*`` are the per-second series of iterations and requests that stairs and spikes
+    are judged on: a step by that name would be mixed into them."""
+    ctx, users = _users(lambda r: httpx.Response(200))
+    with pytest.raises(ConfigError, match="any other name is allowed"):
+        users[0].step(name)
+    assert ctx.misuse is not None
+
+
 def test_a_squad_step_named_like_fpts_own_fails_the_test_in_one_line(pytester: pytest.Pytester,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """As a squad runs it: the test fails with the one line naming the step, no traceback."""
