@@ -3,7 +3,8 @@
 1. A squad step named ``fpt.*`` passed for one of fpt's own harness steps, which the
    "a step that answered only errors" rule leaves out: refused with a one-line error.
 2. A service that renders what it returns in upper (or lower) case hid another user's
-   canary from the scan, and the owner's data from the replay detector.
+   canary from the scan, and the owner's data from the replay detector (and made the
+   read-back call a write it rendered in upper case lost).
 3. A cross-user probe (or replay) of an object its owner had deleted was refused with a
    404 and counted as a refusal, on a service with no authorization at all.
 
@@ -394,3 +395,35 @@ def test_a_probe_of_a_live_order_without_authorization_leaks() -> None:
     """Control of the probe above: the same service, the order not deleted."""
     counts = _probe_after(delete=False)
     assert counts["leaked"] == 1
+
+
+@pytest.mark.parametrize(("modes", "lost"), [(("shout_orders",), 0), (("shout_orders", "bola"), 1)],
+                         ids=["kept", "deleted"])
+def test_read_back_finds_a_write_rendered_in_upper_case(modes: tuple[str, ...], lost: int) -> None:
+    """The owner's read-back of its order, rendered in upper case, still holds the note it wrote (not
+    lost); an order deleted (by another user: ``bola``) is lost all the same."""
+    from fpt.checks.continuity import read_back
+
+    ctx = RunContext(flow="f")
+    transport = httpx.ASGITransport(app=gap_app(*modes))
+    factory = IdentityFactory(5)
+    users = [User(factory.make(i), ctx, base_url="http://t", transport=transport) for i in range(2)]
+
+    async def main() -> dict[str, int]:
+        for u in users:
+            auth = await _login(u)
+            assert auth is not None
+            u.http.headers.update(auth)  # the read-back sends what the client sends by default
+        async with users[0].step("order"):
+            r = await users[0].http.post("/orders", json={"note": f"order {users[0].identity.canary}"})
+        users[0].ledger.add("order", f"/orders/{r.json()['id']}", note=r.json()["note"])
+        if lost:
+            async with users[1].step("cancel", expect_status={204}):
+                await users[1].http.delete(users[0].ledger.entries[0].url)
+        counts = await read_back(list(ctx.writes), {u.index: u for u in users}, ctx)
+        await asyncio.gather(*(u.aclose() for u in users))
+        return counts
+
+    counts = asyncio.run(main())
+    assert (counts["ok"], counts["lost"]) == (1 - lost, lost), counts
+    assert ctx.findings.counts.get("data_loss", 0) == lost
