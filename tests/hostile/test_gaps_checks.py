@@ -224,17 +224,21 @@ def test_names_fpt_keeps_for_its_own_rows_and_series_are_refused(name: str) -> N
 
 def test_a_squad_step_named_like_fpts_own_fails_the_test_in_one_line(pytester: pytest.Pytester,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """As a squad runs it: the test fails with the one line naming the step, no traceback."""
+    """As a squad runs it (straight into the load, a flow that swallows every exception): the test
+    fails with the one line naming the step, no traceback."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS, ROOT]))
     pytester.makepyfile(test_named=textwrap.dedent("""
         from hostile.services import orders_app
 
         async def flow(user):
-            async with user.step("fpt.login"):
-                await user.http.get("/me")
+            try:
+                async with user.step("fpt.login"):
+                    await user.http.get("/me")
+            except Exception:
+                pass
 
         def test_named(fpt_load):
-            fpt_load(flow, profile="virtual", target=orders_app(), users=2, rate=2, duration="1s", alone=1)
+            fpt_load(flow, profile="virtual", target=orders_app(), users=2, rate=2, duration="2s", alone=0)
     """))
     res = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     res.assert_outcomes(failed=1)
