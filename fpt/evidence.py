@@ -106,9 +106,10 @@ class ProbeEvidence:
     """Cross-user probes: one count per outcome.
 
     - ``denied``: 401/403/404 while the prober's own control request (same credentials)
-      succeeded: a real refusal;
+      succeeded and the owner still read the object right after: a real refusal;
     - ``unproven``: the control failed or could not be made (no successful request to
-      copy credentials from): the probe proves nothing;
+      copy credentials from), or the owner no longer reads the object either (deleted,
+      expired): the probe proves nothing;
     - ``allowed``: 2xx without the owner's data (fails unless the route is public);
     - ``public``: 2xx on a route declared public;
     - ``leaked``: the answer carried the owner's data;
@@ -235,7 +236,8 @@ ANON_OUTCOMES = ("anon_denied", "anon_open", "anon_leaked", "anon_shared", "anon
 class ReplayEvidence(_Counts):
     """Real requests repeated as another user and with no credentials (Autorize-style), by outcome.
 
-    As another user: ``denied`` (401/403/404 while that user's own control request worked),
+    As another user: ``denied`` (401/403/404 while that user's own control request worked
+    and the owner still reads the URL with its data; refused to the owner too: ``unproven``),
     ``own`` (2xx without the owner's data: its own view of a user-relative URL), ``unproven``
     (no other user with working credentials, or its control failed), ``leaked`` (the owner's
     canary or identity values came back: an authorization finding), ``shared`` / ``public``

@@ -280,6 +280,8 @@ class Run:
                             f"(the flow or the service hangs)")
         finally:
             await user.aclose()
+        if ctx.misuse is not None:
+            raise ctx.misuse
         unfinished = iterations - clean - failed
         failures.extend(f.one_line() for f in ctx.findings.examples[:5])
         if errors:
@@ -353,7 +355,7 @@ class Run:
                              deadline_s=deadline)
 
     def _stop(self) -> bool:
-        return self._broke_at is not None
+        return self._broke_at is not None or self.ctx.misuse is not None
 
     def _tick(self, elapsed: float, phase: str = "") -> None:
         if self.step_every and not phase:
@@ -500,6 +502,8 @@ class Run:
                 await self.hunter.drain(max(cfg.grace, 1.0))
             await asyncio.gather(*(u.aclose() for u in self.users if u is not None),
                                  return_exceptions=True)
+        if self.ctx.misuse is not None:
+            raise self.ctx.misuse
         # The target per second, for the report's plot (a ramp's target is not its mean).
         self.ctx.metrics.targets = {s: self.shape.total(min(s + 1.0, self.duration)) - self.shape.total(s)
                                     for s in range(math.ceil(self.duration))}

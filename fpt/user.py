@@ -23,7 +23,8 @@ from typing import Any, Protocol
 import httpx
 
 from fpt.checks.ownership import compare
-from fpt.evidence import Recorder, StepTally
+from fpt.errors import ConfigError
+from fpt.evidence import HARNESS_STEP_PREFIX, Recorder, StepTally
 from fpt.identity import Identity, OwnerIndex
 from fpt.metrics import Metrics
 from fpt.perimeter import OffPerimeter
@@ -35,6 +36,9 @@ Observer = Callable[["User", httpx.Request, httpx.Response], None]
 """Called for every response a user receives (after the body is read)."""
 
 NO_STEP = "(no step)"
+#: names fpt's metrics and reports use for their own rows and series (iterations, requests): a flow's
+#: step by one of them would be mixed into what is judged per second, so they are refused
+RESERVED_STEPS = frozenset({"@flow", "*", "(flow)", "(requests)", NO_STEP})
 #: phases whose overlapping requests are not load: they prove nothing about concurrency
 NOT_LOAD = frozenset({"alone", "readback", "explore", "setup"})
 #: a whole request (head and body) must be over within this many seconds unless configured
@@ -61,8 +65,7 @@ class Hunt(Protocol):
         """One uniform draw in [0, 1) deciding what, if anything, this request gets."""
 
     def allow(self, detector: str, step: str) -> bool:
-        """Whether ``detector`` (``cancel``, ``replay``, ``cache``) may act on one more of ``step``'s
-        requests now."""
+        """Whether ``detector`` (cancel, replay, cache) may act on one more of ``step``'s requests now."""
 
     def cut_delay(self, user: User) -> float:
         """Seconds after sending at which the client gives up on a request chosen for cancelling."""
@@ -119,6 +122,8 @@ class RunContext:
     shared_paths: tuple[re.Pattern[str], ...] = ()
     #: every user of the run, by index (the detectors pick "another user" here)
     users: dict[int, User] = field(default_factory=dict)
+    #: the first misuse of fpt by the flow (a reserved step name): the run stops and the test fails with it
+    misuse: ConfigError | None = None
 
     def now(self) -> float:
         """Seconds since the run started."""
@@ -663,8 +668,22 @@ class User:
 
         ``shared=True`` declares that other users' data may legitimately appear in its answers
         (a message another member sent, a public post): foreign canaries there are not findings.
+        Names starting with ``fpt.`` are fpt's own (its checks judge those steps apart), and so
+        are :data:`RESERVED_STEPS`: refused.
         """
+        if name.startswith(HARNESS_STEP_PREFIX) or name in RESERVED_STEPS:
+            error = ConfigError("step", name, f"not start with {HARNESS_STEP_PREFIX!r} (kept for fpt's own "
+                                "steps such as fpt.probe and fpt.readback) nor be one of "
+                                f"{', '.join(sorted(RESERVED_STEPS))}; any other name is allowed")
+            # Kept on the run, so a flow that catches every exception still fails the test with it.
+            self.ctx.misuse = self.ctx.misuse or error
+            raise error
         return _Step(self, name, expect_status, shared)
+
+    def _harness_step(self, name: str, *, expect_status: Collection[int] | None = None) -> _Step:
+        """A step of fpt's own checks (``fpt.probe``, ``fpt.readback``): the only way to an ``fpt.`` name."""
+        assert name.startswith(HARNESS_STEP_PREFIX), name
+        return _Step(self, name, expect_status, False)
 
     def sees_shared(self, path: str, step: str | None = None) -> bool:
         """Whether another user's data may legitimately appear at ``path`` in ``step`` (default: now)."""

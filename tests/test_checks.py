@@ -162,9 +162,10 @@ def test_expect_owner_on_wrong_shapes_is_a_functional_failure() -> None:
 # --- cross-user probes -------------------------------------------------------------------------
 
 
-def _probe(status: int, body: Callable[[User], str], *, control: int = 200,
-           auth: str = "header") -> tuple[RunContext, list[User], list[httpx.Request]]:
-    """users[0] probes users[1]'s visit; its own page answers ``control``, the visit ``status``."""
+def _probe(status: int, body: Callable[[User], str], *, control: int = 200, auth: str = "header",
+           owner_reads: bool = True) -> tuple[RunContext, list[User], list[httpx.Request]]:
+    """users[0] probes users[1]'s visit; its own page answers ``control``, the visit ``status`` (to its
+    owner: the visit, unless ``owner_reads`` is false: then it is gone for everybody)."""
     holder: dict[str, User] = {}
     seen: list[httpx.Request] = []
 
@@ -172,6 +173,8 @@ def _probe(status: int, body: Callable[[User], str], *, control: int = 200,
         seen.append(r)
         if r.url.path == "/mine":
             return httpx.Response(control, text="mine")
+        if r.headers.get("authorization") == "Bearer tok-1" and owner_reads:
+            return httpx.Response(200, text=f"checkup {holder['owner'].identity.canary}")
         return httpx.Response(status, text=body(holder["owner"]))
 
     ctx, users = make_users(handler)
@@ -179,6 +182,9 @@ def _probe(status: int, body: Callable[[User], str], *, control: int = 200,
     users[1].ledger.add("visit", "/visits/7", note=f"checkup {users[1].identity.canary}")
 
     async def main() -> None:
+        async with users[1].step("own"):  # the owner's last successful request: its credentials
+            await users[1].http.get("/visits/7", headers={"authorization": "Bearer tok-1"})
+        seen.clear()
         # The flow authenticates per request, not with client defaults: the probe must copy it.
         async with users[0].step("own"):
             await users[0].http.get("/mine", headers={"authorization": "Bearer tok-0"})
@@ -199,9 +205,18 @@ def test_probe_denied_with_a_working_control_is_a_refusal(status: int) -> None:
     assert probes(ctx)["tried"] == 1
     assert probes(ctx)["denied"] == 1
     assert ctx.findings.total == 0
-    # Control and probe both carried the credentials the flow sent per request.
-    assert [r.url.path for r in seen] == ["/mine", "/mine", "/visits/7"]
-    assert all(r.headers.get("authorization") == "Bearer tok-0" for r in seen)
+    # Control and probe both carried the credentials the flow sent per request; then the owner, with
+    # its own, still read the visit (or the refusal would prove nothing).
+    assert [(r.url.path, r.headers.get("authorization")) for r in seen] == [
+        ("/mine", "Bearer tok-0"), ("/mine", "Bearer tok-0"), ("/visits/7", "Bearer tok-0"),
+        ("/visits/7", "Bearer tok-1")]
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_probe_denied_of_a_write_its_owner_no_longer_reads_proves_nothing(status: int) -> None:
+    ctx, _, _ = _probe(status, lambda owner: "{}", owner_reads=False)
+    assert probes(ctx)["denied"] == 0
+    assert probes(ctx)["unproven"] == 1
 
 
 def test_probe_denied_while_the_control_fails_proves_nothing() -> None:

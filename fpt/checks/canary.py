@@ -2,30 +2,44 @@
 
 All canaries share one shape, so a single regex pass finds every candidate and a
 dict lookup names its owner: the cost per body does not depend on how many users
-the run has. A cheap substring test skips the regex on bodies with no candidate.
+the run has.
+
+Matching ignores case: a service that renders what it returns in upper (or title)
+case must not hide another user's canary. Canaries are made in lower case, so the
+body is lowered once (a C loop, cheaper than the regex pass) and searched as before;
+what is found is a canary as made, named by the same dict lookup.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import httpx
 
 from fpt.evidence import ScanEvidence
-from fpt.identity import CANARY_PREFIX, CANARY_RE, OwnerIndex
+from fpt.identity import CANARY_RE, OwnerIndex
 from fpt.redact import url as redact_url
 from fpt.user import User
 
 _CANARY_BYTES = re.compile(CANARY_RE.pattern.encode())
-_PREFIX = CANARY_PREFIX.encode()
 DEFAULT_LIMIT = 1 << 20
 
 
 def find_canaries(body: bytes) -> list[str]:
-    """Every canary-shaped token in ``body`` (in order, duplicates kept)."""
-    if _PREFIX not in body:
-        return []
-    return [m.decode() for m in _CANARY_BYTES.findall(body)]
+    """Every canary-shaped token in ``body``, in any case (in order, duplicates kept, in lower case)."""
+    return _find_lowered(body.lower())
+
+
+def _find_lowered(low: bytes) -> list[str]:
+    # No substring test first: the regex's own literal-prefix search is faster than ``in`` here.
+    return [m.decode() for m in _CANARY_BYTES.findall(low)]
+
+
+def carries(body: bytes, values: Iterable[str]) -> list[str]:
+    """Which of ``values`` ``body`` holds, in any case (each value as given, in order)."""
+    low = body.lower()
+    return [v for v in values if v and v.lower().encode() in low]
 
 
 class CanaryScanner:
@@ -55,14 +69,14 @@ class CanaryScanner:
         self.bytes += len(body)
         if response.extensions.get("fpt.streamed"):
             self.streamed += 1
-        found = find_canaries(body)
+        low = body.lower()
+        found = _find_lowered(low)
         # Any header can carry another user's data. httpx keeps (raw, lower, value) triples: read
-        # them without the list ``headers.raw`` builds on every call (this runs per response).
-        for triple in getattr(response.headers, "_list", None) or response.headers.raw:
-            value = triple[-1]
-            if _PREFIX in value:
-                found.extend(m.decode() for m in _CANARY_BYTES.findall(value))
-        mine = user.identity.canary
+        # them without the list ``headers.raw`` builds on every call (this runs per response), and
+        # lower them all at once (a newline between two values: no canary spans it).
+        values = b"\n".join([t[-1] for t in getattr(response.headers, "_list", None) or response.headers.raw])
+        found.extend(_find_lowered(values.lower()))
+        mine = user.identity.canary.lower()  # made in lower case; an Identity built by hand may not be
         # Inspected only where a swap could have shown: a whole answer that carried this user's
         # own data (its canary), so another user's would have been seen in its place.
         if user._tally is not None and user._tally_ok and not truncated and mine in found:
@@ -84,7 +98,7 @@ class CanaryScanner:
             request_id=request.headers.get("x-fpt-request", ""),
             concurrent=bool(response.extensions.get("fpt.concurrent")),
             evidence={"canaries": foreign, "status": response.status_code,
-                      "where": ["header" if t.encode() not in body else "body" for t in foreign]},
+                      "where": ["header" if t.encode() not in low else "body" for t in foreign]},
         )
 
     def evidence(self) -> ScanEvidence:

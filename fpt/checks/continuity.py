@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from fpt.checks.canary import carries
 from fpt.metrics import StepMetrics
 from fpt.redact import url as redact_url
 from fpt.user import LedgerEntry, RunContext, User
@@ -110,14 +111,15 @@ async def read_back(entries: list[LedgerEntry], users: dict[int, User], ctx: Run
         async with sem:
             counts["tried"] += 1
             try:
-                async with user.step(READBACK_STEP, expect_status=range(100, 600)):
+                async with user._harness_step(READBACK_STEP, expect_status=range(100, 600)):
                     r = await user.http.get(entry.url)
             except httpx.HTTPError as e:
                 counts["errors"] += 1
                 user.fail("functional", f"read-back of {entry.kind} failed: {type(e).__name__}",
                           path=redact_url(entry.url), step=READBACK_STEP)
                 return
-        missing = [k for k, v in entry.fields.items() if str(v).encode() not in r.content]
+        held = set(carries(r.content, [str(v) for v in entry.fields.values()]))  # in any case
+        missing = [k for k, v in entry.fields.items() if str(v) and str(v) not in held]
         if r.status_code in (404, 410) or (r.status_code < 300 and missing):
             counts["lost"] += 1
             user.fail("data_loss", f"acknowledged {entry.kind} not found on read-back"

@@ -6,7 +6,11 @@ cookies, however the flow sent them: client defaults or per request). Right befo
 the same credentials read one of the prober's own writes: that *control* must
 succeed, or the probe proves nothing (a refusal of a request that carried no valid
 credentials says nothing about authorization; without a write of its own the probe
-is unproven). Every probe is counted by outcome in the run's evidence (see
+is unproven). A refusal counts only while the object still exists: right after it,
+the owner reads the same URL with the credentials of *its* last successful request,
+and must get its data back (a write the owner deleted, or the service expired, is
+refused to everybody: that proves nothing about authorization, and is unproven).
+Every probe is counted by outcome in the run's evidence (see
 :class:`fpt.evidence.ProbeEvidence`); a response that carries the owner's data is a
 ``cross_user`` finding.
 """
@@ -16,12 +20,15 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
+from typing import cast
 
 import httpx
 
+from fpt.checks.canary import carries
 from fpt.evidence import Recorder
+from fpt.identity import Identity
 from fpt.redact import url as redact_url
-from fpt.user import LedgerEntry, RunContext, User
+from fpt.user import LedgerEntry, RunContext, User, UserClient
 
 DENIED = frozenset({401, 403, 404})
 PROBE_STEP = "fpt.probe"
@@ -34,6 +41,39 @@ _NOT_CREDENTIALS = frozenset({"host", "content-length", "content-type", "transfe
 def credentials(request: httpx.Request) -> dict[str, str]:
     """The headers of ``request`` that may carry who sent it (cookies, tokens, API keys)."""
     return {k: v for k, v in request.headers.items() if k.lower() not in _NOT_CREDENTIALS}
+
+
+#: identity values that also show an answer to its owner is the owner's (besides canary and fields)
+OWNER_VALUES = ("email", "member_id")
+
+
+def entry_data(owner: Identity | None, entry: LedgerEntry, body: bytes, *,
+               identity: bool = False) -> list[str]:
+    """What of ``entry``'s owner ``body`` holds, in any case: its canary, the entry's own fields, and
+    with ``identity`` its email and member id."""
+    values = {owner.canary: "canary"} if owner is not None else {}
+    if identity and owner is not None:
+        values.update({str(getattr(owner, name)): name for name in OWNER_VALUES})
+    for name, value in entry.fields.items():
+        if isinstance(value, str | int) and len(str(value)) >= 4:
+            values.setdefault(str(value), name)
+    return [values[v] for v in carries(body, values)]
+
+
+async def owner_still_reads(ctx: RunContext, entry: LedgerEntry) -> bool:
+    """Whether ``entry``'s owner, with the credentials of its last successful request, still reads
+    ``entry`` with its data in the answer: a refusal of anybody else is then a refusal."""
+    owner = ctx.users.get(entry.owner)
+    if owner is None or owner.last_ok is None:
+        return False
+    client = cast(UserClient, owner.http)
+    rid = ctx.request_id_header.lower()
+    creds = {k: v for k, v in credentials(owner.last_ok).items() if k.lower() != rid}
+    try:
+        r = await client.raw("GET", client.build_request("GET", entry.url).url, headers=creds)
+    except httpx.HTTPError:
+        return False
+    return 200 <= r.status_code < 300 and bool(entry_data(owner.identity, entry, r.content, identity=True))
 
 
 class CrossUserProbe:
@@ -80,7 +120,7 @@ class CrossUserProbe:
             return
         user.probing = True
         try:
-            async with user.step(PROBE_STEP, expect_status=_ANY_STATUS):
+            async with user._harness_step(PROBE_STEP, expect_status=_ANY_STATUS):
                 mine = await user.http.send(user.http.build_request("GET", control, headers=creds))
                 if not 200 <= mine.status_code < 300:
                     self._rec.probe("unproven", mine.status_code)
@@ -91,22 +131,22 @@ class CrossUserProbe:
             return
         finally:
             user.probing = False
-        self.judge(user, entry, response)
+        # Only after a refusal (the rest need no proof the object is there): one request more.
+        exists = response.status_code not in DENIED or await owner_still_reads(self.ctx, entry)
+        self.judge(user, entry, response, exists=exists)
 
-    def judge(self, user: User, entry: LedgerEntry, response: httpx.Response) -> None:
-        """Classify one probe's response (the control succeeded)."""
+    def _leaked(self, entry: LedgerEntry, response: httpx.Response) -> list[str]:
+        if response.status_code >= 500:
+            return []
+        return entry_data(self.ctx.owners.by_index.get(entry.owner), entry, response.content)
+
+    def judge(self, user: User, entry: LedgerEntry, response: httpx.Response, *, exists: bool) -> None:
+        """Classify one probe's response (the control succeeded; ``exists``: the owner still read it)."""
         status = response.status_code
         owner = self.ctx.owners.by_index.get(entry.owner)
         owner_label = owner.label if owner else f"user#{entry.owner}"
         path = redact_url(response.request.url.path)
-        body = response.content
-        leaked = []
-        if status < 500:
-            if owner is not None and owner.canary.encode() in body:
-                leaked.append("canary")
-            for name, value in entry.fields.items():
-                if isinstance(value, str | int) and len(str(value)) >= 4 and str(value).encode() in body:
-                    leaked.append(name)
+        leaked = self._leaked(entry, response)
         if leaked:
             self._rec.probe("leaked", status)
             user.fail("cross_user", f"read {owner_label}'s {entry.kind} with its own credentials",
@@ -114,7 +154,8 @@ class CrossUserProbe:
                       request_id=response.request.headers.get("x-fpt-request", ""),
                       evidence={"status": status, "owner_data": leaked})
         elif status in DENIED:
-            self._rec.probe("denied", status)
+            # Refused to everybody, the owner too (deleted, expired): nothing proven about authorization.
+            self._rec.probe("denied" if exists else "unproven", status)
         elif status >= 500:
             self._rec.probe("errors", status)
             user.fail("functional", f"cross-user probe got {status}: the service must refuse cleanly",

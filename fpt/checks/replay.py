@@ -12,7 +12,9 @@ request gets; the others pay nothing more:
   with *another* user's credentials (the headers of that user's last successful
   request; its own control must still work) and with *none*. The other user must be
   refused or get its own data, never the owner's (OWASP API1:2023 BOLA, on reads and,
-  with ``replay_writes``, on PUT/DELETE).
+  with ``replay_writes``, on PUT/DELETE). A refusal counts only if the owner still
+  reads the URL (GET, its own credentials, its data in the answer): a DELETE replayed
+  after the owner's own, or an object gone since, is refused to everybody.
 - **cache probe** (``cache_probe_share``, GET): the same URL at once as another user
   with its own credentials; the owner's data in that answer is a cache or shared state
   keyed without the user (Steam 2015, Klarna 2021). Authenticated answers a shared cache
@@ -40,8 +42,8 @@ from typing import Any, cast
 
 import httpx
 
-from fpt.checks.canary import find_canaries
-from fpt.checks.probes import DENIED, credentials
+from fpt.checks.canary import carries, find_canaries
+from fpt.checks.probes import DENIED, OWNER_VALUES, credentials
 from fpt.evidence import Evidence
 from fpt.identity import Identity
 from fpt.records import Finding
@@ -50,8 +52,6 @@ from fpt.redact import url as redact_url
 from fpt.user import IDEMPOTENT, RunContext, User, UserClient
 
 WRITES = frozenset({"PUT", "DELETE"})
-#: identity values whose presence in an answer says whose data it is (besides the canary)
-OWNER_VALUES = ("email", "member_id")
 #: request headers that describe the body, kept when a request is replayed under other credentials
 _BODY_HEADERS = ("content-type",)
 #: background detector tasks in flight at once; more are skipped (counted) rather than queued
@@ -59,10 +59,10 @@ MAX_TASKS = 64
 
 
 def owner_data(owner: Identity, body: bytes) -> list[str]:
-    """Which of ``owner``'s identifying values ``body`` carries (canary first)."""
-    found = ["canary"] if owner.canary.encode() in body else []
-    found.extend(name for name in OWNER_VALUES if str(getattr(owner, name)).encode() in body)
-    return found
+    """Which of ``owner``'s identifying values ``body`` carries, in any case (canary first)."""
+    names = ("canary", *OWNER_VALUES)
+    values = {str(getattr(owner, name)): name for name in names}
+    return [values[v] for v in carries(body, values)]
 
 
 def storable(request: httpx.Request, response: httpx.Response) -> bool:
@@ -207,6 +207,17 @@ class Hunter:
             return False
         return 200 <= r.status_code < 300 and bool(owner_data(other.identity, r.content))
 
+    async def _owner_reads(self, owner: User, url: httpx.URL) -> bool:
+        """After a refusal: the owner, with its own last credentials, still reads ``url`` with its data."""
+        creds = self._credentials(owner)
+        if creds is None:
+            return False
+        try:
+            r = await _client(owner).raw("GET", url, headers=creds)
+        except httpx.HTTPError:
+            return False
+        return 200 <= r.status_code < 300 and bool(owner_data(owner.identity, r.content))
+
     def _public_path(self, path: str) -> bool:
         return any(p.search(path) for p in self._public)
 
@@ -239,7 +250,9 @@ class Hunter:
                 if seen_as_other:
                     rec.bump(counts, "shared" if shared else "leaked")
                 elif r.status_code in DENIED:
-                    rec.bump(counts, "denied")
+                    # Refused to the owner too (deleted, expired: a DELETE replayed after the owner's own)
+                    # proves nothing about authorization.
+                    rec.bump(counts, "denied" if await self._owner_reads(owner, url) else "unproven")
                 elif r.status_code >= 500:
                     rec.bump(counts, "errors")
                 elif 200 <= r.status_code < 300:

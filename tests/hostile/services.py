@@ -181,3 +181,7 @@ def drip_server(seconds: float = 20.0) -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(stop[0].set)
         thread.join(10)
+        if not thread.is_alive():
+            # Closed here, not by the garbage collector in whichever test runs next (its
+            # ResourceWarning would fail that test).
+            loop.close()
