@@ -14,7 +14,7 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -23,35 +23,52 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+
+class Accounts:
+    """Sign-up and log-in of the hostile services: users by email, a bearer token per log-in.
+
+    ``token(n, email)`` makes the n-th token; ``query`` also takes ``?token=`` as credentials.
+    """
+
+    def __init__(self, token: Callable[[int, str], str] = lambda n, email: f"tok{n}", *,
+                 query: bool = False) -> None:
+        self.users: dict[str, dict[str, str]] = {}
+        self.tokens: dict[str, str] = {}
+        self._token = token
+        self._query = query
+
+    def who(self, request: Request) -> str | None:
+        """The logged-in caller's email, or None."""
+        token = (self._query and request.query_params.get("token")) or \
+            request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return self.tokens.get(token) if token else None
+
+    async def signup(self, request: Request) -> Response:
+        body = await request.json()
+        self.users[body["email"]] = body
+        return JSONResponse({"ok": True}, status_code=201)
+
+    async def login(self, request: Request) -> Response:
+        body = await request.json()
+        u = self.users.get(body.get("email", ""))
+        if u is None or u["password"] != body.get("password"):
+            return JSONResponse({"error": "bad credentials"}, status_code=401)
+        token = self._token(len(self.tokens), body["email"])
+        self.tokens[token] = body["email"]
+        return JSONResponse({"token": token})  # as issued: the flow sends it back as it is
+
+
 MODES = ("correct", "bola", "no_owner_data", "error", "hang", "always_500", "swap_me", "cache_me")
 
 
 def orders_app(mode: str = "correct") -> Starlette:
     """The order service; ``mode`` breaks it (see :data:`MODES`)."""
     assert mode in MODES, mode
-    users: dict[str, dict[str, str]] = {}
-    tokens: dict[str, str] = {}
+    accounts = Accounts(lambda n, email: f"tok-{n}-{email}")
+    users, who, signup, login = accounts.users, accounts.who, accounts.signup, accounts.login
     orders: dict[int, dict[str, Any]] = {}
     ids = itertools.count(1)
     last: dict[str, Any] = {}
-
-    def who(request: Request) -> str | None:
-        auth = request.headers.get("authorization", "")
-        return tokens.get(auth.removeprefix("Bearer ").strip()) if auth else None
-
-    async def signup(request: Request) -> Response:
-        body = await request.json()
-        users[body["email"]] = body
-        return JSONResponse({"ok": True}, status_code=201)
-
-    async def login(request: Request) -> Response:
-        body = await request.json()
-        u = users.get(body.get("email", ""))
-        if u is None or u["password"] != body.get("password"):
-            return JSONResponse({"error": "bad credentials"}, status_code=401)
-        token = f"tok-{len(tokens)}-{body['email']}"
-        tokens[token] = body["email"]
-        return JSONResponse({"token": token})
 
     async def me(request: Request) -> Response:
         email = who(request)

@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hostile.services import Accounts
+
 MODES = {
     "bola": "an order is answered to anybody who is logged in (authorization bug)",
     "hang_some": "every 4th GET /me never answers",
@@ -35,30 +37,11 @@ def shop_app(*modes: str) -> Starlette:
     """The order service with ``modes`` switched on."""
     for m in modes:
         assert m in MODES, m
-    users: dict[str, dict[str, str]] = {}
-    tokens: dict[str, str] = {}
+    accounts = Accounts(query=True)
+    users, who, signup, login = accounts.users, accounts.who, accounts.signup, accounts.login
     orders: dict[int, dict[str, Any]] = {}
     ids = itertools.count(1)
     state: dict[str, Any] = {"me_calls": 0, "foreign": 0}
-
-    def who(request: Request) -> str | None:
-        token = request.query_params.get("token") or \
-            request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        return tokens.get(token) if token else None
-
-    async def signup(request: Request) -> Response:
-        body = await request.json()
-        users[body["email"]] = body
-        return JSONResponse({"ok": True}, status_code=201)
-
-    async def login(request: Request) -> Response:
-        body = await request.json()
-        u = users.get(body.get("email", ""))
-        if u is None or u["password"] != body.get("password"):
-            return JSONResponse({"error": "bad credentials"}, status_code=401)
-        token = f"tok{len(tokens)}"
-        tokens[token] = body["email"]
-        return JSONResponse({"token": token})
 
     async def me(request: Request) -> Response:
         email = who(request)

@@ -40,6 +40,8 @@ from fpt.identity import IdentityFactory
 from fpt.runner import Run
 from fpt.shapes import constant
 from fpt.user import RunContext, User
+from hostile.flows import login
+from hostile.services import Accounts
 
 TESTS = str(Path(__file__).resolve().parents[1])
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -56,8 +58,8 @@ def gap_app(*modes: str) -> Starlette:
     """A token-authenticated order service (sign up, log in, profile, orders) broken as ``modes`` say."""
     for m in modes:
         assert m in MODES, m
-    users: dict[str, dict[str, Any]] = {}
-    tokens: dict[str, str] = {}
+    accounts = Accounts()
+    users, who, signup, login = accounts.users, accounts.who, accounts.signup, accounts.login
     orders: dict[int, dict[str, Any]] = {}
     ids = itertools.count(1)
     state: dict[str, str] = {}
@@ -67,24 +69,6 @@ def gap_app(*modes: str) -> Starlette:
         if shout:
             return Response(bytes(r.body).upper(), media_type="application/json")
         return r
-
-    def who(request: Request) -> str | None:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        return tokens.get(token) if token else None
-
-    async def signup(request: Request) -> Response:
-        body = await request.json()
-        users[body["email"]] = body
-        return JSONResponse({"ok": True}, status_code=201)
-
-    async def login(request: Request) -> Response:
-        body = await request.json()
-        u = users.get(body.get("email", ""))
-        if u is None or u["password"] != body.get("password"):
-            return JSONResponse({"error": "bad credentials"}, status_code=401)
-        token = f"tok{len(tokens)}"
-        tokens[token] = body["email"]
-        return JSONResponse({"token": token})  # the token as issued: the flow sends it back as it is
 
     async def me(request: Request) -> Response:
         email = who(request)
@@ -126,24 +110,9 @@ def gap_app(*modes: str) -> Starlette:
     ])
 
 
-async def _login(user: User) -> dict[str, str] | None:
-    """Sign up and log in once; the token in a header per request."""
-    if "auth" not in user.state:
-        async with user.step("signup", expect_status={201}):
-            await user.http.post("/signup", json={**user.identity.credentials,
-                                                  "canary": user.identity.canary})
-        async with user.step("login"):
-            r = await user.http.post("/login", json=user.identity.credentials)
-        if r.status_code != 200:
-            return None
-        user.state["auth"] = {"authorization": f"Bearer {r.json()['token']}"}
-    auth: dict[str, str] = user.state["auth"]
-    return auth
-
-
 async def profile(user: User) -> None:
     """Read my profile (the canary scan is the only data-swap check)."""
-    auth = await _login(user)
+    auth = await login(user)
     if auth is not None:
         async with user.step("me"):
             await user.http.get("/me", headers=auth)
@@ -151,7 +120,7 @@ async def profile(user: User) -> None:
 
 async def profile_as_fpt_step(user: User) -> None:
     """Like :func:`profile`, in a step named as if it were one of fpt's own."""
-    auth = await _login(user)
+    auth = await login(user)
     if auth is not None:
         async with user.step("fpt.me"):
             await user.http.get("/me", headers=auth)
@@ -159,7 +128,7 @@ async def profile_as_fpt_step(user: User) -> None:
 
 async def order_and_read(user: User) -> None:
     """Read my profile, write an order, read it back (no ownership check: the detectors judge)."""
-    auth = await _login(user)
+    auth = await login(user)
     if auth is None:
         return
     async with user.step("me"):
@@ -175,7 +144,7 @@ async def order_and_read(user: User) -> None:
 
 async def order_and_cancel(user: User) -> None:
     """Read my profile, write an order and cancel (delete) it at once."""
-    auth = await _login(user)
+    auth = await login(user)
     if auth is None:
         return
     async with user.step("me"):
@@ -373,7 +342,7 @@ def _probe_after(delete: bool) -> dict[str, int]:
 
     async def main() -> None:
         for u in users:
-            auth = await _login(u)
+            auth = await login(u)
             assert auth is not None
             async with u.step("order"):
                 r = await u.http.post("/orders", json={"note": f"order {u.identity.canary}"}, headers=auth)
@@ -415,7 +384,7 @@ def test_read_back_finds_a_write_rendered_in_upper_case(modes: tuple[str, ...], 
 
     async def main() -> dict[str, int]:
         for u in users:
-            auth = await _login(u)
+            auth = await login(u)
             assert auth is not None
             u.http.headers.update(auth)  # the read-back sends what the client sends by default
         async with users[0].step("order"):
