@@ -31,7 +31,6 @@ from typing import Any
 
 import httpx
 import pytest
-import trustme
 
 from fpt.identity import IdentityFactory
 from fpt.transport import FastTransport
@@ -446,6 +445,8 @@ async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLCo
 @pytest.fixture(scope="module")
 def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context with a certificate for 127.0.0.1 and a client context trusting it."""
+    import trustme  # a dev dependency: imported here, so `pytest -m fpt` with only `.[demo]` collects
+
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
