@@ -391,7 +391,7 @@ class UserClient(httpx.AsyncClient):
             follow = self.follow_redirects
         hooks = self._event_hooks
         if (auth is not None or follow or hooks["request"] or hooks["response"]
-                or len(kwargs.keys() - _DIRECT_KWARGS)):
+                or not _DIRECT_KWARGS.issuperset(kwargs)):
             return await super().send(request, **kwargs)
         if self.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")

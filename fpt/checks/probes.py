@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import httpx
@@ -60,20 +60,35 @@ def entry_data(owner: Identity | None, entry: LedgerEntry, body: bytes, *,
     return [values[v] for v in carries(body, values)]
 
 
+def last_credentials(ctx: RunContext, user: User | None) -> dict[str, str] | None:
+    """What ``user`` last authenticated with (its old request id left out: each request has its own)."""
+    if user is None or user.last_ok is None:
+        return None
+    rid = ctx.request_id_header.lower()
+    return {k: v for k, v in credentials(user.last_ok).items() if k.lower() != rid}
+
+
+async def reads_own(user: User, url: httpx.URL, creds: dict[str, str],
+                    holds: Callable[[bytes], list[str]]) -> bool:
+    """A GET of ``url`` over ``user``'s transport with ``creds`` answers 2xx with ``user``'s data in it
+    (what ``holds`` finds in the body): the proof that a refusal or a control means something."""
+    try:
+        r = await cast(UserClient, user.http).raw("GET", url, headers=creds)
+    except httpx.HTTPError:
+        return False
+    return 200 <= r.status_code < 300 and bool(holds(r.content))
+
+
 async def owner_still_reads(ctx: RunContext, entry: LedgerEntry) -> bool:
     """Whether ``entry``'s owner, with the credentials of its last successful request, still reads
     ``entry`` with its data in the answer: a refusal of anybody else is then a refusal."""
     owner = ctx.users.get(entry.owner)
-    if owner is None or owner.last_ok is None:
+    creds = last_credentials(ctx, owner)
+    if owner is None or creds is None:
         return False
-    client = cast(UserClient, owner.http)
-    rid = ctx.request_id_header.lower()
-    creds = {k: v for k, v in credentials(owner.last_ok).items() if k.lower() != rid}
-    try:
-        r = await client.raw("GET", client.build_request("GET", entry.url).url, headers=creds)
-    except httpx.HTTPError:
-        return False
-    return 200 <= r.status_code < 300 and bool(entry_data(owner.identity, entry, r.content, identity=True))
+    url = owner.http.build_request("GET", entry.url).url
+    return await reads_own(owner, url, creds,
+                           lambda body: entry_data(owner.identity, entry, body, identity=True))
 
 
 class CrossUserProbe:

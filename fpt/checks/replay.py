@@ -43,7 +43,7 @@ from typing import Any, cast
 import httpx
 
 from fpt.checks.canary import carries, find_canaries
-from fpt.checks.probes import DENIED, OWNER_VALUES, credentials
+from fpt.checks.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
 from fpt.evidence import Evidence
 from fpt.identity import Identity
 from fpt.records import Finding
@@ -116,7 +116,7 @@ class Hunter:
         if tokens < 1.0:
             bucket[0] = tokens
             rec = self.ctx.recorder
-            rec.bump({"replay": rec.replay, "cache": rec.cache, "cancel": rec.cancel}[detector], "capped")
+            rec.bump(getattr(rec, detector), "capped")  # the recorder's replay, cache or cancel counts
             return False
         bucket[0] = tokens - 1.0
         return True
@@ -143,14 +143,13 @@ class Hunter:
         method = request.method
         # Declared sharing is read now, inside the step that made the request.
         shared = user.sees_shared(request.url.path)
+        step = str(response.extensions.get("fpt.step", user.current_step))
         if roll < self.replay_below:
-            step = str(response.extensions.get("fpt.step", user.current_step))
             if method in self.methods and self.allow("replay", step):
                 self._spawn(self.replay(user, method, request.url, _body_headers(request),
                                         request.content, step, shared))
-        elif method == "GET" and self.allow("cache", str(response.extensions.get("fpt.step",
-                                                                                 user.current_step))):
-            self._spawn(self.cache_probe(user, request, response, shared))
+        elif method == "GET" and self.allow("cache", step):
+            self._spawn(self.cache_probe(user, request, response, step, shared))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         if len(self._tasks) >= MAX_TASKS:
@@ -182,13 +181,6 @@ class Hunter:
                 return other
         return None
 
-    def _credentials(self, other: User | None) -> dict[str, str] | None:
-        """What ``other`` last authenticated with (its old request id left out: each request has its own)."""
-        if other is None or other.last_ok is None:
-            return None
-        rid = self.ctx.request_id_header.lower()
-        return {k: v for k, v in credentials(other.last_ok).items() if k.lower() != rid}
-
     async def _control(self, other: User, creds: dict[str, str]) -> bool:
         """The other user's credentials still identify it: its own last successful GET, sent with
         them and without any secret-looking query parameter, answers with that user's own data.
@@ -201,22 +193,13 @@ class Hunter:
             return False
         url = own.url.copy_with(params=[(k, v) for k, v in own.url.params.multi_items()
                                         if not SECRET_KEY.search(k)])
-        try:
-            r = await _client(other).raw("GET", url, headers=creds)
-        except httpx.HTTPError:
-            return False
-        return 200 <= r.status_code < 300 and bool(owner_data(other.identity, r.content))
+        return await reads_own(other, url, creds, lambda body: owner_data(other.identity, body))
 
     async def _owner_reads(self, owner: User, url: httpx.URL) -> bool:
         """After a refusal: the owner, with its own last credentials, still reads ``url`` with its data."""
-        creds = self._credentials(owner)
-        if creds is None:
-            return False
-        try:
-            r = await _client(owner).raw("GET", url, headers=creds)
-        except httpx.HTTPError:
-            return False
-        return 200 <= r.status_code < 300 and bool(owner_data(owner.identity, r.content))
+        creds = last_credentials(self.ctx, owner)
+        return creds is not None and await reads_own(owner, url, creds,
+                                                     lambda body: owner_data(owner.identity, body))
 
     def _public_path(self, path: str) -> bool:
         return any(p.search(path) for p in self._public)
@@ -234,7 +217,7 @@ class Hunter:
         seen_as_other: list[str] = []
         with_own = False
         other = self._other(owner)
-        creds = self._credentials(other)
+        creds = last_credentials(self.ctx, other)
         if other is None or creds is None or not await self._control(other, creds):
             rec.bump(counts, "unproven")
         else:
@@ -322,7 +305,7 @@ class Hunter:
                      dict.fromkeys(find_canaries(body)) if c != mine]
         return found
 
-    async def cache_probe(self, owner: User, request: httpx.Request, response: httpx.Response,
+    async def cache_probe(self, owner: User, request: httpx.Request, response: httpx.Response, step: str,
                           shared: bool = False) -> None:
         """Right after the owner's GET: the same URL as another user, with that user's own credentials."""
         rec = self.ctx.recorder
@@ -330,13 +313,13 @@ class Hunter:
         rec.bump(counts, "tried")
         if storable(request, response):
             rec.bump(counts, "storable")
-        step = str(response.extensions.get("fpt.step", owner.current_step))
         other = self._other(owner)
-        if other is None or other.last_ok is None:
+        creds = last_credentials(self.ctx, other)
+        if other is None or creds is None:
             rec.bump(counts, "unproven")
             return
         try:
-            r = await _client(other).raw("GET", request.url, headers=self._credentials(other) or {})
+            r = await _client(other).raw("GET", request.url, headers=creds)
         except httpx.HTTPError:
             rec.bump(counts, "errors")
             return
@@ -352,7 +335,7 @@ class Hunter:
         who, label = other.identity.label, _whose(owner, found)
         # Asked again at once: a cache answers the same; state swapped by an overlapping request does not.
         try:
-            r2 = await _client(other).raw("GET", request.url, headers=self._credentials(other) or {})
+            r2 = await _client(other).raw("GET", request.url, headers=creds)
             stays = bool(self._leak(owner, other.identity, r2.content))
         except httpx.HTTPError:
             stays = True
