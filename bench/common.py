@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from suites.demo.server import free_port, stop_process, wait_for_http
+from fpt.demo.server import free_port, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 

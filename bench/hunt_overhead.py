@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fpt.checks.replay import Hunter
-from fpt.config import FptConfig
-from fpt.identity import IdentityFactory
-from fpt.perimeter import Perimeter
-from fpt.runner import client_kwargs
-from fpt.user import RunContext, User
+from fpt.config.hosts import Perimeter
+from fpt.config.settings import FptConfig
+from fpt.run.detectors.replay import Hunter
+from fpt.run.identity import IdentityFactory
+from fpt.run.runner import client_kwargs
+from fpt.run.user import RunContext, User
 
 BODY = b'{"ok": true}'
 ANSWER = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"

@@ -19,11 +19,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import pin_to_core, uvicorn_server
-from fpt.config import FptConfig
+from fpt.config.settings import FptConfig
 from fpt.load import loop_factory
-from fpt.runner import Run
-from fpt.shapes import constant
-from fpt.user import User
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
+from fpt.run.user import User
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 

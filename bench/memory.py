@@ -1,7 +1,7 @@
 """Memory: does fpt's own process grow during a run, and where?
 
 Starts the demo booking service under uvicorn (its own process: its memory is not
-fpt's), runs a flow from ``suites/flows.py`` through ``fpt.runner.Run`` at ``--rate``
+fpt's), runs a flow from ``suites/flows.py`` through ``fpt.run.runner.Run`` at ``--rate``
 for ``--seconds``, and prints what the run kept (series buckets, failure keys,
 writes, ledger entries, resource samples, and what each cap left out), fpt's own RSS
 slope (MiB/min, from the run's own resource sampler, over the whole run and over its
@@ -26,14 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fpt.config import FptConfig
+from fpt.config.settings import FptConfig
+from fpt.demo.server import serve
+from fpt.evidence.resources import ResourceSeries
+from fpt.judge.loadtypes import harness_series
 from fpt.load import loop_factory
-from fpt.loadtypes import harness_series
-from fpt.resources import ResourceSeries
-from fpt.runner import Progress, Run
-from fpt.shapes import constant
-from fpt.user import User
-from suites.demo.server import serve
+from fpt.run.runner import Progress, Run
+from fpt.run.shapes import constant
+from fpt.run.user import User
 from suites.flows import book_visit
 
 MIB = 2**20

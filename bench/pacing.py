@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import max_in_window, pin_to_core, run_locust, uvicorn_server
-from fpt.config import FptConfig
-from fpt.runner import Run
-from fpt.shapes import constant
-from fpt.user import User
+from fpt.config.settings import FptConfig
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
+from fpt.run.user import User
 
 
 def run_once(url: str, rate: float, seconds: float, loop_name: str) -> dict[str, float]:

@@ -21,11 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import nginx_server, pin_to_core
-from fpt.config import FptConfig
+from fpt.config.settings import FptConfig
 from fpt.load import loop_factory
-from fpt.runner import Run
-from fpt.shapes import constant
-from fpt.user import User
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
+from fpt.run.user import User
 
 GROUPS = (("fpt/transport", "fpt transport"), ("/fpt/", "fpt"), ("/httpx/", "httpx client"),
           ("/hdrh/", "hdrh"), ("asyncio", "asyncio"), ("httptools", "httptools"))

@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fpt.config import FptConfig
-from fpt.runner import Run
-from fpt.scaling import at
-from fpt.shapes import constant
-from suites.demo.fleet import DemoFleet
+from fpt.config.settings import FptConfig
+from fpt.demo.fleet import DemoFleet
+from fpt.run.runner import Run
+from fpt.run.scaling import at
+from fpt.run.shapes import constant
 from suites.flows import book_visit
 
 

@@ -15,9 +15,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fpt.checks.canary import CanaryScanner
-from fpt.identity import IdentityFactory, OwnerIndex, make_canary
-from fpt.user import RunContext, User
+from fpt.run.detectors.canary import CanaryScanner
+from fpt.run.identity import IdentityFactory, OwnerIndex, make_canary
+from fpt.run.user import RunContext, User
 
 
 def body_of(size: int, canaries: list[str]) -> bytes:

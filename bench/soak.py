@@ -2,7 +2,7 @@
 
 Starts the demo booking service under uvicorn (``--bugs leak`` to watch the verdict
 fire), runs a one-request flow at ``--rate`` for ``--minutes``, samples the service
-by PID and fpt's own process once a second (``fpt.resources``), and prints both RSS
+by PID and fpt's own process once a second (``fpt.run.resources``), and prints both RSS
 every ``--every`` seconds (default: a minute), then the soak verdict
 ``service_rss_growth<10%`` (first minute to end) and fpt's own growth beside it, so
 a leak in the harness is never blamed on the service.
@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fpt.config import FptConfig
+from fpt.config.settings import FptConfig
+from fpt.config.thresholds import parse_threshold
+from fpt.demo.server import serve
+from fpt.evidence.resources import ResourceSeries
+from fpt.judge.loadtypes import harness_series, service_series
 from fpt.load import loop_factory
-from fpt.loadtypes import harness_series, service_series
-from fpt.resources import ResourceSeries
-from fpt.runner import Progress, Run
-from fpt.shapes import constant
-from fpt.thresholds import parse_threshold
-from fpt.user import User
-from suites.demo.server import serve
+from fpt.run.runner import Progress, Run
+from fpt.run.shapes import constant
+from fpt.run.user import User
 
 
 def rss_at(series: ResourceSeries | None, t: float) -> str:

@@ -23,15 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fpt.config import FptConfig
-from fpt.records import SWAP_KINDS
-from fpt.result import RunResult
-from fpt.runner import Run
-from fpt.shapes import constant
-from fpt.user import User
-from suites.demo import create_app
-from suites.demo.app import BUGS
-from suites.demo.strain import STRAIN_BUGS
+from fpt.config.settings import FptConfig
+from fpt.demo import create_app
+from fpt.demo.app import BUGS
+from fpt.demo.strain import STRAIN_BUGS
+from fpt.evidence.findings import SWAP_KINDS
+from fpt.evidence.result import RunResult
+from fpt.judge.verdict import swap_verdict
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
+from fpt.run.user import User
 from suites.flows import book_visit, book_visit_token, sign_in, sign_in_token
 
 Flow = Callable[[User], Awaitable[None]]
@@ -88,7 +89,7 @@ def main() -> None:
                 kinds.update(k for k, n in r.findings.counts.items() if n)
             if case is None:
                 ok += int(all(not r.findings.counts for r in results)
-                          and all(r.swap_verdict == "passes" for r in results))
+                          and all(swap_verdict(r) == "passes" for r in results))
             else:
                 ok += int(caught(results))
         per_step = " ".join(f"{k}:{statistics.median(v):.0f}" for k, v in pairs.items())

@@ -24,11 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import nginx_server, run_locust, uvicorn_server
-from fpt.config import FptConfig
+from fpt.config.settings import FptConfig
 from fpt.load import loop_factory
-from fpt.runner import Run
-from fpt.shapes import constant
-from fpt.user import User
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
+from fpt.run.user import User
 
 HUNT_OFF = {"replay_share": 0.0, "cache_probe_share": 0.0, "cancel_share": 0.0}
 """--no-hunt: the data-swap hunting detectors that send extra requests, off (the checks stay on)."""

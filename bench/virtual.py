@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fpt.config import FptConfig
+from fpt.config.settings import FptConfig
+from fpt.demo import create_app
+from fpt.demo.eligibility import eligibility_of
 from fpt.load import loop_factory
-from fpt.runner import Run
-from fpt.shapes import constant
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
 from fpt.virtual import VirtualServices
-from suites.demo import create_app
-from suites.demo.eligibility import eligibility_of
 from suites.flows import book_with_eligibility
 
 URL = "http://eligibility.virtual"

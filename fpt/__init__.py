@@ -9,38 +9,38 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fpt.config import FptConfig
-    from fpt.errors import ConfigError, EngineError, FptError, FptFailure
-    from fpt.identity import Identity
-    from fpt.records import Finding
-    from fpt.result import RunResult
-    from fpt.scaling import CallableScaler, CommandScaler, ObserveScaler, ScaleError, Scaler, at
-    from fpt.shapes import Shape, constant, ramp, spike, stages, step_up
-    from fpt.user import User, check
+    from fpt.config.errors import ConfigError, EngineError, FptError, FptFailure
+    from fpt.config.settings import FptConfig
+    from fpt.evidence.findings import Finding
+    from fpt.evidence.result import RunResult
+    from fpt.run.identity import Identity
+    from fpt.run.scaling import CallableScaler, CommandScaler, ObserveScaler, ScaleError, Scaler, at
+    from fpt.run.shapes import Shape, constant, ramp, spike, stages, step_up
+    from fpt.run.user import User, check
 
 _NAMES = {
-    "ConfigError": "fpt.errors",
-    "EngineError": "fpt.errors",
-    "Finding": "fpt.records",
-    "FptConfig": "fpt.config",
-    "FptError": "fpt.errors",
-    "FptFailure": "fpt.errors",
-    "Identity": "fpt.identity",
-    "RunResult": "fpt.result",
-    "Shape": "fpt.shapes",
-    "User": "fpt.user",
-    "check": "fpt.user",
-    "at": "fpt.scaling",
-    "Scaler": "fpt.scaling",
-    "CallableScaler": "fpt.scaling",
-    "CommandScaler": "fpt.scaling",
-    "ObserveScaler": "fpt.scaling",
-    "ScaleError": "fpt.scaling",
-    "constant": "fpt.shapes",
-    "ramp": "fpt.shapes",
-    "spike": "fpt.shapes",
-    "stages": "fpt.shapes",
-    "step_up": "fpt.shapes",
+    "ConfigError": "fpt.config.errors",
+    "EngineError": "fpt.config.errors",
+    "Finding": "fpt.evidence.findings",
+    "FptConfig": "fpt.config.settings",
+    "FptError": "fpt.config.errors",
+    "FptFailure": "fpt.config.errors",
+    "Identity": "fpt.run.identity",
+    "RunResult": "fpt.evidence.result",
+    "Shape": "fpt.run.shapes",
+    "User": "fpt.run.user",
+    "check": "fpt.run.user",
+    "at": "fpt.run.scaling",
+    "Scaler": "fpt.run.scaling",
+    "CallableScaler": "fpt.run.scaling",
+    "CommandScaler": "fpt.run.scaling",
+    "ObserveScaler": "fpt.run.scaling",
+    "ScaleError": "fpt.run.scaling",
+    "constant": "fpt.run.shapes",
+    "ramp": "fpt.run.shapes",
+    "spike": "fpt.run.shapes",
+    "stages": "fpt.run.shapes",
+    "step_up": "fpt.run.shapes",
 }
 
 __all__ = [

@@ -13,8 +13,8 @@ EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 def _settings(config: Path | None) -> tuple[dict[str, tuple[str, ...]], str, str]:
     """The DoD levels, the default level and where it came from, read as the pytest plugin reads them."""
-    from fpt.config import build, read_pyproject
-    from fpt.dod import parse_levels
+    from fpt.config.settings import build, read_pyproject
+    from fpt.judge.dod import parse_levels
 
     root = config.parent if config else Path.cwd()
     if config is not None and not config.is_file():
@@ -29,10 +29,10 @@ def _settings(config: Path | None) -> tuple[dict[str, tuple[str, ...]], str, str
 
 def gate_command(args: argparse.Namespace) -> int:
     """Validate, merge, print the verdict; 0 passed, 1 failed, 2 unusable input."""
-    from fpt.dod import check_level
-    from fpt.errors import ConfigError
-    from fpt.gate import GateError, gate
-    from fpt.redact import scrub
+    from fpt.config.errors import ConfigError
+    from fpt.config.redact import scrub
+    from fpt.judge.dod import check_level
+    from fpt.judge.gate import GateError, gate
     from fpt.report.markdown import checklist_markdown
 
     try:
@@ -56,7 +56,7 @@ def demo_command(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from suites.demo.app import create_app, parse_bugs
+        from fpt.demo.app import create_app, parse_bugs
     except ImportError as e:
         print(f"fpt demo: FAILED: the demo needs its extras ({e.name} is missing): "
               "pip install 'fpt[demo]'", file=sys.stderr)

@@ -68,8 +68,8 @@ class XdistBridge:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """On the controller: collect a worker's results; a crashed worker makes the run incomplete."""
-        from fpt.explore import ExploreRecord
-        from fpt.result import RunResult
+        from fpt.evidence.explore import ExploreRecord
+        from fpt.evidence.result import RunResult
 
         for text in json.loads(getattr(node, "workeroutput", {}).get(NOTES_KEY, "[]")):
             self.state.note(text)
@@ -86,7 +86,7 @@ class XdistBridge:
 
     def merge(self) -> None:
         """Fold the workers' results into the session's (called once, before reporting)."""
-        from fpt.merge import merge_by_test
+        from fpt.judge.merge import merge_by_test
 
         if self.state.worker_results:
             merged = merge_by_test(self.state.worker_results)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from fpt.scaling import ScaleError, check_size
+from fpt.run.scaling import ScaleError, check_size
 
 OP_RUNNING = 2
 ADMIN_READY = 0

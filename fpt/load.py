@@ -7,16 +7,18 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from fpt.config import FptConfig
-from fpt.errors import ConfigError, FptFailure
-from fpt.result import RunResult
-from fpt.scaling import Event
-from fpt.shapes import Shape, constant
-from fpt.thresholds import Threshold, parse_threshold
-from fpt.user import Observer
+from fpt.config.errors import ConfigError, FptFailure
+from fpt.config.settings import FptConfig
+from fpt.config.thresholds import Threshold, parse_threshold
+from fpt.evidence.result import RunResult
+from fpt.judge.thresholds import measure
+from fpt.judge.verdict import failures
+from fpt.run.scaling import Event
+from fpt.run.shapes import Shape, constant
+from fpt.run.user import Observer
 
 if TYPE_CHECKING:
-    from fpt.explore import ExploreRecord
+    from fpt.evidence.explore import ExploreRecord
 
 OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max_inflight", "grace",
                "allow_rate", "base_url", "alone", "probe_share", "canary_scan", "scan_limit",
@@ -102,7 +104,7 @@ class LoadRunner:
 
     def plan(self, **kwargs: Any) -> tuple[FptConfig, Shape, float, tuple[Threshold, ...], Any]:
         """Resolve marker and call arguments over the session config."""
-        from fpt.config import KEY_BY_NAME
+        from fpt.config.settings import KEY_BY_NAME
 
         for k in self._marker:
             if k not in KEY_BY_NAME and k not in ("rate", "thresholds", "target"):
@@ -163,8 +165,9 @@ class LoadRunner:
         volume). Every volume's run is recorded; the last one carries the volume evidence
         and the ``volume_p90_growth`` thresholds (the others cannot show a growth).
         """
-        from fpt.loadtypes import VolumeEvidence, volume_step
-        from fpt.thresholds import GROWTH_METRICS
+        from fpt.config.thresholds import GROWTH_METRICS
+        from fpt.evidence.loadtypes import VolumeEvidence
+        from fpt.judge.loadtypes import volume_step
 
         plain = tuple(t for t in thresholds if t.metric != "volume_p90_growth")
         steps = []
@@ -183,7 +186,7 @@ class LoadRunner:
         assert result is not None
         load = dataclasses.replace(result.load, volume=VolumeEvidence(steps=tuple(steps)))
         result = dataclasses.replace(result, load=load)
-        outcomes = tuple(result.measure(t) if t.metric in GROWTH_METRICS else o
+        outcomes = tuple(measure(result, t) if t.metric in GROWTH_METRICS else o
                          for t, o in zip(thresholds, result.thresholds, strict=True))
         return dataclasses.replace(result, thresholds=outcomes)
 
@@ -195,12 +198,13 @@ class LoadRunner:
         returns an ``ExploreResult`` when every example passes. Either way the session keeps
         what it tried and found: a failure fails the checklist even if the test catches it.
         """
-        from fpt.config import PROFILE_RATE
-        from fpt.explore import ExploreRecord, ExploreResult, explore
-        from fpt.identity import SOLO_BASE, IdentityFactory, OwnerIndex
-        from fpt.perimeter import Perimeter
-        from fpt.runner import client_kwargs
-        from fpt.user import RunContext, User
+        from fpt.config.hosts import Perimeter
+        from fpt.config.settings import PROFILE_RATE
+        from fpt.evidence.explore import ExploreRecord, ExploreResult
+        from fpt.run.explore import explore
+        from fpt.run.identity import SOLO_BASE, IdentityFactory, OwnerIndex
+        from fpt.run.runner import client_kwargs
+        from fpt.run.user import RunContext, User
 
         known = {"target", "profile", "seed", "base_url", "allow_rate", "canary_scan", "scan_limit",
                  "http_transport"}
@@ -210,12 +214,12 @@ class LoadRunner:
                               f"not be passed: explore takes {', '.join(sorted(known))}")
         cfg, _, _, _, target = self.plan(**kwargs)
         make_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
-                                    perimeter=Perimeter.from_config(cfg), note=self._note)
+                                    perimeter=Perimeter.of(cfg.live_hosts), note=self._note)
         # Examples are iterations: on a live target they keep to the live ceiling too.
         max_rate = PROFILE_RATE["live"] if cfg.profile == "live" and not cfg.allow_rate else None
 
         def make_user() -> User:
-            from fpt.checks.canary import CanaryScanner
+            from fpt.run.detectors.canary import CanaryScanner
 
             ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase="explore",
                              owners=OwnerIndex(cfg.seed))
@@ -235,7 +239,7 @@ class LoadRunner:
     async def arun(self, flow: Callable[..., Any], *, check: bool = True, **kwargs: Any) -> RunResult:
         """Run ``flow`` under load inside the caller's event loop."""
         __tracebackhide__ = True
-        from fpt.runner import Run
+        from fpt.run.runner import Run
 
         known = set(OVERRIDABLE) | {"rate", "thresholds", "target", "events", "setup", "service_pid",
                                     "seed_volume"}
@@ -277,9 +281,9 @@ class LoadRunner:
         self.results.append(result)
         self._record(result)
         if check:
-            failures = result.failures()
-            if failures:
-                raise FptFailure(failure_message(result, failures))
+            reasons = failures(result)
+            if reasons:
+                raise FptFailure(failure_message(result, reasons))
         return result
 
 
@@ -301,7 +305,7 @@ def _seed_volume(value: Any) -> tuple[Any, tuple[int, ...]]:
 
 def failure_message(result: RunResult, failures: Sequence[str]) -> str:
     """The readable summary an ``FptFailure`` carries; its first line stands alone in pytest's summary."""
-    from fpt.judge import headline
+    from fpt.judge.verdict import headline
 
     r = result
     head = f"fpt: {r.flow}: {headline(r) or f'{len(failures)} checks failed'}"

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from fpt import redact
-from fpt.config import KEYS, build
-from fpt.errors import ConfigError
+from fpt.config import redact
+from fpt.config.errors import ConfigError
+from fpt.config.settings import KEYS, build
 
 if TYPE_CHECKING:
     from fpt.load import LoadRunner
@@ -41,8 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "fpt config for this test (rate, users, duration, profile, thresholds, ...)")
     if config.option.help:
         return
-    from fpt.config import read_pyproject
-    from fpt.dod import check_level, parse_levels
+    from fpt.config.settings import read_pyproject
+    from fpt.judge.dod import check_level, parse_levels
     from fpt.session import FptSession
 
     ini = {k.name: config.getini(f"fpt_{k.name}") or None for k in KEYS}
@@ -116,7 +116,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def fpt_config(request: pytest.FixtureRequest) -> Any:
-    """The session's resolved :class:`fpt.config.FptConfig`."""
+    """The session's resolved :class:`fpt.config.settings.FptConfig`."""
     return request.config.stash[SESSION_KEY].config
 
 
@@ -208,11 +208,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     redact.report(report)  # no secret reaches the terminal or JUnit XML through a failure or capture
     if item.get_closest_marker("fpt") is not None:
         report.fpt_test = True
-    from fpt.errors import FptFailure
+    from fpt.config.errors import FptFailure
 
     crash = getattr(report.longrepr, "reprcrash", None)
     if call.excinfo is not None and call.excinfo.errisinstance(FptFailure) and crash is not None:
-        # The short summary shows one line: fpt's own first line, not "fpt.errors.FptFailure: " before it.
+        # The short summary shows one line: fpt's own first line, not "...FptFailure: " before it.
         crash.message = str(call.excinfo.value)
     return report  # type: ignore[no-any-return]
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fpt.config import FptConfig
-from fpt.dod import DEFAULT_LEVELS, Checklist, ItemOutcome, TestCounts
-from fpt.result import RunResult
+from fpt.config.settings import FptConfig
+from fpt.evidence.result import RunResult
+from fpt.judge.dod import DEFAULT_LEVELS, Checklist, ItemOutcome, TestCounts
 
 if TYPE_CHECKING:
-    from fpt.explore import ExploreRecord
+    from fpt.evidence.explore import ExploreRecord
 
 
 @dataclass
@@ -44,7 +44,7 @@ class FptSession:
 
     def start(self) -> None:
         """Replace any earlier checklist by an incomplete one (controller or single process only)."""
-        from fpt.dod import evaluate
+        from fpt.judge.dod import evaluate
         from fpt.report.outputs import write_placeholder
 
         if self.worker != "main":
@@ -86,8 +86,8 @@ class FptSession:
         ``interrupted`` says why the session stopped early (Ctrl-C, SIGTERM): the checklist is
         then incomplete whatever it holds.
         """
-        from fpt import baseline
-        from fpt.dod import evaluate
+        from fpt.judge import baseline
+        from fpt.judge.dod import evaluate
         from fpt.report.outputs import write_all
 
         if self.worker != "main":

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from fpt.hist import Histogram
+from fpt.config.hist import Histogram
 
 Z99 = 2.3263478740408408  # standard normal quantile at 0.99
 

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from suites.demo.app import parse_bugs
-from suites.demo.fleet import DemoFleet, require_binaries
-from suites.demo.server import Server, serve
+from fpt.demo.app import parse_bugs
+from fpt.demo.fleet import DemoFleet, require_binaries
+from fpt.demo.server import Server, serve
 
 
 @pytest.fixture(scope="session")

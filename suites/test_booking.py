@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from suites.demo import create_app
+from fpt.demo import create_app
 from suites.flows import book_visit
 
 

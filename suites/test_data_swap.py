@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from fpt.demo import create_app
 from fpt.strategies import boundary_text, foreign_ids, wrong_types
-from suites.demo import create_app
 from suites.flows import (
     book_visit,
     book_visit_token,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fpt
-from suites.demo import create_app
+from fpt.demo import create_app
 from suites.flows import sign_in
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
+from fpt.demo import create_app
+from fpt.demo.eligibility import eligibility_of
+from fpt.demo.server import serve
 from fpt.virtual import LogNormal
-from suites.demo import create_app
-from suites.demo.eligibility import eligibility_of
-from suites.demo.server import serve
 from suites.flows import book_with_eligibility
 
 ELIGIBILITY = "http://eligibility.virtual"

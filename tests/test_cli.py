@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from fpt import cli
-from suites.demo.server import free_port, stop_process, wait_for_http
+from fpt.demo.server import free_port, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ def squad_file(tmp_path: Path) -> Path:
     """A real checklist that passed its own one-item level and fails squad (no run at all)."""
     import json
 
-    from fpt.dod import ItemOutcome, evaluate
+    from fpt.judge.dod import ItemOutcome, evaluate
 
     base = ItemOutcome(name="performance.baseline", status="passed", detail="no regression")
     c = evaluate([], level="baseline-only", levels={"baseline-only": (base.name,)}, baseline=base)
@@ -54,13 +54,13 @@ def test_gate_default_level_is_the_plugins(squad_file: Path, tmp_path: Path,
     assert code == 0
 
 
-def test_the_demo_ships_in_the_package() -> None:
+def test_the_demo_ships_in_the_package_and_nothing_else_at_top_level() -> None:
     from setuptools import find_namespace_packages
 
     find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     packages = find_namespace_packages(where=str(ROOT), include=find["include"])
-    assert {"fpt", "suites", "suites.demo"} <= set(packages)
-    assert not any(p.startswith(("tests", "bench")) for p in packages)
+    assert "fpt.demo" in packages
+    assert {p.split(".")[0] for p in packages} == {"fpt"}  # no `suites` to shadow a squad's own
 
 
 def test_fpt_demo_serves_from_any_directory(tmp_path: Path) -> None:

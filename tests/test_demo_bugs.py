@@ -14,11 +14,11 @@ import json
 import pytest
 
 import fpt
-from fpt.config import FptConfig
-from fpt.judge import swap_kinds
-from fpt.runner import Run
-from fpt.shapes import constant
-from suites.demo import create_app
+from fpt.config.settings import FptConfig
+from fpt.demo import create_app
+from fpt.judge.verdict import failures, swap_kinds, swap_verdict
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
 from suites.flows import book_visit
 
 # Which finding each bug must produce, in which step of book_visit, and the verdict words it may get.
@@ -53,11 +53,11 @@ def test_each_demo_bug_is_caught_with_both_users_and_the_step(bug: str) -> None:
     assert example.path.startswith(("/me", "/visits"))
     # Passes alone (each bug needs a second member); the verdict names the kind of bug.
     assert set(swap_kinds(r)) & verdicts, swap_kinds(r)
-    assert r.failures(), "a run with swaps must fail its checks"
+    assert failures(r), "a run with swaps must fail its checks"
     # The findings survive serialisation, and the failure message shows one with both users.
     again = fpt.RunResult.from_dict(json.loads(json.dumps(r.to_dict())))
     assert again.findings.counts == r.findings.counts
-    message = "\n".join(r.failures())
+    message = "\n".join(failures(r))
     assert f"{kind} finding" in message
     assert " saw " in message
 
@@ -65,8 +65,8 @@ def test_each_demo_bug_is_caught_with_both_users_and_the_step(bug: str) -> None:
 def test_the_correct_service_has_no_findings_and_real_overlap() -> None:
     r = swap_run(())
     assert dict(r.findings.counts) == {}
-    assert r.failures() == []
-    assert r.swap_verdict == "passes"
+    assert failures(r) == []
+    assert swap_verdict(r) == "passes"
     # Evidence that the checks ran: overlap, ownership checks, probes denied.
     assert r.engine.peak_inflight > 1
     ev = r.evidence
@@ -87,7 +87,7 @@ def test_a_clean_run_without_overlap_is_weak_evidence_not_a_pass() -> None:
     assert r.engine.started > 0
     assert not r.swaps
     assert r.evidence.overlap_pairs == 0
-    assert r.swap_verdict == "no_overlap"
+    assert swap_verdict(r) == "no_overlap"
 
 
 @pytest.mark.parametrize("fixed", [True, False])
@@ -97,7 +97,7 @@ def test_the_correct_backend_connection_drops_exactly_the_cancelled_reply(fixed:
     Found by CI: the correct connection removed the first *equal* reply (member 10's other one),
     so member 10 read member 19's reply and member 19 read member 10's. It must remove its own.
     """
-    from suites.demo.store import Pipe
+    from fpt.demo.store import Pipe
 
     async def main() -> tuple[object, object, object]:
         pipe = Pipe(reset_on_cancel=fixed, latency=0.01)

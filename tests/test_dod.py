@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 from fpt import cli
-from fpt.dod import Checklist, evaluate
-from fpt.gate import GateError, read, validate
+from fpt.judge.dod import Checklist, evaluate
+from fpt.judge.gate import GateError, read, validate
 
 SUITE = '''
 import fpt
-from fpt.scaling import CallableScaler
+from fpt.run.scaling import CallableScaler
 from inprocess_fleet import Fleet, flow as note_flow
-from suites.demo import create_app
+from fpt.demo import create_app
 from suites.flows import book_visit
 
 BUGS = {bugs!r}
@@ -49,7 +49,7 @@ def test_scaling(fpt_load):
 '''
 CONFTEST = '''
 import pytest
-from suites.demo.server import serve
+from fpt.demo.server import serve
 
 @pytest.fixture(scope="session")
 def demo_url():
@@ -193,10 +193,10 @@ def checklists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A passing and a failing fpt-dod.json, from real runs."""
     import asyncio
 
-    from fpt.config import FptConfig
-    from fpt.runner import Run
-    from fpt.shapes import constant
-    from suites.demo import create_app
+    from fpt.config.settings import FptConfig
+    from fpt.demo import create_app
+    from fpt.run.runner import Run
+    from fpt.run.shapes import constant
     from suites.flows import book_visit
 
     out = {}
@@ -273,7 +273,7 @@ def test_a_recomputed_digest_still_cannot_make_a_failing_file_pass(checklists: d
     data = json.loads(checklists["swap"].read_text())
     data["verdict"] = "passed"
     data["reasons"] = []
-    from fpt.dod import digest
+    from fpt.judge.dod import digest
 
     data["digest"] = digest(data)
     with pytest.raises(GateError, match="does not follow from its items"):
@@ -295,7 +295,7 @@ def test_the_installed_fpt_command_runs_the_gate(checklists: dict[str, Path]) ->
 def test_incomplete_runs_cannot_pass(checklists: dict[str, Path]) -> None:
     c = read(checklists["good"])
     levels = {"virtual-only": c.required}
-    from fpt.records import SWAP_KINDS
+    from fpt.evidence.findings import SWAP_KINDS
 
     assert isinstance(c, Checklist)
     again = evaluate([], level="virtual-only", levels=levels, incomplete=["worker gw1 went down"])
@@ -364,7 +364,7 @@ def test_html_report_renders_plots_and_findings_in_headless_chromium(pytester: p
 
 def test_steps_and_failures_are_in_the_json_and_in_csv_files(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_suite='''
-        from suites.demo import create_app
+        from fpt.demo import create_app
         from suites.flows import book_visit
 
         def test_virtual(fpt_load):
@@ -401,7 +401,7 @@ def test_steps_and_failures_are_in_the_json_and_in_csv_files(pytester: pytest.Py
     assert sum(int(f["count"]) for f in swaps) == run["findings"]["data_swap"]
     assert all(f["step"] == "profile" for f in swaps)
     # An older file without the per-step section still validates; a malformed step row does not.
-    from fpt.dod import digest
+    from fpt.judge.dod import digest
 
     old = json.loads(json.dumps(data))
     for r in old["runs"]:
@@ -419,8 +419,8 @@ def test_steps_and_failures_are_in_the_json_and_in_csv_files(pytester: pytest.Py
 def test_failed_requests_are_counted_by_step_status_and_route() -> None:
     import httpx
 
-    from fpt.metrics import Metrics
-    from fpt.stats import failure_rows
+    from fpt.evidence.metrics import Metrics
+    from fpt.evidence.stats import failure_rows
 
     async def app(scope: dict[str, object], receive: object, send: object) -> None:
         raise AssertionError("unused")
@@ -430,12 +430,12 @@ def test_failed_requests_are_counted_by_step_status_and_route() -> None:
 
     import asyncio
 
-    from fpt.engine import EngineStats
-    from fpt.hist import Histogram
-    from fpt.identity import IdentityFactory
-    from fpt.records import FindingLog
-    from fpt.result import RunResult
-    from fpt.user import RunContext, User
+    from fpt.config.hist import Histogram
+    from fpt.evidence.engine import EngineStats
+    from fpt.evidence.findings import FindingLog
+    from fpt.evidence.result import RunResult
+    from fpt.run.identity import IdentityFactory
+    from fpt.run.user import RunContext, User
 
     async def run() -> Metrics:
         ctx = RunContext(flow="f")
@@ -463,7 +463,7 @@ def test_failed_requests_are_counted_by_step_status_and_route() -> None:
 
 
 def test_the_failures_table_stays_bounded_on_a_broken_service() -> None:
-    from fpt.metrics import MAX_FAILURE_KEYS, OTHER_MESSAGES, Metrics
+    from fpt.evidence.metrics import MAX_FAILURE_KEYS, OTHER_MESSAGES, Metrics
 
     m = Metrics()
     for n in range(MAX_FAILURE_KEYS + 50):
@@ -472,11 +472,11 @@ def test_the_failures_table_stays_bounded_on_a_broken_service() -> None:
     assert m.failures[("book", "ReadError", OTHER_MESSAGES)] == [50, float(MAX_FAILURE_KEYS)]
     assert sum(int(n) for n, _ in m.failures.values()) == MAX_FAILURE_KEYS + 50
     # fpt-dod.json and the CSV keep the most frequent rows and count the rest in one
-    from fpt.engine import EngineStats
-    from fpt.hist import Histogram
-    from fpt.records import FindingLog
-    from fpt.result import RunResult
-    from fpt.stats import failure_rows
+    from fpt.config.hist import Histogram
+    from fpt.evidence.engine import EngineStats
+    from fpt.evidence.findings import FindingLog
+    from fpt.evidence.result import RunResult
+    from fpt.evidence.stats import failure_rows
 
     stats = EngineStats(planned=1, started=1, completed=1, crashed=0, dropped_no_user=0, dropped_cap=0,
                         cancelled=0, overlapped_starts=0, window=1.0, elapsed=1.0, peak_inflight=1,
@@ -492,12 +492,12 @@ def test_the_failures_table_stays_bounded_on_a_broken_service() -> None:
 
 
 def test_baseline_compare_fires_on_a_regression_and_is_quiet_within_limits() -> None:
-    from fpt.baseline import compare, snapshot
-    from fpt.engine import EngineStats
-    from fpt.hist import Histogram
-    from fpt.metrics import Metrics
-    from fpt.records import FindingLog
-    from fpt.result import RunResult
+    from fpt.config.hist import Histogram
+    from fpt.evidence.engine import EngineStats
+    from fpt.evidence.findings import FindingLog
+    from fpt.evidence.metrics import Metrics
+    from fpt.evidence.result import RunResult
+    from fpt.judge.baseline import compare, snapshot
 
     def result(latency_ms: float, errors: int) -> RunResult:
         m = Metrics()

@@ -7,9 +7,10 @@ import asyncio
 import pytest
 from vtime import run_virtual
 
-from fpt.engine import EngineStats, LoadEngine
-from fpt.errors import EngineError
-from fpt.shapes import constant, ramp, schedule, spike, stages, step_up
+from fpt.config.errors import EngineError
+from fpt.evidence.engine import EngineStats
+from fpt.run.engine import LoadEngine
+from fpt.run.shapes import constant, ramp, schedule, spike, stages, step_up
 
 
 def _run(engine: LoadEngine, due: list[float], work_time: float, duration: float, **kw: object
@@ -175,7 +176,7 @@ def test_engine_stats_round_trip():
 def test_gc_is_quieter_during_runs_and_restored_after_overlapping_runs():
     import gc
 
-    from fpt.engine import GC_THRESHOLD
+    from fpt.run.engine import GC_THRESHOLD
 
     before = gc.get_threshold()
     seen: list[int] = []

@@ -63,8 +63,8 @@ def test_explore_both_ways(pytester: pytest.Pytester, buggy: bool) -> None:
 
 
 def test_an_exploration_counts_in_the_checklist_whatever_the_test_did() -> None:
-    from fpt.dod import Checklist, evaluate
-    from fpt.explore import ExploreRecord, ExploreResult
+    from fpt.evidence.explore import ExploreRecord, ExploreResult
+    from fpt.judge.dod import Checklist, evaluate
 
     found = ExploreResult(examples=12, failed=3, kinds=["functional", "functional"],
                           minimal="input 'xxxx' -> [functional] refused\nmore")

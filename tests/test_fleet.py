@@ -14,13 +14,14 @@ from collections.abc import Iterator
 import pytest
 
 import fpt
-from fpt.config import FptConfig
-from fpt.dod import evaluate
+from fpt.config.settings import FptConfig
+from fpt.demo.fleet import DemoFleet, require_binaries
 from fpt.haproxy import HaproxyScaler
-from fpt.runner import Run
-from fpt.scaling import CallableScaler, CommandScaler, ScaleError, at
-from fpt.shapes import constant
-from suites.demo.fleet import DemoFleet, require_binaries
+from fpt.judge.dod import evaluate
+from fpt.judge.verdict import failures
+from fpt.run.runner import Run
+from fpt.run.scaling import CallableScaler, CommandScaler, ScaleError, at
+from fpt.run.shapes import constant
 from suites.flows import book_visit
 
 CFG = FptConfig(users=12, profile="live", alone=0, probe_share=0, rate=10, allow_rate=True, grace=3)
@@ -74,7 +75,7 @@ def test_replica_memory_sessions_break_and_are_named(fleet_factory: type[DemoFle
     f = r.findings.of("session")[0]
     assert f.user.startswith("user#")
     assert f.phase.startswith(("during:", "after:"))
-    assert r.failures()
+    assert failures(r)
     dod = evaluate([r], level="release")
     assert dod.item("autoscaling.session_continuity").status == "failed"
     assert "broken sessions" in dod.item("autoscaling.session_continuity").detail
@@ -93,7 +94,7 @@ def test_sigkilled_replica_is_reported_and_the_run_ends_on_time(fleet_factory: t
     errors = r.metrics.flow.failed
     assert errors > 0, "a dead replica must show as failed transactions"
     assert r.findings.counts.get("session", 0) > 0, "sessions kept in the killed replica are lost"
-    assert any("error" in x or "session" in x for x in r.failures())
+    assert any("error" in x or "session" in x for x in failures(r))
     again = fpt.RunResult.from_dict(r.to_dict())  # the result is still whole and writable
     assert again.metrics.flow.failed == errors
 

@@ -14,15 +14,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import fpt
-from fpt.checks.replay import hunt_lines
-from fpt.config import FptConfig
-from fpt.dod import NOT_EVIDENCED, PASSED, item_judges
-from fpt.evidence import Evidence, ReplayEvidence, merge_evidence
-from fpt.judge import swap_kinds
-from fpt.runner import Run
-from fpt.shapes import constant
-from fpt.user import User
-from suites.demo import create_app
+from fpt.config.settings import FptConfig
+from fpt.demo import create_app
+from fpt.evidence.checks import Evidence, ReplayEvidence, merge_evidence
+from fpt.judge.dod import NOT_EVIDENCED, PASSED, item_judges
+from fpt.judge.verdict import swap_kinds, swap_verdict
+from fpt.report.hunting import hunt_lines
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
+from fpt.run.user import User
 from suites.flows import book_visit, book_visit_token, sign_in, sign_in_token
 
 
@@ -50,7 +50,7 @@ def test_default_arrivals_make_every_checked_step_overlap_and_say_how() -> None:
     assert ev.arrivals == "rendezvous, groups of 4"
     assert ev.steps_without_overlap == ()
     assert {s.step for s in ev.steps if s.inspected and s.load_ok} >= {"profile", "book", "list"}
-    assert r.swap_verdict == "passes"
+    assert swap_verdict(r) == "passes"
     assert any(line.startswith("arrivals: rendezvous, groups of 4") for line in hunt_lines(ev))
 
 
@@ -74,7 +74,7 @@ def test_a_checked_step_that_never_overlapped_is_named_and_not_evidenced() -> No
     r = run(_rare_flow, _steps_app(), replay_share=0, cache_probe_share=0, cancel_share=0)
     assert r.evidence.steps_without_overlap == ("rare",)
     assert r.evidence.step("common").overlap_pairs > 0
-    assert r.swap_verdict == "no_overlap"
+    assert swap_verdict(r) == "no_overlap"
     item = item_judges()["data_swap.high_traffic_virtual"]([r])
     assert item.status == NOT_EVIDENCED
     assert "rare" in item.detail
@@ -157,8 +157,8 @@ class _Clock:
 
 def test_hunt_max_rate_lets_each_detector_act_that_often_per_step_and_counts_the_rest(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from fpt.checks import replay
-    from fpt.user import RunContext
+    from fpt.run.detectors import replay
+    from fpt.run.user import RunContext
 
     clock = _Clock()
     monkeypatch.setattr(replay, "time", clock)
@@ -356,7 +356,7 @@ def test_hunting_evidence_round_trips_and_merges() -> None:
 
 
 def test_unique_identities_set_for_the_session_draw_one_nonce_for_every_run() -> None:
-    from fpt.config import build
+    from fpt.config.settings import build
 
     cfg = build(pyproject={"unique_identities": True}, ini={}, environ={}, cli={})
     assert cfg.identity_nonce > 0
@@ -369,7 +369,7 @@ def test_unique_identities_set_for_the_session_draw_one_nonce_for_every_run() ->
 
 
 SUITE = '''
-from suites.demo import create_app
+from fpt.demo import create_app
 from suites.flows import book_visit_token, sign_in_token
 
 def test_mobile(fpt_load):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fpt.identity import CANARY_RE, IdentityFactory, make_canary
+from fpt.run.identity import CANARY_RE, IdentityFactory, make_canary
 
 
 def test_same_seed_same_people() -> None:

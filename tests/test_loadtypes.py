@@ -15,19 +15,21 @@ from typing import Any
 import pytest
 
 import fpt
-from fpt.config import FptConfig
-from fpt.dod import evaluate
-from fpt.errors import ConfigError
+from fpt.config.errors import ConfigError
+from fpt.config.settings import FptConfig
+from fpt.config.thresholds import parse_threshold, parse_thresholds
+from fpt.demo import create_app
+from fpt.demo.server import Server, serve
+from fpt.evidence.metrics import Metrics
+from fpt.evidence.result import RunResult
+from fpt.judge.dod import evaluate
+from fpt.judge.loadtypes import judge_stress, stairs
+from fpt.judge.merge import merge_results
+from fpt.judge.thresholds import measure
+from fpt.judge.verdict import failures
 from fpt.load import LoadRunner
-from fpt.loadtypes import judge_stress, stairs
-from fpt.merge import merge_results
-from fpt.metrics import Metrics
-from fpt.result import RunResult
-from fpt.runner import Run
-from fpt.shapes import constant
-from fpt.thresholds import parse_threshold, parse_thresholds
-from suites.demo import create_app
-from suites.demo.server import Server, serve
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
 from suites.flows import sign_in
 
 # The data-swap hunting detectors send requests of their own: off here, where the demo's capacity
@@ -142,31 +144,32 @@ def test_a_stair_where_nothing_came_back_broke() -> None:
 
 
 def test_a_service_that_exited_shows_no_memory_trend() -> None:
-    from fpt.resources import ResourceSample, ResourceSeries
+    from fpt.evidence.resources import ResourceSample, ResourceSeries
 
     samples = tuple(ResourceSample(t=float(t), rss_bytes=50_000_000 + t) for t in range(90))
     gone = ResourceSeries(source="pid:9", samples=(*samples, ResourceSample(t=90.0)), gone_at=90.0)
     r = dataclasses.replace(_result(), resources=(gone,))
-    outcome = r.measure(parse_threshold("service_rss_growth<10%"))
+    outcome = measure(r, parse_threshold("service_rss_growth<10%"))
     assert outcome.measured is None
     assert "pid:9 exited at 90s" in outcome.detail
     flat = dataclasses.replace(gone, samples=samples, gone_at=None)
-    assert dataclasses.replace(r, resources=(flat,)).measure(parse_threshold("service_rss_growth<10%")).passed
+    assert measure(dataclasses.replace(r, resources=(flat,)),
+                   parse_threshold("service_rss_growth<10%")).passed
 
 
 class StressRoundTrip:
     @staticmethod
     def same(ev: Any) -> bool:
-        from fpt.loadtypes import StressEvidence
+        from fpt.evidence.loadtypes import StressEvidence
 
         return bool(StressEvidence.from_dict(json.loads(json.dumps(ev.to_dict()))) == ev)
 
 
 def _result(**load: Any) -> RunResult:
-    from fpt.engine import EngineStats
-    from fpt.hist import Histogram
-    from fpt.loadtypes import LoadEvidence
-    from fpt.records import FindingLog
+    from fpt.config.hist import Histogram
+    from fpt.evidence.engine import EngineStats
+    from fpt.evidence.findings import FindingLog
+    from fpt.evidence.loadtypes import LoadEvidence
 
     engine = EngineStats(planned=1, started=1, completed=1, crashed=0, dropped_no_user=0, dropped_cap=0,
                          cancelled=0, dropped_late=0, window=1.0, elapsed=1.0, peak_inflight=1,
@@ -204,7 +207,7 @@ def test_stress_breaks_then_judges_recovery(bugs: list[str], recovered: bool | N
         assert [s.rate for s in stress.stairs] == [10, 20, 30, 40]
     # The thresholds speak for the stairs that held; recovery decides the run.
     assert all(t.passed for t in r.thresholds), r.thresholds
-    assert bool(r.failures()) is (recovered is False)
+    assert bool(failures(r)) is (recovered is False)
     # Merged from two workers (`--dist each`), the thresholds are judged again the same way.
     merged = merge_results([r, dataclasses.replace(r, worker="gw1")])
     assert all(t.passed for t in merged.thresholds), merged.thresholds
@@ -225,7 +228,7 @@ def test_spike_judges_errors_during_and_the_way_back(bugs: list[str], passed: bo
     if not passed:
         assert not spike.errors_ok
         assert spike.back_after is None
-        assert any("NOT back to baseline" in f for f in r.failures())
+        assert any("NOT back to baseline" in f for f in failures(r))
     assert item([r], "performance.spike")[0] == ("passed" if passed else "failed")
 
 
@@ -260,7 +263,7 @@ def test_soak_judges_the_service_memory_not_fpts(server: Server) -> None:
     status, detail = item([short], "performance.soak_memory")
     assert status == "not_evidenced"
     assert "under soak_min_span (60s)" in detail
-    assert short.measure(parse_threshold("service_rss_growth<10%")).measured is None
+    assert measure(short, parse_threshold("service_rss_growth<10%")).measured is None
     # Across workers the one service is one series, each second counted once.
     merged = merge_results([r, dataclasses.replace(r, worker="gw1")])
     assert [len(s.samples) for s in merged.resources] == [len(s.samples) for s in r.resources]
@@ -375,7 +378,7 @@ def test_bad_volume_and_growth_thresholds_are_refused() -> None:
 
 
 def test_workers_stress_evidence_merges_to_the_worst() -> None:
-    from fpt.loadtypes import LoadEvidence, merge_load
+    from fpt.evidence.loadtypes import LoadEvidence, merge_load
 
     m = Metrics()
     seconds(m, 0, 10, 5)
@@ -396,7 +399,7 @@ def test_workers_stress_evidence_merges_to_the_worst() -> None:
 
 SESSION = '''
 import pytest
-from suites.demo.server import serve
+from fpt.demo.server import serve
 
 @pytest.fixture(scope="module")
 def server():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fpt.merge import merge_continuity
-from fpt.thresholds import ThresholdOutcome, evaluate, parse_threshold
+from fpt.config.thresholds import ThresholdOutcome, evaluate, parse_threshold
+from fpt.evidence.merge import merge_continuity
 
 
 def part(moved: bool, *, lost: int = 0, ok: bool = True, passed: bool = True) -> dict[str, Any]:

@@ -10,17 +10,18 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fpt.checks.continuity import read_back
-from fpt.dod import NOT_EVIDENCED
-from fpt.dod import evaluate as dod_evaluate
-from fpt.engine import EngineStats
-from fpt.hist import Histogram
-from fpt.loadtypes import window
-from fpt.metrics import MAX_FAILURE_KEYS, MAX_SERIES_BUCKETS, OTHER_MESSAGES, Metrics
-from fpt.records import MAX_MESSAGE_KEYS, Finding, FindingLog
-from fpt.resources import ResourceSample, ResourceSeries, _Track
-from fpt.result import RunResult
-from fpt.user import LEDGER_KEEP, Ledger, RunContext
+from fpt.config.hist import Histogram
+from fpt.evidence.engine import EngineStats
+from fpt.evidence.findings import MAX_MESSAGE_KEYS, Finding, FindingLog
+from fpt.evidence.metrics import MAX_FAILURE_KEYS, MAX_SERIES_BUCKETS, OTHER_MESSAGES, Metrics
+from fpt.evidence.resources import ResourceSample, ResourceSeries
+from fpt.evidence.result import RunResult
+from fpt.judge.dod import NOT_EVIDENCED
+from fpt.judge.dod import evaluate as dod_evaluate
+from fpt.judge.loadtypes import window
+from fpt.run.detectors.continuity import read_back
+from fpt.run.resources import _Track
+from fpt.run.user import LEDGER_KEEP, Ledger, RunContext
 
 
 @settings(max_examples=50, deadline=None)
@@ -50,7 +51,7 @@ def test_fast_record_matches_hdr_record_value(values: list[int], digits: int) ->
     """Histogram.record computes HDR's counts index itself; it must land where HdrHistogram's does."""
     from hdrh.histogram import HdrHistogram
 
-    from fpt.hist import HIGHEST_US
+    from fpt.config.hist import HIGHEST_US
 
     ours, ref = Histogram(digits), HdrHistogram(1, HIGHEST_US, digits)
     for v in values:

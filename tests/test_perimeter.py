@@ -20,15 +20,16 @@ from typing import Any
 import httpx
 import pytest
 
-from fpt.config import FptConfig
-from fpt.errors import ConfigError, FptError
-from fpt.explore import Pacer
-from fpt.identity import IdentityFactory
+from fpt.config.errors import ConfigError, FptError
+from fpt.config.hosts import Perimeter
+from fpt.config.settings import FptConfig
 from fpt.load import LoadRunner
-from fpt.perimeter import GuardedTransport, OffPerimeter, Perimeter
-from fpt.runner import client_kwargs
-from fpt.transport import FastTransport
-from fpt.user import RunContext, User
+from fpt.run.explore import Pacer
+from fpt.run.identity import IdentityFactory
+from fpt.run.perimeter import GuardedTransport, OffPerimeter, check
+from fpt.run.runner import client_kwargs
+from fpt.run.transport import FastTransport
+from fpt.run.user import RunContext, User
 
 ALLOWED = "127.0.0.1"
 FOREIGN = "127.0.0.2"
@@ -153,7 +154,7 @@ def test_loopback_word_means_every_loopback_address() -> None:
 
 def test_off_perimeter_is_an_httpx_transport_error_and_an_fpt_error() -> None:
     with pytest.raises(OffPerimeter) as info:
-        ONLY_ALLOWED.check("evil.example")
+        check(ONLY_ALLOWED, "evil.example")
     assert isinstance(info.value, httpx.TransportError)
     assert isinstance(info.value, FptError)
     assert info.value.host == "evil.example"

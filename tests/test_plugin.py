@@ -334,7 +334,7 @@ def test_progress_lines_show_past_capture_while_long_runs_last(app_module: pytes
 
 def test_live_view_redraws_in_place_on_a_tty_and_paces_plain_lines() -> None:
     from fpt.report.terminal import LiveView
-    from fpt.runner import Progress
+    from fpt.run.runner import Progress
 
     def p(elapsed: float, phase: str = "load", duration: float = 20) -> Progress:
         return Progress(elapsed=elapsed, duration=duration, started=10, rate=9.5, p90_ms=12.25, errors=1,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 
-from fpt.config import FptConfig
-from fpt.runner import Run
-from fpt.shapes import constant
+from fpt.config.settings import FptConfig
+from fpt.demo import create_app
+from fpt.demo.eligibility import eligibility_of
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
 from fpt.virtual import Faults, LogNormal, VirtualServices
-from suites.demo import create_app
-from suites.demo.eligibility import eligibility_of
 from suites.flows import book_with_eligibility
 
 URL = "http://eligibility.virtual"

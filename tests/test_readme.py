@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fpt.config import KEYS
+from fpt.config.settings import KEYS
 from fpt.load import OVERRIDABLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def test_readme_first_flow_runs_against_the_demo_as_written(pytester: pytest.Pyt
 
 @pytest.fixture(scope="module")
 def demo_url() -> Iterator[str]:
-    from suites.demo.server import serve
+    from fpt.demo.server import serve
 
     with serve() as server:
         yield server.base_url

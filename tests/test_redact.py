@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fpt import redact
+from fpt.config import redact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,8 +75,8 @@ def test_many_known_secrets_are_found_in_one_walk(clean_registry: None) -> None:
 
 
 def test_deep_scrub_of_a_checklist_keeps_it_valid_for_the_gate(clean_registry: None) -> None:
-    from fpt.dod import ItemOutcome, evaluate
-    from fpt.gate import validate
+    from fpt.judge.dod import ItemOutcome, evaluate
+    from fpt.judge.gate import validate
 
     redact.register("very-secret-token")
     c = evaluate([], incomplete=["worker gw1 said very-secret-token"],
@@ -124,7 +124,7 @@ def test_assertion_and_output_are_redacted(fpt_load, demo_url):
 '''
 CONFTEST = '''
 import pytest
-from suites.demo.server import serve
+from fpt.demo.server import serve
 
 @pytest.fixture(scope="session")
 def demo_url():

@@ -18,18 +18,10 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from fpt.errors import ConfigError
-from fpt.resources import (
-    PidTarget,
-    PrometheusMetrics,
-    PrometheusTarget,
-    ResourceSample,
-    ResourceSampler,
-    ResourceSeries,
-    merge,
-    parse_metrics,
-)
-from suites.demo import server as demo
+from fpt.config.errors import ConfigError
+from fpt.demo import server as demo
+from fpt.evidence.resources import ResourceSample, ResourceSeries, merge
+from fpt.run.resources import PidTarget, PrometheusMetrics, PrometheusTarget, ResourceSampler, parse_metrics
 
 MB = 1024 * 1024
 
@@ -187,7 +179,7 @@ def test_default_metric_names_and_counter_reset() -> None:
             "process_open_fds 33\nprocess_max_fds 1024\n")
     assert parse_metrics(page, PrometheusMetrics()) == {"rss": 2.5e7, "cpu_seconds": 12.5, "open_fds": 33.0}
     assert parse_metrics("", PrometheusMetrics()) == {"rss": None, "cpu_seconds": None, "open_fds": None}
-    from fpt.resources import _cpu_percent
+    from fpt.run.resources import _cpu_percent
     assert _cpu_percent((10.0, 5.0), (12.0, 6.0)) == pytest.approx(50.0)
     assert _cpu_percent((10.0, 5.0), (11.0, 0.2)) is None  # restarted: no negative CPU
     assert _cpu_percent(None, (11.0, 0.2)) is None

@@ -13,10 +13,10 @@ import pytest
 from inprocess_fleet import Fleet, flow
 
 import fpt
-from fpt.config import FptConfig
-from fpt.runner import Run
-from fpt.scaling import CallableScaler, CommandScaler, ScaleError, at, check_size
-from fpt.shapes import constant
+from fpt.config.settings import FptConfig
+from fpt.run.runner import Run
+from fpt.run.scaling import CallableScaler, CommandScaler, ScaleError, at, check_size
+from fpt.run.shapes import constant
 
 
 def run_fleet(shared: bool) -> fpt.RunResult:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fpt.shapes import Shape, constant, ramp, schedule, spike, stages, step_up
+from fpt.run.shapes import Shape, constant, ramp, schedule, spike, stages, step_up
 
 rates = st.floats(min_value=0, max_value=200, allow_nan=False)
 durations = st.floats(min_value=0.1, max_value=60, allow_nan=False)

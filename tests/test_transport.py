@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from fpt.transport import FastTransport
+from fpt.run.transport import FastTransport
 
 
 def run(test: Callable[[], Awaitable[None]]) -> Callable[[], None]:
@@ -267,7 +267,7 @@ def _closed_port() -> int:
 
 @run
 async def test_concurrent_requests_share_a_bounded_pool_across_origins() -> None:
-    from fpt.transport import MAX_CONNECTIONS
+    from fpt.run.transport import MAX_CONNECTIONS
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         while True:
@@ -288,7 +288,7 @@ async def test_concurrent_requests_share_a_bounded_pool_across_origins() -> None
 def test_demo_flow_live_through_either_transport(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
                                                  transport: str) -> None:
     """The booking flow (sign-up, login cookie, /me, visits) against the real demo server."""
-    from suites.demo.server import ROOT, serve
+    from fpt.demo.server import ROOT, serve
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     with serve() as server:
@@ -344,7 +344,7 @@ async def _answer_forever(p: Peer, reader: asyncio.StreamReader, writer: asyncio
 
 
 def test_proxy_in_env_follows_the_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fpt.transport import proxy_in_env
+    from fpt.run.transport import proxy_in_env
 
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
                  "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
@@ -362,8 +362,8 @@ def test_proxy_in_env_follows_the_proxy_variables(monkeypatch: pytest.MonkeyPatc
 
 
 def test_runner_uses_httpx_transport_when_a_proxy_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fpt.runner import client_kwargs
-    from fpt.transport import MAX_CONNECTIONS
+    from fpt.run.runner import client_kwargs
+    from fpt.run.transport import MAX_CONNECTIONS
 
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
                  "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
@@ -383,7 +383,7 @@ def test_runner_uses_httpx_transport_when_a_proxy_is_set(monkeypatch: pytest.Mon
 
 @run
 async def test_body_limit_names_itself_and_a_request_may_lift_it() -> None:
-    from fpt.transport import BodyTooLarge
+    from fpt.run.transport import BodyTooLarge
 
     big = b"z" * (3 << 20)
 
@@ -406,7 +406,7 @@ async def test_body_limit_names_itself_and_a_request_may_lift_it() -> None:
 
 @run
 async def test_a_too_large_head_is_refused_even_when_read_whole() -> None:
-    from fpt.transport import MAX_HEAD, HeadTooLarge, _Connection
+    from fpt.run.transport import MAX_HEAD, HeadTooLarge, _Connection
 
     conn = _Connection(asyncio.get_running_loop())
     conn.start(skip_body=False, max_body=None)

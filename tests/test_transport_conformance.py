@@ -32,9 +32,9 @@ from typing import Any
 import httpx
 import pytest
 
-from fpt.identity import IdentityFactory
-from fpt.transport import FastTransport
-from fpt.user import RunContext, User
+from fpt.run.identity import IdentityFactory
+from fpt.run.transport import FastTransport
+from fpt.run.user import RunContext, User
 
 Write = Callable[[bytes], None]
 #: A server script: ``(request_head_and_body, connection_number, request_number_on_it, write)``.

@@ -8,12 +8,12 @@ import httpx
 import pytest
 
 import fpt
-from fpt.config import FptConfig
-from fpt.identity import IdentityFactory
-from fpt.runner import Run
-from fpt.shapes import constant
-from fpt.thresholds import parse_thresholds
-from fpt.user import RunContext, User
+from fpt.config.settings import FptConfig
+from fpt.config.thresholds import parse_thresholds
+from fpt.run.identity import IdentityFactory
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
+from fpt.run.user import RunContext, User
 
 
 def handler(request: httpx.Request) -> httpx.Response:
@@ -108,7 +108,7 @@ def test_no_two_users_share_cookies_headers_or_connections() -> None:
 
 
 def test_url_targets_give_each_user_its_own_pool() -> None:
-    from fpt.runner import client_kwargs
+    from fpt.run.runner import client_kwargs
 
     make = client_kwargs("http://127.0.0.1:9")
     ctx = RunContext(flow="f")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from vtime import run_virtual
 
-from fpt.user import _error_kind
+from fpt.run.user import _error_kind
 from fpt.virtual import (
     Faults,
     Fixed,

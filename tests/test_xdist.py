@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from fpt.judge.thresholds import measure
+
 APP = '''
 import fpt
 from starlette.applications import Starlette
@@ -79,13 +81,13 @@ def test_dist_each_splits_rate_and_users_and_merges(xdist_project: pytest.Pytest
 def test_merged_percentiles_equal_direct_computation() -> None:
     import random
 
-    from fpt.engine import EngineStats
-    from fpt.hist import Histogram
-    from fpt.merge import merge_results
-    from fpt.metrics import Metrics
-    from fpt.records import FindingLog
-    from fpt.result import RunResult
-    from fpt.thresholds import parse_threshold
+    from fpt.config.hist import Histogram
+    from fpt.config.thresholds import parse_threshold
+    from fpt.evidence.engine import EngineStats
+    from fpt.evidence.findings import FindingLog
+    from fpt.evidence.metrics import Metrics
+    from fpt.evidence.result import RunResult
+    from fpt.judge.merge import merge_results
 
     rng = random.Random(2)
     whole = Metrics()
@@ -109,7 +111,7 @@ def test_merged_percentiles_equal_direct_computation() -> None:
                       findings=FindingLog(), worker=f"gw{w}", first_user=4 * w)
         parts.append(RunResult.from_dict(json.loads(json.dumps(r.to_dict()))))
     th = parse_threshold("s:p90<10s")
-    parts = [p.__class__(**{**p.__dict__, "thresholds": (p.measure(th),)}) for p in parts]
+    parts = [p.__class__(**{**p.__dict__, "thresholds": (measure(p, th),)}) for p in parts]
     merged = merge_results(parts)
     assert merged.engine.started == 3000
     assert merged.users == 12

@@ -21,16 +21,17 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from fpt.dod import ITEMS, Checklist
-from fpt.metrics import StepMetrics
-from fpt.records import SWAP_KINDS, Finding
-from fpt.redact import REDACTED
-from fpt.redact import url as redact_url
-from fpt.result import RunResult
-from fpt.stats import failure_rows, step_stats
+from fpt.config.redact import REDACTED
+from fpt.config.redact import url as redact_url
+from fpt.evidence.findings import SWAP_KINDS, Finding
+from fpt.evidence.metrics import StepMetrics
+from fpt.evidence.result import RunResult
+from fpt.evidence.stats import failure_rows, step_stats
+from fpt.judge.dod import ITEMS, Checklist
+from fpt.judge.verdict import failures, swap_verdict
 
 PERCENTILES = (50, 90, 99)
-READBACK_STEP = "fpt.readback"  # the read-back's step (fpt.checks.continuity.READBACK_STEP)
+READBACK_STEP = "fpt.readback"  # the read-back's step (fpt.run.detectors.continuity.READBACK_STEP)
 EVENT_COLOUR = "#8e44ad"
 EXAMPLES_PER_KIND = 4
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -246,7 +247,7 @@ def curl_line(r: RunResult, f: Finding) -> str:
 
 
 def _findings(r: RunResult) -> list[dict[str, Any]]:
-    from fpt.judge import VERDICT_WORDS, examples
+    from fpt.judge.verdict import VERDICT_WORDS, examples
 
     groups = []
     for kind, n in sorted(r.findings.counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -273,7 +274,7 @@ def _ms(v: float | None) -> str:
 
 
 def _run_view(r: RunResult, n: int) -> dict[str, Any]:
-    from fpt.judge import headline
+    from fpt.judge.verdict import headline
     from fpt.report.terminal import peak_text
 
     rows = [{"step": x["step"], "kind": x["kind"], "count": x["count"],
@@ -281,7 +282,7 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
              "why": ", ".join(f"{k} {v}" for k, v in {**x["errors"], **x["statuses"]}.items()),
              **{k: _ms(x[f"{k}_ms"]) for k in ("p50", "p90", "p95", "p99", "max")},
              "rate": f"{x['throughput_per_s']:.1f}"} for x in step_stats(r)]
-    failing = r.failures()
+    failing = failures(r)
     e = r.engine
     c = r.continuity or {}
     params = [
@@ -302,7 +303,7 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
         "headline": headline(r) if failing else "all checks passed",
         "params": [params[i:i + 3] for i in range(0, len(params), 3)],
         "failing": [f for f in failing if f not in {t.detail for t in r.thresholds}],
-        "verdict": r.swap_verdict, "rows": rows,
+        "verdict": swap_verdict(r), "rows": rows,
         "thresholds": [{"detail": t.detail, "passed": t.passed} for t in r.thresholds],
         "load_plot": load_plot(r) if r.metrics.series else "",
         "latency_plot": latency_plot(r) if r.metrics.series else "",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fpt.dod import ITEMS, PASSED, Checklist
+from fpt.judge.dod import ITEMS, PASSED, Checklist
 
 MARK = {"passed": "✅ passed", "failed": "❌ failed", "not_evidenced": "⚠️ not evidenced"}
 

@@ -9,9 +9,10 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fpt import redact
-from fpt.dod import Checklist
-from fpt.result import RunResult
+from fpt.config import redact
+from fpt.evidence.result import RunResult
+from fpt.judge.dod import Checklist
+from fpt.judge.verdict import swap_verdict
 
 JSON_NAME, MD_NAME, HTML_NAME = "fpt-dod.json", "fpt-dod.md", "fpt-report.html"
 STEPS_CSV, FAILURES_CSV = "fpt-steps.csv", "fpt-failures.csv"
@@ -100,7 +101,7 @@ def junit_properties(r: RunResult) -> list[tuple[str, object]]:
         ("fpt.iterations", r.engine.started), ("fpt.dropped", r.engine.dropped),
         ("fpt.peak_inflight", r.engine.peak_inflight),
         ("fpt.overlap_request_pairs", r.evidence.overlap_pairs),
-        ("fpt.swap_verdict", r.swap_verdict), ("fpt.swaps", r.swaps),
+        ("fpt.swap_verdict", swap_verdict(r)), ("fpt.swaps", r.swaps),
         ("fpt.error_rate", round(r.metrics.flow.error_rate, 6)),
     ]
     if r.metrics.flow.count:

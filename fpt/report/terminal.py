@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from fpt.dod import Checklist
-from fpt.loadtypes import load_lines
-from fpt.metrics import StepMetrics
-from fpt.result import RunResult
-from fpt.runner import Progress
+from fpt.evidence.metrics import StepMetrics
+from fpt.evidence.progress import Progress
+from fpt.evidence.result import RunResult
+from fpt.judge.dod import Checklist
+from fpt.judge.loadtypes import load_lines
+from fpt.judge.verdict import failures, swap_verdict
+from fpt.report.hunting import hunt_lines  # data-swap hunting: arrivals, unevidenced steps, detectors
 
 COLUMNS = ("step", "count", "err %", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "rate /s")
 LEGEND = ("(flow) = whole iterations of the flow; (requests) = every HTTP request, in steps or not; "
@@ -61,12 +63,11 @@ def run_summary(r: RunResult) -> list[str]:
     lines.append("  " + LEGEND)
     lines.extend("  " + x for x in failure_lines(r))
     lines.append("  " + swap_line(r))
-    from fpt.checks.replay import hunt_lines  # data-swap hunting: arrivals, unevidenced steps, detectors
     lines.extend("  " + x for x in hunt_lines(r.evidence))
     lines.extend("  " + x for x in scaling_lines(r))
     for t in r.thresholds:
         lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
-    for f in r.failures():
+    for f in failures(r):
         if not f.endswith(("ok", "FAILED")) and "not evidenced" not in f:
             lines.append(f"  FAIL {f}")
     return lines
@@ -74,7 +75,7 @@ def run_summary(r: RunResult) -> list[str]:
 
 def failure_lines(r: RunResult, top: int = 5) -> list[str]:
     """The most frequent failures (request statuses, exceptions, failed checks), as a small table."""
-    from fpt.stats import failure_rows
+    from fpt.evidence.stats import failure_rows
 
     rows = failure_rows(r)
     if not rows:
@@ -99,7 +100,7 @@ def peak_text(r: RunResult) -> str:
 
 def swap_line(r: RunResult) -> str:
     """The data-swap verdict, in the judging layer's words, with the evidence behind it."""
-    from fpt.judge import PROBLEMS, VERDICT_WORDS, swap_kinds
+    from fpt.judge.verdict import PROBLEMS, VERDICT_WORDS, swap_kinds
 
     ev = r.evidence
     kinds = swap_kinds(r)
@@ -111,7 +112,7 @@ def swap_line(r: RunResult) -> str:
              f"{ev.inspected_overlap_pairs} overlapping pairs of different users{within}{probes}")
     if kinds:
         return f"FAIL data swap: {'; '.join(VERDICT_WORDS[k] for k in kinds)} ({basis})"
-    verdict = r.swap_verdict
+    verdict = swap_verdict(r)
     head = "ok  " if verdict == "passes" else "WEAK" if verdict not in PROBLEMS else "FAIL"
     return f"{head} data swap: {VERDICT_WORDS[verdict]} ({basis})"
 

@@ -31,15 +31,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import fpt
-from fpt.checks.canary import CanaryScanner, find_canaries
-from fpt.checks.probes import CrossUserProbe
-from fpt.config import FptConfig
-from fpt.dod import FAILED, NOT_EVIDENCED, PASSED, item_judges
-from fpt.errors import ConfigError
-from fpt.identity import IdentityFactory
-from fpt.runner import Run
-from fpt.shapes import constant
-from fpt.user import RunContext, User
+from fpt.config.errors import ConfigError
+from fpt.config.settings import FptConfig
+from fpt.judge.dod import FAILED, NOT_EVIDENCED, PASSED, item_judges
+from fpt.run.detectors.canary import CanaryScanner, find_canaries
+from fpt.run.detectors.probes import CrossUserProbe
+from fpt.run.identity import IdentityFactory
+from fpt.run.runner import Run
+from fpt.run.shapes import constant
+from fpt.run.user import RunContext, User
 from hostile.flows import login
 from hostile.services import Accounts
 
@@ -375,7 +375,7 @@ def test_a_probe_of_a_live_order_without_authorization_leaks() -> None:
 def test_read_back_finds_a_write_rendered_in_upper_case(modes: tuple[str, ...], lost: int) -> None:
     """The owner's read-back of its order, rendered in upper case, still holds the note it wrote (not
     lost); an order deleted (by another user: ``bola``) is lost all the same."""
-    from fpt.checks.continuity import read_back
+    from fpt.run.detectors.continuity import read_back
 
     ctx = RunContext(flow="f")
     transport = httpx.ASGITransport(app=gap_app(*modes))

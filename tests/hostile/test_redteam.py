@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fpt import cli
-from fpt.dod import digest
+from fpt.judge.dod import digest
 from hostile.services import serve
 from hostile.services2 import shop_app
 
@@ -291,7 +291,7 @@ def test_a_built_in_level_cannot_be_weakened(pytester: pytest.Pytester) -> None:
 def test_a_file_whose_items_were_edited_and_digest_recomputed_is_refused(tmp_path: Path) -> None:
     """Flip every item to passed, drop the runs' failures, recompute reasons, verdict and digest:
     the runs the file lists still show the swaps, so it contradicts itself and the gate refuses it."""
-    from fpt.dod import Checklist, ItemOutcome
+    from fpt.judge.dod import Checklist, ItemOutcome
 
     check = Checklist.from_dict(_failed_swap_file())
     forged = Checklist(level=check.level, required=check.required, tests=check.tests, created=check.created,
@@ -310,10 +310,10 @@ def _failed_swap_file() -> dict[str, Any]:
     """A real checklist of a real run that swapped data (from an in-process run of the orders app)."""
     import asyncio
 
-    from fpt.config import FptConfig
-    from fpt.dod import evaluate
-    from fpt.runner import Run
-    from fpt.shapes import constant
+    from fpt.config.settings import FptConfig
+    from fpt.judge.dod import evaluate
+    from fpt.run.runner import Run
+    from fpt.run.shapes import constant
     from hostile.flows import me_unchecked
     from hostile.services import orders_app
 

@@ -1,1 +1,0 @@
-"""Checks that run while the load runs (observers) and pure judgements after it."""

@@ -1,0 +1,55 @@
+"""fpt's exceptions.
+
+Tree (each raised on purpose; anything else escaping fpt is a bug)::
+
+    FptError                 root of everything fpt raises on purpose
+    ├── ConfigError          a bad configuration value: names the key, the value, what is allowed
+    │                        and where it came from (becomes pytest.UsageError, or a clean test failure
+    │                        for a bad fpt_load argument)
+    ├── FptFailure           a run finished and one or more checks failed (also an AssertionError, so
+    │                        pytest reports it as a test failure); its message is already redacted
+    ├── EngineError          the load engine was misused (bad schedule, no users)
+    ├── ScaleError           a scale event could not be triggered or observed (fpt.run.scaling)
+    ├── GateError            a checklist file cannot be trusted: unreadable, malformed, edited
+                             (fpt.judge.gate)
+    └── OffPerimeter         a request to a host outside live_hosts, refused before any connection
+                             (fpt.run.perimeter; also an httpx.TransportError, so flows see a transport error)
+
+Every message that leaves the process passes through :func:`fpt.config.redact.scrub` first.
+"""
+
+from __future__ import annotations
+
+from fpt.config.redact import scrub
+
+
+class FptError(Exception):
+    """Root of every error fpt raises on purpose."""
+
+
+class ConfigError(FptError):
+    """A configuration value is wrong: names the key, the bad value and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str, source: str = "") -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        self.source = source
+        where = f" (from {source})" if source else ""
+        # A bad base URL may carry a password: the message is printed as it is.
+        super().__init__(scrub(f"fpt: {key} must {allowed}; got {value!r}{where}"))
+
+    def with_source(self, source: str) -> ConfigError:
+        """Return the same error, saying where the value came from."""
+        return ConfigError(self.key, self.value, self.allowed, source)
+
+
+class FptFailure(FptError, AssertionError):
+    """A load run ended with failed checks; the message is a readable summary, secrets scrubbed."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(scrub(str(message)), *args)
+
+
+class EngineError(FptError):
+    """The load engine was given something it cannot run."""

@@ -1,0 +1,117 @@
+"""Merge the run results of several xdist workers into one, exactly.
+
+Counts add, histograms merge bucket by bucket, findings and evidence add, and
+thresholds are judged again on the merged data — never averaged from the parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fpt.config.hist import Histogram
+from fpt.config.thresholds import evaluate
+from fpt.evidence.checks import merge_evidence
+from fpt.evidence.engine import EngineStats
+from fpt.evidence.findings import FindingLog
+from fpt.evidence.loadtypes import merge_load
+from fpt.evidence.metrics import Metrics
+from fpt.evidence.resources import merge as merge_resources
+from fpt.evidence.result import RunResult
+
+_SUMMED = ("planned", "started", "completed", "crashed", "dropped_no_user", "dropped_cap", "dropped_late",
+           "cancelled", "overlapped_starts")
+
+
+def merge_engine(parts: Sequence[EngineStats]) -> EngineStats:
+    """Engine figures of workers that ran side by side over the same window."""
+    lateness = Histogram()
+    for p in parts:
+        lateness.merge(p.lateness)
+    summed = {k: sum(getattr(p, k) for p in parts) for k in _SUMMED}
+    stopped = [p.stopped_at for p in parts if p.stopped_at is not None]
+    return EngineStats(
+        **summed, window=max(p.window for p in parts), elapsed=max(p.elapsed for p in parts),
+        # Per-worker peaks need not coincide: their sum is an upper bound, the max a lower one.
+        peak_inflight=max(p.peak_inflight for p in parts),
+        peak_inflight_sum=sum(p.peak_inflight for p in parts),
+        mean_inflight=sum(p.mean_inflight for p in parts), lateness=lateness,
+        stopped_at=min(stopped) if stopped else None,
+    )
+
+
+def merge_continuity(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Scale-event evidence of every worker: an event moved traffic if any worker saw it move,
+    read-back and session counts add, degradation passes only where every worker's passed."""
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    first = present[0]
+    events = []
+    for i, e in enumerate(first.get("events", [])):
+        same = [p["events"][i] for p in present if i < len(p.get("events", []))]
+        moved = [x for x in same if x.get("moved_traffic")]
+        events.append({**e, "ok": all(x.get("ok", False) for x in same), "moved_traffic": bool(moved),
+                       "moved_detail": (moved or same)[0].get("moved_detail", "")})
+    readback: dict[str, int] = {}
+    for p in present:
+        for k, v in p.get("readback", {}).items():
+            readback[k] = readback.get(k, 0) + v
+    evidenced = bool(events) and all(e["ok"] and e["moved_traffic"] for e in events)
+    return {
+        **first, "events": events, "evidenced": evidenced,
+        "not_evidenced_because": "" if evidenced else "; ".join(
+            e["moved_detail"] for e in events if not e["moved_traffic"]),
+        "broken_sessions": sum(p.get("broken_sessions", 0) for p in present),
+        "user_moves": sum(p.get("user_moves", 0) for p in present), "readback": readback,
+        "degradation": {"passed": all(p.get("degradation", {}).get("passed", False) for p in present),
+                        "detail": " | ".join(p.get("degradation", {}).get("detail", "") for p in present)},
+        "workers": len(present),
+    }
+
+
+def merge_parts(parts: Sequence[RunResult]) -> RunResult:
+    """One result from the parts of the same test run on several workers.
+
+    Threshold outcomes cannot be merged: they come back unmeasured (failing), to be judged
+    again on the merged evidence by :func:`fpt.judge.merge.merge_results`.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    metrics = Metrics()
+    findings = FindingLog()
+    for p in parts:
+        metrics.merge(p.metrics)
+        findings.merge(p.findings)
+    merged = dataclasses.replace(
+        first,
+        engine=merge_engine([p.engine for p in parts]), metrics=metrics, findings=findings,
+        evidence=merge_evidence(p.evidence for p in parts), users=sum(p.users for p in parts),
+        target_rate=sum(p.target_rate for p in parts), first_user=min(p.first_user for p in parts),
+        worker=",".join(p.worker for p in parts), continuity=merge_continuity([p.continuity for p in parts]),
+        incomplete=any(p.incomplete for p in parts),
+        broke_at_rate=None if all(p.broke_at_rate is None for p in parts)
+        else sum(p.broke_at_rate or 0.0 for p in parts),
+        thresholds=(),
+        # The same service read by several workers is one series (each second once); each
+        # worker's own process is a series of its own (``fpt:gw0``...).
+        resources=merge_resources(s for p in parts for s in p.resources),
+        load=merge_load([p.load for p in parts]),
+    )
+    unjudged = tuple(evaluate(t.threshold, None, "merged, not judged yet") for t in first.thresholds)
+    return dataclasses.replace(merged, thresholds=unjudged)
+
+
+def group_by_test(results: Iterable[RunResult]) -> list[list[RunResult]]:
+    """Results grouped by test and call order: the parts of one run (``--dist each``)."""
+    groups: dict[tuple[str, int], list[RunResult]] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for r in results:
+        n = seen.get((r.name, r.worker), 0)
+        seen[(r.name, r.worker)] = n + 1
+        groups.setdefault((r.name, n), []).append(r)
+    return list(groups.values())

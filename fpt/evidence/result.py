@@ -1,0 +1,100 @@
+"""The run result: plain data that crosses processes, merges, and is judged in :mod:`fpt.judge`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fpt.config.thresholds import ThresholdOutcome
+from fpt.evidence.checks import Evidence
+from fpt.evidence.engine import EngineStats
+from fpt.evidence.findings import SWAP_KINDS, FindingLog
+from fpt.evidence.loadtypes import LoadEvidence
+from fpt.evidence.metrics import Metrics
+from fpt.evidence.resources import ResourceSeries
+
+SCHEMA = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """Everything one ``fpt_load`` call measured and found."""
+
+    name: str
+    flow: str
+    profile: str
+    target: str
+    shape: str
+    target_rate: float
+    duration: float
+    users: int
+    seed: int
+    arrivals: str
+    engine: EngineStats
+    metrics: Metrics = field(compare=False)
+    findings: FindingLog = field(compare=False)
+    thresholds: tuple[ThresholdOutcome, ...] = ()
+    first_user: int = 0
+    worker: str = "main"
+    started_at: float = 0.0
+    broke_at_rate: float | None = None
+    phase: str = "load"
+    #: what the checks inspected: per step, overlap, scan, probes, the single-user phase
+    evidence: Evidence = field(default_factory=Evidence, compare=False)
+    #: scale events and phases (before / during / after), when the run had events
+    continuity: dict[str, Any] | None = None
+    #: True when part of the run is missing (a crashed xdist worker): it cannot pass
+    incomplete: bool = False
+    #: the service's CPU / RSS / fds once a second, and fpt's own process (source ``fpt``)
+    resources: tuple[ResourceSeries, ...] = field(default=(), compare=False)
+    #: stress (stairs and recovery), spike and volume evidence, when the run was of that kind
+    load: LoadEvidence = field(default_factory=LoadEvidence, compare=False)
+
+    @property
+    def swaps(self) -> int:
+        """Responses that carried another user's data (ownership mismatch or foreign canary)."""
+        return sum(self.findings.counts.get(k, 0) for k in SWAP_KINDS)
+
+    @property
+    def achieved_rate(self) -> float:
+        """Iterations started per second over the run's window."""
+        return self.engine.started / self.engine.window if self.engine.window else 0.0
+
+    @property
+    def throughput_ratio(self) -> float:
+        """Achieved over target rate."""
+        return self.achieved_rate / self.target_rate if self.target_rate else 0.0
+
+    @property
+    def dropped_ratio(self) -> float:
+        """Dropped over planned iterations."""
+        return self.engine.dropped / self.engine.planned if self.engine.planned else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-ready)."""
+        d: dict[str, Any] = {"schema": SCHEMA}
+        for k in self.__dataclass_fields__:
+            v = getattr(self, k)
+            if k in ("engine", "metrics", "findings", "evidence", "load"):
+                v = v.to_dict()
+            elif k == "resources":
+                v = [r.to_dict() for r in v]
+            elif k == "thresholds":
+                v = [t.to_dict() for t in v]
+            d[k] = v
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(data)
+        if d.pop("schema", None) != SCHEMA:
+            raise ValueError(f"run result schema must be {SCHEMA}")
+        d["engine"] = EngineStats.from_dict(d["engine"])
+        d["metrics"] = Metrics.from_dict(d["metrics"])
+        d["findings"] = FindingLog.from_dict(d["findings"])
+        d["thresholds"] = tuple(ThresholdOutcome.from_dict(t) for t in d["thresholds"])
+        d["evidence"] = Evidence.from_dict(d["evidence"])
+        d["resources"] = tuple(ResourceSeries.from_dict(r) for r in d.get("resources", ()))
+        d["load"] = LoadEvidence.from_dict(d["load"]) if d.get("load") else LoadEvidence()
+        return cls(**d)

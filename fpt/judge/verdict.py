@@ -1,0 +1,175 @@
+"""Run-level judgement: pure functions of a finished run's result and evidence.
+
+The same words everywhere (run line, ``FptFailure``, checklist, reports):
+
+- *fails alone*: the flow fails for one user with nobody else around (functional);
+- *authorization*: another user's resource answered with its data (BOLA/IDOR);
+- *cache/shared state*: another user's data in an answer that no concurrent request
+  could explain (a cache keyed without the user, state kept app-wide);
+- *concurrency*: another user's data only in answers that overlapped other requests.
+
+A run without such findings *passes* only when a check inspected successful answers
+that overlapped another user's; otherwise it is *no overlap* or *not checked*.
+"""
+
+from __future__ import annotations
+
+from fpt.evidence.findings import SWAP_KINDS, Finding
+from fpt.evidence.result import RunResult
+from fpt.judge.loadtypes import load_failures
+
+VERDICT_WORDS = {
+    "fails_alone": "fails alone (a functional bug: it fails for one user with nobody else around)",
+    "authorization": "authorization (another user's resource answered with its data: BOLA/IDOR)",
+    "cache_shared_state": "cache/shared state (another user's data in an answer no concurrent request "
+                          "explains)",
+    "concurrency": "concurrency (another user's data only in answers that overlapped other requests)",
+    "passes": "passes (checks inspected overlapping answers of different users; no swap)",
+    "no_overlap": "not evidenced: a checked step never had two users' successful answers overlap "
+                  "(raise the rate or the rendezvous burst)",
+    "not_checked": "not evidenced: no data-swap check inspected a successful answer",
+}
+"""Every verdict word and what it means."""
+
+PROBLEMS = ("fails_alone", "authorization", "cache_shared_state", "concurrency")
+
+
+def swap_kinds(r: RunResult) -> tuple[str, ...]:
+    """Which kinds of problem the run showed, in :data:`PROBLEMS` order (empty when none)."""
+    found: set[str] = set()
+    alone = r.evidence.alone
+    if alone is not None and not alone.passed:
+        found.add("fails_alone")
+    if r.findings.counts.get("cross_user", 0):
+        found.add("authorization")
+    for f in r.findings.examples:
+        if f.kind in SWAP_KINDS:
+            found.add(f.verdict_kind)
+    if any(r.findings.counts.get(k, 0) for k in SWAP_KINDS) and not found & {"cache_shared_state",
+                                                                            "concurrency"}:
+        found.add("concurrency")  # examples were capped: the kind of the rest is unknown
+    return tuple(k for k in PROBLEMS if k in found)
+
+
+def swap_verdict(r: RunResult) -> str:
+    """One word for the run: the first problem found, else what the evidence allows."""
+    kinds = swap_kinds(r)
+    if kinds:
+        return kinds[0]
+    ev = r.evidence
+    if not ev.inspected:
+        return "not_checked"
+    if not ev.inspected_overlap_pairs or ev.steps_without_overlap:
+        return "no_overlap"
+    return "passes"
+
+
+def examples(findings: list[Finding], n: int = 3) -> list[Finding]:
+    """Up to ``n`` examples, preferring different users spread over the run (not just the first users)."""
+    # Visit the kept examples first, last, middle, quarters...: a spread over the run.
+    order: list[int] = []
+    step = len(findings)
+    while step >= 1 and len(order) < len(findings):
+        for i in range(0, len(findings), step):
+            if i not in order:
+                order.append(i)
+        if len(findings) - 1 not in order:
+            order.append(len(findings) - 1)
+        step //= 2
+    spread = [findings[i] for i in order]
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for f in spread:
+        if f.user not in seen:
+            out.append(f)
+            seen.add(f.user)
+        if len(out) == n:
+            return out
+    for f in spread:
+        if f not in out:
+            out.append(f)
+        if len(out) == n:
+            break
+    return out
+
+
+def example_line(f: Finding) -> str:
+    """A finding's line with what reproduces it: request id, time, and masked values side by side."""
+    line = f.one_line()
+    ev = f.evidence
+    if ev.get("expected") and ev.get("found"):
+        fps = (ev.get("expected_fp") or [""] * len(ev["expected"]),
+               ev.get("found_fp") or [""] * len(ev["found"]))
+        pairs = [f"expected {e}{(' ' + ef) if ef else ''}, found {x}{(' ' + xf) if xf else ''}"
+                 for e, x, ef, xf in zip(ev["expected"], ev["found"], *fps, strict=False)]
+        line += f"; {'; '.join(pairs[:2])}"
+    where = [f"request {f.request_id}" if f.request_id else "", f"at {f.at:.2f}s"]
+    return f"{line} ({', '.join(w for w in where if w)})"
+
+
+SHORT_WORDS = {"fails_alone": "fails alone", "authorization": "authorization",
+               "cache_shared_state": "cache/shared state", "concurrency": "concurrency"}
+"""Verdict words short enough for the first line of a failure."""
+
+
+def headline(r: RunResult) -> str:
+    """What failed, short enough for pytest's one-line summary: ``42 data_swap (concurrency), ...``."""
+    parts: list[str] = []
+    kinds = sorted(r.findings.counts.items(),
+                   key=lambda kv: (kv[0] not in (*SWAP_KINDS, "cross_user"), -kv[1], kv[0]))
+    for kind, n in kinds:
+        if not n:
+            continue
+        words = sorted({SHORT_WORDS.get(f.verdict_kind, f.verdict_kind) for f in r.findings.of(kind)}
+                       if kind in SWAP_KINDS else set())
+        parts.append(f"{n} {kind}" + (f" ({', '.join(words)})" if words else ""))
+    bad = [t for t in r.thresholds if not t.passed]
+    if bad:
+        parts.append(f"{len(bad)} threshold{'s' if len(bad) != 1 else ''} failed")
+    alone = r.evidence.alone
+    if alone is not None and not alone.passed:
+        parts.insert(0, "fails alone")
+    if r.engine.started == 0:
+        parts.insert(0, "no iteration started")
+    if r.incomplete:
+        parts.append("incomplete")
+    if len(parts) > 4:
+        parts = [*parts[:3], f"{len(parts) - 3} more problems"]
+    return ", ".join(parts)
+
+
+def failures(r: RunResult, *, thresholds: bool = True) -> list[str]:
+    """Readable reasons this run fails its checks (empty when it passes).
+
+    ``thresholds=False`` leaves the run's own thresholds out (the checklist judges them in
+    its performance items, where a stress run's breaking point is expected).
+    """
+    out = [t.detail for t in r.thresholds if not t.passed] if thresholds else []
+    for kind, n in sorted(r.findings.counts.items()):
+        shown = examples(r.findings.of(kind))
+        words = {f.verdict_kind for f in shown}
+        label = f" ({', '.join(sorted(words))})" if kind in (*SWAP_KINDS, "cross_user") else ""
+        users = len({f.user for f in r.findings.of(kind)})
+        kept = len(r.findings.of(kind))
+        seen_by = f", {users} users among the {kept} kept" if kept else ""
+        out.append(f"{n} {kind} finding{'s' if n != 1 else ''}{label}{seen_by}"
+                   + "".join(f"\n      e.g. {example_line(f)}" for f in shown))
+    e = r.engine
+    if e.cancelled:
+        out.append(f"{e.cancelled} iterations did not finish within the grace and were cancelled")
+    if e.crashed:
+        out.append(f"{e.crashed} iterations crashed inside fpt")
+    if e.started == 0:
+        out.append("no iteration started: nothing was tested")
+    alone = r.evidence.alone
+    if alone is not None and not alone.passed:
+        out.append("fails for one user alone (a functional bug, not a concurrency one): "
+                   + "; ".join(alone.failures[:3]))
+    probes = r.evidence.probes
+    if probes.allowed:
+        out.append(f"{probes.allowed} cross-user probes were answered 2xx without a refusal "
+                   "(declare the route in public_paths if any user may read it)")
+    if r.incomplete:
+        out.append("incomplete: part of the run is missing (a worker crashed or was interrupted)")
+    out.extend(load_failures(r.load))
+    return out

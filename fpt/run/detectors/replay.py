@@ -1,0 +1,377 @@
+"""Hunting data swaps the way they happen in production, on a share of the real requests.
+
+One uniform draw per request (in ``UserClient.send``) picks what, if anything, a
+request gets; the others pay nothing more:
+
+- **cancel** (``cancel_share``, idempotent methods only): the client gives up at a
+  random point after sending, then sends the request again; the flow sees the second
+  answer. A service that leaves a reply behind on a shared connection (the redis-py
+  asyncio class of 2023) hands it to the *next* user, where the canary scan and
+  ``expect_owner`` see it.
+- **replay** (``replay_share``): the same request, right after its owner's answer,
+  with *another* user's credentials (the headers of that user's last successful
+  request; its own control must still work) and with *none*. The other user must be
+  refused or get its own data, never the owner's (OWASP API1:2023 BOLA, on reads and,
+  with ``replay_writes``, on PUT/DELETE). A refusal counts only if the owner still
+  reads the URL (GET, its own credentials, its data in the answer): a DELETE replayed
+  after the owner's own, or an object gone since, is refused to everybody.
+- **cache probe** (``cache_probe_share``, GET): the same URL at once as another user
+  with its own credentials; the owner's data in that answer is a cache or shared state
+  keyed without the user (Steam 2015, Klarna 2021). Authenticated answers a shared cache
+  may store (ASVS 14.2.2) are counted as a warning.
+
+Each detector acts on at most ``hunt_max_rate`` requests a second per step (a token
+bucket one second deep; those passed over are counted as ``capped``): below that rate
+the shares apply as they are, above it the detectors' cost stays bounded however fast
+the run goes, and a bug on a step is still met many times a second.
+
+Replays and probes run as background tasks over the transports directly (no cookie
+jar, no metrics, no observers), so the flow's own session, timings and iteration
+outcome are untouched; they are counted in typed evidence, never as the service's
+errors. ``drain()`` waits for the stragglers before the clients close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any, cast
+
+import httpx
+
+from fpt.config.redact import SECRET_KEY
+from fpt.config.redact import url as redact_url
+from fpt.evidence.findings import Finding
+from fpt.run.detectors.canary import carries, find_canaries
+from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
+from fpt.run.identity import Identity
+from fpt.run.user import IDEMPOTENT, RunContext, User, UserClient
+
+WRITES = frozenset({"PUT", "DELETE"})
+#: request headers that describe the body, kept when a request is replayed under other credentials
+_BODY_HEADERS = ("content-type",)
+#: background detector tasks in flight at once; more are skipped (counted) rather than queued
+MAX_TASKS = 64
+
+
+def owner_data(owner: Identity, body: bytes) -> list[str]:
+    """Which of ``owner``'s identifying values ``body`` carries, in any case (canary first)."""
+    names = ("canary", *OWNER_VALUES)
+    values = {str(getattr(owner, name)): name for name in names}
+    return [values[v] for v in carries(body, values)]
+
+
+def storable(request: httpx.Request, response: httpx.Response) -> bool:
+    """An authenticated answer that a shared cache may store and hand to someone else."""
+    if "authorization" not in request.headers and "cookie" not in request.headers:
+        return False
+    cc = response.headers.get("cache-control", "").lower()
+    if "private" in cc or "no-store" in cc:
+        return False
+    vary = response.headers.get("vary", "").lower()
+    return not ("cookie" in vary or "authorization" in vary or "*" in vary)
+
+
+class Hunter:
+    """The share-of-requests detectors of one run (see the module docstring)."""
+
+    def __init__(self, ctx: RunContext, *, seed: int, replay_share: float = 0.0,
+                 replay_writes: bool = False, cache_share: float = 0.0, cancel_share: float = 0.0,
+                 public_paths: Sequence[str] = (), max_rate: float = 0.0) -> None:
+        self.ctx = ctx
+        self._rng = random.Random(seed * 7919 + 17)
+        self.random = self._rng.random
+        self.cancel_below = cancel_share
+        self.replay_below = cancel_share + replay_share
+        self.after_below = self.replay_below + cache_share
+        self.methods = IDEMPOTENT | WRITES if replay_writes else IDEMPOTENT
+        self.replaying = replay_share > 0
+        self.caching = cache_share > 0
+        self.cancelling = cancel_share > 0
+        self._public = [re.compile(p) for p in public_paths]
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pool: list[User] = []
+        self.max_rate = max_rate
+        #: (detector, step) -> [tokens, when last filled]
+        self._buckets: dict[tuple[str, str], list[float]] = {}
+
+    def allow(self, detector: str, step: str) -> bool:
+        """Whether ``detector`` may act on one more of ``step``'s requests now (within ``max_rate``).
+
+        A request passed over is counted as ``capped`` in that detector's evidence.
+        """
+        rate = self.max_rate
+        if not rate:
+            return True
+        now = time.perf_counter()
+        bucket = self._buckets.get((detector, step))
+        if bucket is None:
+            bucket = self._buckets[(detector, step)] = [max(rate, 1.0), now]
+        tokens = min(max(rate, 1.0), bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if tokens < 1.0:
+            bucket[0] = tokens
+            rec = self.ctx.recorder
+            rec.bump(getattr(rec, detector), "capped")  # the recorder's replay, cache or cancel counts
+            return False
+        bucket[0] = tokens - 1.0
+        return True
+
+    # -- cancellation -------------------------------------------------------------------------------
+
+    def cut_delay(self, user: User) -> float:
+        """Somewhere within the user's last request's time (1 ms when there is none yet)."""
+        return (user.last_latency or 0.001) * (0.1 + 0.8 * self._rng.random())
+
+    def cut(self, outcome: str) -> None:
+        """Count one cancellation outcome (``tried`` follows ``cancelled``/``answered_first``)."""
+        counts = self.ctx.recorder.cancel
+        if outcome in ("cancelled", "answered_first"):
+            counts["tried"] = counts.get("tried", 0) + 1
+        counts[outcome] = counts.get(outcome, 0) + 1
+
+    # -- replay and cache probe ---------------------------------------------------------------------
+
+    def after(self, user: User, request: httpx.Request, response: httpx.Response, roll: float) -> None:
+        """A successful answer drawn ``roll``: replay the request, or probe its URL as someone else."""
+        if roll < self.cancel_below:
+            return
+        method = request.method
+        # Declared sharing is read now, inside the step that made the request.
+        shared = user.sees_shared(request.url.path)
+        step = str(response.extensions.get("fpt.step", user.current_step))
+        if roll < self.replay_below:
+            if method in self.methods and self.allow("replay", step):
+                self._spawn(self.replay(user, method, request.url, _body_headers(request),
+                                        request.content, step, shared))
+        elif method == "GET" and self.allow("cache", step):
+            self._spawn(self.cache_probe(user, request, response, step, shared))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if len(self._tasks) >= MAX_TASKS:
+            coro.close()
+            self.ctx.recorder.bump(self.ctx.recorder.replay, "skipped")
+            return
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, within: float) -> None:
+        """Wait (at most ``within`` s) for the detectors still running; cancel the rest."""
+        if not self._tasks:
+            return
+        tasks = list(self._tasks)
+        _, pending = await asyncio.wait(tasks, timeout=within)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _other(self, user: User) -> User | None:
+        """A random other user with a successful request to copy credentials from."""
+        if len(self._pool) != len(self.ctx.users):
+            self._pool = list(self.ctx.users.values())
+        pool = self._pool
+        for _ in range(8):
+            other = pool[self._rng.randrange(len(pool))]
+            if other is not user and other.last_ok is not None and not other.probing:
+                return other
+        return None
+
+    async def _control(self, other: User, creds: dict[str, str]) -> bool:
+        """The other user's credentials still identify it: its own last successful GET, sent with
+        them and without any secret-looking query parameter, answers with that user's own data.
+
+        A public page, or a URL whose query carried the token, would answer without proving the
+        credentials the replay carries: then a refusal of the replay proves nothing.
+        """
+        own = other.last_ok_get
+        if own is None:
+            return False
+        url = own.url.copy_with(params=[(k, v) for k, v in own.url.params.multi_items()
+                                        if not SECRET_KEY.search(k)])
+        return await reads_own(other, url, creds, lambda body: owner_data(other.identity, body))
+
+    async def _owner_reads(self, owner: User, url: httpx.URL) -> bool:
+        """After a refusal: the owner, with its own last credentials, still reads ``url`` with its data."""
+        creds = last_credentials(self.ctx, owner)
+        return creds is not None and await reads_own(owner, url, creds,
+                                                     lambda body: owner_data(owner.identity, body))
+
+    def _public_path(self, path: str) -> bool:
+        return any(p.search(path) for p in self._public)
+
+    async def replay(self, owner: User, method: str, url: httpx.URL, headers: dict[str, str],
+                     content: bytes, step: str, shared: bool = False) -> None:
+        """Repeat the owner's request as another user and with no credentials; judge both answers."""
+        rec = self.ctx.recorder
+        counts = rec.replay
+        rec.bump(counts, "tried")
+        rec.bump(rec.replay_methods, method)
+        path = url.path
+        shown = redact_url(path)
+        who: str | None = None
+        seen_as_other: list[str] = []
+        with_own = False
+        other = self._other(owner)
+        creds = last_credentials(self.ctx, other)
+        if other is None or creds is None or not await self._control(other, creds):
+            rec.bump(counts, "unproven")
+        else:
+            who = other.identity.label
+            try:
+                r = await _client(other).raw(method, url, headers={**headers, **creds},
+                                         content=content or None)
+            except httpx.HTTPError:
+                rec.bump(counts, "errors")
+            else:
+                seen_as_other = self._leak(owner, other.identity, r.content)
+                with_own = bool(seen_as_other) and bool(owner_data(other.identity, r.content))
+                if seen_as_other:
+                    rec.bump(counts, "shared" if shared else "leaked")
+                elif r.status_code in DENIED:
+                    # Refused to the owner too (deleted, expired: a DELETE replayed after the owner's own)
+                    # proves nothing about authorization.
+                    rec.bump(counts, "denied" if await self._owner_reads(owner, url) else "unproven")
+                elif r.status_code >= 500:
+                    rec.bump(counts, "errors")
+                elif 200 <= r.status_code < 300:
+                    rec.bump(counts, "public" if self._public_path(path) else "own")
+                else:
+                    rec.bump(counts, "inconclusive")
+        rec.bump(counts, "anon_tried")
+        seen_as_nobody: list[str] = []
+        try:
+            r = await _client(owner).raw(method, url, headers=headers,
+                                     content=content or None)
+        except httpx.HTTPError:
+            rec.bump(counts, "anon_errors")
+        else:
+            seen_as_nobody = self._leak(owner, None, r.content)
+            if seen_as_nobody:
+                rec.bump(counts, "anon_shared" if shared else "anon_leaked")
+            elif r.status_code >= 500:
+                rec.bump(counts, "anon_errors")
+            elif r.status_code in DENIED:
+                rec.bump(counts, "anon_denied")
+            else:
+                rec.bump(counts, "anon_open")
+        if shared or not (seen_as_other or seen_as_nobody):
+            return
+        label = _whose(owner, seen_as_other or seen_as_nobody)
+        if not with_own and not (seen_as_other and seen_as_nobody):
+            # A read of the owner's object is refused or allowed every time; asked once more, an answer
+            # that no longer holds the owner's data came from a request it overlapped (concurrency).
+            again = creds if seen_as_other else None
+            viewer = other if seen_as_other else owner
+            try:
+                r2 = await _client(viewer).raw(method, url, headers={**headers, **(again or {})},  # type: ignore[arg-type]
+                                               content=content or None)
+                confirmed = bool(owner_data(owner.identity, r2.content))
+            except httpx.HTTPError:
+                confirmed = True
+            if not confirmed:
+                self._find("data_swap", f"{label}'s {method} {shown} replayed as {who or 'nobody'} answered "
+                           f"once with {label}'s data, not when asked again (concurrency)",
+                           (who if seen_as_other else "anonymous") or "", label, method, shown, step,
+                           seen_as_other or seen_as_nobody, concurrent=True)
+                return
+        if seen_as_other and seen_as_nobody:
+            # The answer does not depend on who asks: a cache or state kept without the user.
+            self._find("data_swap", f"{method} {shown} answered {who} and a request without credentials "
+                       f"with {label}'s data (replayed; cache or shared state)", who or "", label,
+                       method, shown, step, seen_as_other, concurrent=False)
+        elif with_own:
+            # The URL answers per user (it held the other user's own data too) and mixed the owner's
+            # in: a listing or state that leaks, not a read of the owner's object.
+            self._find("data_swap", f"{method} {shown} replayed as {who} answered with {who}'s data and "
+                       f"{label}'s", who or "", label, method, shown, step, seen_as_other, concurrent=False)
+        elif seen_as_other:
+            self._find("cross_user", f"{label}'s {method} {shown} replayed with {who}'s credentials "
+                       f"answered with {label}'s data", who or "", label, method, shown, step, seen_as_other)
+        else:
+            self._find("cross_user", f"{label}'s {method} {shown} replayed without credentials answered "
+                       f"with {label}'s data", "anonymous", label, method, shown, step, seen_as_nobody)
+
+    def _leak(self, owner: User, viewer: Identity | None, body: bytes) -> list[str]:
+        """The owner's data in ``body`` (or any canary but the viewer's): what a viewer must never get."""
+        found = owner_data(owner.identity, body)
+        mine = viewer.canary if viewer is not None else None
+        if not found:
+            found = [f"canary of {self.ctx.owners.owner_of(c) or 'unknown'}" for c in
+                     dict.fromkeys(find_canaries(body)) if c != mine]
+        return found
+
+    async def cache_probe(self, owner: User, request: httpx.Request, response: httpx.Response, step: str,
+                          shared: bool = False) -> None:
+        """Right after the owner's GET: the same URL as another user, with that user's own credentials."""
+        rec = self.ctx.recorder
+        counts = rec.cache
+        rec.bump(counts, "tried")
+        if storable(request, response):
+            rec.bump(counts, "storable")
+        other = self._other(owner)
+        creds = last_credentials(self.ctx, other)
+        if other is None or creds is None:
+            rec.bump(counts, "unproven")
+            return
+        try:
+            r = await _client(other).raw("GET", request.url, headers=creds)
+        except httpx.HTTPError:
+            rec.bump(counts, "errors")
+            return
+        found = self._leak(owner, other.identity, r.content) if r.status_code < 500 else []
+        path = request.url.path
+        if not found:
+            rec.bump(counts, "errors" if r.status_code >= 500 else "clean")
+            return
+        if shared:
+            rec.bump(counts, "shared")
+            return
+        rec.bump(counts, "leaked")
+        who, label = other.identity.label, _whose(owner, found)
+        # Asked again at once: a cache answers the same; state swapped by an overlapping request does not.
+        try:
+            r2 = await _client(other).raw("GET", request.url, headers=creds)
+            stays = bool(self._leak(owner, other.identity, r2.content))
+        except httpx.HTTPError:
+            stays = True
+        concurrent = not stays and bool(r.extensions.get("fpt.concurrent"))
+        why = "cache or shared state keyed without the user" if not concurrent else \
+            "once, under concurrency; not when asked again"
+        self._find("data_swap", f"GET {redact_url(path)} asked by {who} right after {label} answered "
+                   f"with {label}'s data ({why})", who, label, "GET",
+                   redact_url(path), step, found, concurrent=concurrent,
+                   extra={"cache_control": r.headers.get("cache-control", ""),
+                          "age": r.headers.get("age", ""), "detector": "cache_probe"})
+
+    def _find(self, kind: str, message: str, user: str, other: str, method: str, path: str, step: str,
+              found: list[str], *, concurrent: bool | None = None,
+              extra: dict[str, Any] | None = None) -> None:
+        """A finding of the harness (not of the users' own iterations, which stay as they ended)."""
+        ctx = self.ctx
+        ctx.findings.add(Finding(kind=kind, message=message, flow=ctx.flow, step=step, user=user,
+                                 other_user=other, method=method, path=path, at=round(ctx.now(), 3),
+                                 phase=ctx.phase, concurrent=concurrent,
+                                 evidence={"owner_data": found, **(extra or {"detector": "replay"})}))
+
+
+def _whose(owner: User, found: list[str]) -> str:
+    """Whose data ``found`` (from :meth:`Hunter._leak`) is: the owner's, or the named canary's."""
+    first = found[0] if found else "canary"
+    return owner.identity.label if first in ("canary", *OWNER_VALUES) else first.removeprefix("canary of ")
+
+
+def _client(user: User) -> UserClient:
+    return cast(UserClient, user.http)
+
+
+def _body_headers(request: httpx.Request) -> dict[str, str]:
+    return {k: v for k in _BODY_HEADERS if (v := request.headers.get(k)) is not None}
+
+
+__all__ = ["Hunter", "owner_data", "storable"]
+
+

@@ -1,5 +1,0 @@
-"""The embedded demo service: appointment booking for health-plan members."""
-
-from suites.demo.app import BUGS, create_app
-
-__all__ = ["BUGS", "create_app"]
