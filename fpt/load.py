@@ -13,6 +13,7 @@ from fpt.config.thresholds import Threshold, parse_threshold
 from fpt.evidence.result import RunResult
 from fpt.judge.thresholds import measure
 from fpt.judge.verdict import failures
+from fpt.run.runner import new_context
 from fpt.run.scaling import Event
 from fpt.run.shapes import Shape, constant
 from fpt.run.user import Observer
@@ -204,7 +205,7 @@ class LoadRunner:
         from fpt.run.explore import explore
         from fpt.run.identity import SOLO_BASE, IdentityFactory, OwnerIndex
         from fpt.run.runner import client_kwargs
-        from fpt.run.user import RunContext, User
+        from fpt.run.user import User
 
         known = {"target", "profile", "seed", "base_url", "allow_rate", "canary_scan", "scan_limit",
                  "http_transport"}
@@ -219,12 +220,8 @@ class LoadRunner:
         max_rate = PROFILE_RATE["live"] if cfg.profile == "live" and not cfg.allow_rate else None
 
         def make_user() -> User:
-            from fpt.run.detectors.canary import CanaryScanner
-
-            ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase="explore",
-                             owners=OwnerIndex(cfg.seed))
-            if cfg.canary_scan:
-                ctx.observers.append(CanaryScanner(ctx.owners, limit=cfg.scan_limit))
+            ctx = new_context(cfg, flow=getattr(flow, "__name__", "flow"), phase="explore",
+                              owners=OwnerIndex(cfg.seed))
             identity = IdentityFactory(cfg.seed).make(SOLO_BASE + 1 + self._first_user)
             return User(identity, ctx, **make_kwargs())
 

@@ -9,6 +9,7 @@ continuity item is not evidenced.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -33,9 +34,15 @@ def fleet_factory() -> Iterator[type[DemoFleet]]:
     started: list[DemoFleet] = []
 
     class Tracked(DemoFleet):
+        #: seconds this fleet took to start (Redis, HAProxy, one replica): measured, never assumed
+        startup: float = 0.0
+
         def __enter__(self) -> DemoFleet:
             started.append(self)
-            return super().__enter__()
+            t0 = time.monotonic()
+            entered = super().__enter__()
+            self.startup = time.monotonic() - t0
+            return entered
 
     yield Tracked
     for f in started:
@@ -49,9 +56,22 @@ def scale_run(fleet: DemoFleet, events: list[object], duration: float = 7.0, cfg
     return asyncio.run(run.execute())
 
 
+def out_and_in(fleet: DemoFleet) -> tuple[list[object], float]:
+    """Scale 1 -> 3 at 2s, then 3 -> 1 once the two new replicas can have started and served.
+
+    A replica starts in about a second on an idle machine and several on a busy one; scaling
+    in before the new replicas answered anyone would prove nothing either way. So the gap is
+    derived from this fleet's own measured start-up (two replicas start one after the other),
+    with 2.5s of traffic on the new replicas, and the run goes on 2.5s after scaling in.
+    """
+    gap = 2 * getattr(fleet, "startup", 1.0) + 2.5
+    events = [at(2.0, fleet.scaler.scale_to, 3), at(2.0 + gap, fleet.scaler.scale_to, 1)]
+    return events, 2.0 + gap + 2.5
+
+
 def test_redis_sessions_survive_scale_out_and_in(fleet_factory: type[DemoFleet]) -> None:
     with fleet_factory(sessions="redis", slots=3) as fleet:
-        r = scale_run(fleet, [at(2.0, fleet.scaler.scale_to, 3), at(4.5, fleet.scaler.scale_to, 1)])
+        r = scale_run(fleet, *out_and_in(fleet))
     c = r.continuity
     assert c is not None
     assert r.findings.counts.get("session", 0) == 0, r.findings.of("session")[:3]
@@ -70,7 +90,7 @@ def test_redis_sessions_survive_scale_out_and_in(fleet_factory: type[DemoFleet])
 
 def test_replica_memory_sessions_break_and_are_named(fleet_factory: type[DemoFleet]) -> None:
     with fleet_factory(sessions="replica-memory", slots=3) as fleet:
-        r = scale_run(fleet, [at(2.0, fleet.scaler.scale_to, 3), at(4.5, fleet.scaler.scale_to, 1)])
+        r = scale_run(fleet, *out_and_in(fleet))
     assert r.findings.counts.get("session", 0) > 0
     f = r.findings.of("session")[0]
     assert f.user.startswith("user#")

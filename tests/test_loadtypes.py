@@ -336,8 +336,11 @@ async def latest(user: fpt.User) -> None:
 
 @pytest.mark.parametrize(("bugs", "status"), [(["volume_scan"], "failed"), ([], "passed")])
 def test_volume_growth_per_step(bugs: list[str], status: str) -> None:
+    # The scan bug grows p90 by 1,500-2,300% here (a 20us read per record of 5,000); the correct
+    # service by -40..+3% idle and up to 103% on a busy 2-core machine (p90 of a sub-10ms answer
+    # is noise there). 400% sits 4x above the worst noise seen and 4x below the bug.
     r, recorded = run(latest, target=create_app(bugs=bugs), users=10, rate=20, duration="2s",
-                      thresholds=["errors<1%", "latest:volume_p90_growth<100%"],
+                      thresholds=["errors<1%", "latest:volume_p90_growth<400%"],
                       seed_volume=(seed_records, [0, 500]), **FAST)
     vol = r.load.volume
     assert vol is not None

@@ -85,7 +85,8 @@ def parse_threshold(text: str) -> Threshold:
     # pointing the wrong way, or one that every ratio from 0% to 100% meets, checks nothing.
     if (metric != "throughput") != (th.op in ("<", "<=")):
         raise ValueError(THRESHOLD_FORM)
-    if metric in RATIO_METRICS and th.holds(0.0) and th.holds(1.0):
+    # Growth is unbounded (p90 can grow 1,000%): only the other ratios live within 0%..100%.
+    if metric in RATIO_METRICS and metric not in GROWTH_METRICS and th.holds(0.0) and th.holds(1.0):
         raise ValueError(THRESHOLD_FORM)
     return th
 

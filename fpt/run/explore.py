@@ -108,6 +108,7 @@ def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], m
     finally:
         try:
             loop.run_until_complete(user.aclose())
+            loop.run_until_complete(user.ctx.aclose())
             loop.close()
         finally:
             if on_end is not None:

@@ -58,6 +58,25 @@ PREBUILT_USERS = 2000
 
 
 
+def new_context(cfg: FptConfig, *, flow: str, phase: str, owners: OwnerIndex, scan: bool = True,
+                observers: Sequence[Observer] = ()) -> RunContext:
+    """The one way to build a run's context from its config.
+
+    Every phase's requests keep the run's deadline and scan limit; ``scan=False`` (seeding)
+    leaves out the shared routes and the canary scan, whose findings would not be the run's.
+    """
+    ctx = RunContext(flow=flow, phase=phase, owners=owners, request_deadline=cfg.request_deadline,
+                     stream_scan_limit=cfg.scan_limit)
+    ctx.observers.extend(observers)
+    if scan:
+        ctx.request_id_header = cfg.request_id_header
+        ctx.shared_steps = frozenset(cfg.shared_steps)
+        ctx.shared_paths = tuple(re.compile(p) for p in cfg.shared_paths)
+        if cfg.canary_scan:
+            ctx.observers.append(CanaryScanner(owners, limit=cfg.scan_limit))
+    return ctx
+
+
 def describe_target(target: Any) -> str:
     """A short, secret-free name for the target."""
     if isinstance(target, str):
@@ -157,12 +176,8 @@ class Run:
         # unique_identities: a nonce mixed into the identity seed (printed, reusable as identity_nonce).
         self.nonce = (cfg.identity_nonce or secrets.randbelow(10**9) + 1) if cfg.unique_identities else 0
         self.id_seed = cfg.seed * 1_000_000_007 + self.nonce if self.nonce else cfg.seed
-        self.ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase=phase,
-                              owners=OwnerIndex(self.id_seed), request_deadline=cfg.request_deadline,
-                              stream_scan_limit=cfg.scan_limit, request_id_header=cfg.request_id_header,
-                              shared_steps=frozenset(cfg.shared_steps),
-                              shared_paths=tuple(re.compile(p) for p in cfg.shared_paths))
-        self.ctx.observers.extend(observers)
+        self.ctx = new_context(cfg, flow=getattr(flow, "__name__", "flow"), phase=phase,
+                               owners=OwnerIndex(self.id_seed), observers=observers)
         self.progress = progress
         self.step_every = step_every
         self.worker = worker
@@ -170,9 +185,7 @@ class Run:
         self._identities = IdentityFactory(self.id_seed)
         self._client_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
                                             perimeter=Perimeter.of(cfg.live_hosts), note=note)
-        self.scanner = CanaryScanner(self.ctx.owners, limit=cfg.scan_limit) if cfg.canary_scan else None
-        if self.scanner is not None:
-            self.ctx.observers.append(self.scanner)
+        self.scanner = next((o for o in self.ctx.observers if isinstance(o, CanaryScanner)), None)
         self.probe = (CrossUserProbe(self.ctx, share=cfg.probe_share, seed=cfg.seed,
                                      public_paths=cfg.public_paths)
                       if cfg.probe_share > 0 and cfg.users > 1 else None)
@@ -228,11 +241,7 @@ class Run:
 
     async def run_alone(self, iterations: int) -> AloneEvidence:
         """The flow for one user alone, ``iterations`` times in a row, before any load, within a deadline."""
-        ctx = RunContext(flow=self.ctx.flow, phase="alone", owners=self.ctx.owners,
-                         request_deadline=self.cfg.request_deadline, stream_scan_limit=self.cfg.scan_limit,
-                         shared_steps=self.ctx.shared_steps, shared_paths=self.ctx.shared_paths)
-        if self.cfg.canary_scan:
-            ctx.observers.append(CanaryScanner(ctx.owners, limit=self.cfg.scan_limit))
+        ctx = new_context(self.cfg, flow=self.ctx.flow, phase="alone", owners=self.ctx.owners)
         user = User(self._identities.make(SOLO_BASE + self.first_user), ctx, **self._client_kwargs())
         errors: dict[str, int] = {}
         if self.setup is not None:
@@ -262,6 +271,7 @@ class Run:
                             f"(the flow or the service hangs)")
         finally:
             await user.aclose()
+            await ctx.aclose()
         if ctx.misuse is not None:
             raise ctx.misuse
         unfinished = iterations - clean - failed
@@ -382,8 +392,7 @@ class Run:
         """
         if count <= 0:
             return 0, 0, ""
-        ctx = RunContext(flow=self.ctx.flow, phase="seed", owners=self.ctx.owners,
-                         request_deadline=self.cfg.request_deadline, stream_scan_limit=self.cfg.scan_limit)
+        ctx = new_context(self.cfg, flow=self.ctx.flow, phase="seed", owners=self.ctx.owners, scan=False)
         gate = asyncio.Semaphore(SEED_CONCURRENCY)
         ok = failed = 0
         errors: list[str] = []
@@ -409,6 +418,7 @@ class Run:
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await ctx.aclose()
         if pending:
             errors.append(f"{len(pending)} users' seeding did not finish within {budget:g}s")
         return ok, failed + len(pending), errors[0] if errors else ""
@@ -484,6 +494,7 @@ class Run:
                 await self.hunter.drain(max(cfg.grace, 1.0))
             await asyncio.gather(*(u.aclose() for u in self.users if u is not None),
                                  return_exceptions=True)
+            await self.ctx.aclose()
         if self.ctx.misuse is not None:
             raise self.ctx.misuse
         # The target per second, for the report's plot (a ramp's target is not its mean).

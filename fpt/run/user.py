@@ -126,6 +126,13 @@ class RunContext:
     #: the first misuse of fpt by the flow (a reserved step name): the run stops and the test fails with it
     misuse: ConfigError | None = None
 
+    async def aclose(self) -> None:
+        """Stop the deadline sweeper and wait for it: no run leaves a pending task behind."""
+        sweeper, self.sweeper = self.sweeper, None
+        if sweeper is not None and not sweeper.done():
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+
     def now(self) -> float:
         """Seconds since the run started."""
         return time.perf_counter() - self.t0
