@@ -66,6 +66,8 @@ def test_two_shards_merged_equal_one_process_and_each_alone_fails_the_gate(suite
     assert "start skew" in merged.stdout
     assert "overlap across shards is not claimed" in merged.stdout
     assert "merged from 2 shards' processes (shard1,shard2)" in merged.stdout
+    assert "overlapping pairs of different users (counted within each shard's process, never across " \
+           "shards)" in merged.stdout
     one = json.loads((suite.path / "single" / "fpt-dod.json").read_text())
     both = json.loads((suite.path / "merged" / "fpt-dod.json").read_text())
     # The merged checklist equals the single process's item by item ...

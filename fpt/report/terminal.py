@@ -108,7 +108,8 @@ def swap_line(r: RunResult) -> str:
     p = ev.probes
     probes = (f"; probes {p.tried} tried / {p.denied} refused / {p.unproven} unproven / "
               f"{p.allowed} allowed / {p.leaked} leaked / {p.errors} errors" if p.enabled else "")
-    within = " (counted within each xdist worker)" if "," in r.worker else ""
+    kind = "shard's process, never across shards" if r.worker.startswith("shard") else "xdist worker"
+    within = f" (counted within each {kind})" if "," in r.worker else ""
     basis = (f"{', '.join(ev.checks) or 'no checks'}; {ev.inspected} checked answers, "
              f"{ev.inspected_overlap_pairs} overlapping pairs of different users{within}{probes}")
     if kinds:
