@@ -229,3 +229,24 @@ def test_a_run_missing_from_one_shard_leaves_the_merge_incomplete() -> None:
     merged = merge([a, b])
     assert merged.results[0].incomplete
     assert merged.incomplete == ("run test_x.py::test_load (call 1) is missing from shard 2/2",)
+
+
+def test_merged_shards_never_claim_overlap_across_shards() -> None:
+    """Two shards of one user each: every answer checked, none overlapped another user's within its
+    shard. Merged, the run has 2 users and 0 overlapping pairs: the swap item stays not evidenced
+    (a single process with both users could have shown it; the shards cannot)."""
+    from fpt.dod import evaluate
+    from fpt.evidence import Evidence, StepEvidence
+
+    def one_user(k: int) -> ShardFile:
+        f = _shard(k)
+        ev = Evidence(checks=("canary_scan",), steps=(StepEvidence(step="s", responses=50, ok=50, scanned=50,
+                                                                   load_ok=50),))
+        r = dataclasses.replace(f.results[0], users=1, evidence=ev)
+        return dataclasses.replace(f, results=(r,))
+
+    (r,) = merge([one_user(1), one_user(2)]).results
+    assert (r.users, r.evidence.inspected, r.evidence.overlap_pairs) == (2, 100, 0)
+    item = evaluate([r]).item("data_swap.high_traffic_virtual")
+    assert item.status == "not_evidenced"
+    assert "overlap" in item.detail
