@@ -1,4 +1,5 @@
-"""The ``fpt`` command: ``fpt gate FILE... [--level LEVEL]`` and ``fpt demo [--port 8000] [--bugs ...]``."""
+"""The ``fpt`` command: ``fpt gate FILE... [--level LEVEL]``, ``fpt merge SHARDS... --out DIR`` and
+``fpt demo [--port 8000] [--bugs ...]``."""
 
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ def gate_command(args: argparse.Namespace) -> int:
     return EXIT_PASSED if merged.verdict == "passed" else EXIT_FAILED
 
 
+def merge_command(args: argparse.Namespace) -> int:
+    """Merge shard files into one checklist and reports; 0 passed, 1 failed, 2 refused input."""
+    from fpt.shard_cli import merge_command as run
+
+    return run(args)
+
+
 def demo_command(args: argparse.Namespace) -> int:
     """Serve the embedded demo booking service on 127.0.0.1 until interrupted."""
     try:
@@ -88,6 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--config", type=Path, default=None,
                    help="pyproject.toml whose [tool.fpt.dod] defines the levels (default: ./pyproject.toml)")
     g.set_defaults(run=gate_command)
+    m = sub.add_parser("merge", help="merge the shards of a run (--fpt-shard K/N) into one checklist")
+    m.add_argument("paths", nargs="+", type=Path,
+                   help="shard files (fpt-shard-K-of-N.json) or directories holding them")
+    m.add_argument("--out", type=Path, required=True, help="directory for the merged checklist and reports")
+    m.set_defaults(run=merge_command)
     d = sub.add_parser("demo", help="serve the embedded demo booking service on 127.0.0.1")
     d.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000)")
     d.add_argument("--bugs", default="", help="comma-separated bugs to switch on: shared_cache, "

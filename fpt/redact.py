@@ -1,6 +1,6 @@
 """Redaction of secrets and personal values: the public face of :mod:`fpt.config.redact`.
 
-``fpt.redact.register(value)`` adds a secret of your own; ``fpt.redact.scrub(text)`` is the
+``fpt.config.redact.register(value)`` adds a secret of your own; ``fpt.config.redact.scrub(text)`` is the
 pass fpt applies to every text it emits.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fpt.config.settings import FptConfig
+from fpt.config.shard import Shard
 from fpt.evidence.result import RunResult
 from fpt.judge.dod import DEFAULT_LEVELS, Checklist, ItemOutcome, TestCounts
 
@@ -41,6 +43,8 @@ class FptSession:
     placeholder: list[Path] = field(default_factory=list)
     #: undoes the SIGTERM handler installed for the session, if one was
     restore_signals: Callable[[], object] | None = None
+    #: this session is one shard of a run: its checklist is partial (see fpt.config.shard)
+    shard: Shard | None = None
 
     def start(self) -> None:
         """Replace any earlier checklist by an incomplete one (controller or single process only)."""
@@ -114,6 +118,8 @@ class FptSession:
         self.checklist = evaluate(self.results, level=cfg.dod_level, levels=self.levels, tests=tests,
                                   incomplete=self.incomplete, baseline=compared,
                                   high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations)
+        if self.shard is not None:
+            self.checklist = dataclasses.replace(self.checklist, shard=self.shard)
         if cfg.save_baseline:
             why = baseline.unfit(self.checklist, self.results)
             if why:  # a broken reference would pass broken runs later: keep the old baseline

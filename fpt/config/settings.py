@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fpt.config import shard as _shard
 from fpt.config.errors import ConfigError
 from fpt.config.thresholds import THRESHOLD_FORM
 from fpt.config.units import DURATION_FORM, parse_duration, parse_percent
@@ -305,6 +306,14 @@ KEYS: tuple[Key, ...] = (
         "soak: service RSS samples must span this long before service_rss_growth is judged", 60.0),
     Key("baseline_error_increase", _fraction, "be a fraction between 0 and 1 (or a percentage like 1%)",
         "allowed error-rate increase over the baseline (absolute), per step", 0.01),
+    Key("shard", _shard.parse_shard, _shard.SHARD_FORM,
+        "this process is shard K of N (1-based): 1/N of every run's rate, the K-th slice of the users; "
+        "merge the shards with `fpt merge` (also JOB_COMPLETION_INDEX with FPT_SHARD_TOTAL, "
+        "CI_NODE_INDEX/CI_NODE_TOTAL)", ""),
+    Key("start_at", _shard.parse_start_at, _shard.START_FORM,
+        "common start of the shards' load (ISO time with a zone, or epoch seconds): waits for it"),
+    Key("shard_session", _shard.parse_session, _shard.SESSION_FORM,
+        "id the shards of one run share (default: the CI run's id, else the start_at)", ""),
 )
 KEY_BY_NAME = {k.name: k for k in KEYS}
 
@@ -376,6 +385,9 @@ class FptConfig:
     recovery_within: float = 30.0
     recovery_rate: float | None = None
     soak_min_span: float = 60.0
+    shard: str = ""
+    start_at: float | None = None
+    shard_session: str = ""
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     def with_values(self, values: Mapping[str, Any], source: str) -> FptConfig:
@@ -466,6 +478,9 @@ def build(*, pyproject: Mapping[str, Any], ini: Mapping[str, Any], environ: Mapp
     table = dict(pyproject)
     dod = table.pop("dod", None) or {}
     cfg = FptConfig()
+    engine = _shard.engine_shard(environ)  # the engines' own variables: weaker than any fpt setting
+    if engine is not None:
+        cfg = cfg.with_values({"shard": engine[0]}, engine[1])
     if isinstance(dod, Mapping) and "level" in dod:
         cfg = cfg.with_values({"dod_level": dod["level"]}, "[tool.fpt.dod] in pyproject.toml")
     cfg = cfg.with_values(table, "[tool.fpt] in pyproject.toml")
@@ -476,7 +491,10 @@ def build(*, pyproject: Mapping[str, Any], ini: Mapping[str, Any], environ: Mapp
         # One nonce for the session (each run prints it; identity_nonce = N reproduces the identities).
         import secrets
 
-        cfg = cfg.with_values({"identity_nonce": secrets.randbelow(10**9) + 1}, "unique_identities")
+        # Shards of one session must make the same identities, or no shard knows another's users.
+        session = _shard.session_of(cfg.shard_session, cfg.start_at, environ) if cfg.shard else ""
+        nonce = _shard.nonce_of(session) if session else secrets.randbelow(10**9) + 1
+        cfg = cfg.with_values({"identity_nonce": nonce}, "unique_identities")
     return cfg
 
 

@@ -281,6 +281,7 @@ def merge_load(parts: Sequence[LoadEvidence]) -> LoadEvidence:
 
 
 HOLD_SECONDS = 2
+"""Consecutive good seconds that count as 'back': one good second can be luck."""
 
 
 FLOW = "@flow"

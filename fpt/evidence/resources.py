@@ -9,9 +9,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 BASELINE_SECONDS = 60.0
+"""Length of the window :attr:`ResourceSeries.rss_first_minute` averages."""
 
 
 HARNESS = "fpt"
+"""Source name of fpt's own process series."""
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -196,3 +198,4 @@ def _pair(a: ResourceSample, b: ResourceSample) -> ResourceSample:
 
 
 TICK_SLACK = 0.05
+"""Seconds a sample may be read before its whole second and still count as that second's."""

@@ -1,4 +1,4 @@
-"""The run result: plain data that crosses processes, merges, and is judged in :mod:`fpt.judge`."""
+"""The run result: plain data that crosses processes, merges, and is judged in :mod:`fpt.judge.verdict`."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from fpt.config.errors import ConfigError
 from fpt.config.redact import url as redact_url
+from fpt.config.shard import Shard
 from fpt.config.thresholds import Threshold, ThresholdOutcome, parse_threshold
 from fpt.evidence.checks import ProbeEvidence, ReplayEvidence
 from fpt.evidence.findings import SWAP_KINDS
@@ -125,6 +126,8 @@ class Checklist:
     failed_sources: tuple[str, ...] = ()
     #: each ``fpt_load.explore`` call (``ExploreRecord.to_dict``): examples tried, failures found
     explorations: tuple[dict[str, Any], ...] = ()
+    #: set on a shard's own checklist: partial, it never passes alone (``fpt merge`` the shards)
+    shard: Shard | None = None
 
     def item(self, name: str) -> ItemOutcome:
         """The outcome of item ``name``."""
@@ -134,6 +137,9 @@ class Checklist:
     def reasons(self) -> list[str]:
         """Why the gate fails at this level (empty when it passes)."""
         out = [f"incomplete: {r}" for r in self.incomplete]
+        if self.shard is not None:
+            out.insert(0, f"partial: shard {self.shard.label} of session {self.shard.session}; merge "
+                          "every shard with `fpt merge` and gate the merged checklist")
         if not self.required:
             out.append(f"level {self.level!r} requires no item: it proves nothing")
         if self.tests.failed:
@@ -165,6 +171,8 @@ class Checklist:
             "sources": list(self.sources), "failed_sources": list(self.failed_sources),
             "explorations": list(self.explorations),
         }
+        if self.shard is not None:
+            body["shard"] = self.shard.to_dict()
         body["digest"] = digest(body)
         return body
 
@@ -177,7 +185,8 @@ class Checklist:
                    tests=TestCounts(passed=t["passed"], failed=t["failed"], skipped=t["skipped"]),
                    incomplete=tuple(d["incomplete"]), runs=tuple(d["runs"]), created=d["created"],
                    sources=tuple(d.get("sources", ())), failed_sources=tuple(d.get("failed_sources", ())),
-                   explorations=tuple(d.get("explorations", ())))
+                   explorations=tuple(d.get("explorations", ())),
+                   shard=Shard.from_dict(d["shard"]) if d.get("shard") else None)
 
 
 def explore_reason(ex: Mapping[str, Any]) -> str:

@@ -34,7 +34,6 @@ from fpt.evidence.loadtypes import (
 from fpt.evidence.metrics import Metrics, StepMetrics
 from fpt.evidence.resources import HARNESS, ResourceSeries
 
-"""Consecutive good seconds that count as 'back': one good second can be luck."""
 SPIKE_P90_FACTOR = 2.0
 """After a spike, p90 is back when within this multiple of the baseline p90 (or 5 ms above it)."""
 SPIKE_P90_SLACK_MS = 5.0

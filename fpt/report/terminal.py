@@ -40,7 +40,9 @@ def run_summary(r: RunResult) -> list[str]:
     """Header line, per-step table (ms) and engine figures of one run."""
     e = r.engine
     workers = r.worker.count(",") + 1
-    merged = f" merged from {workers} xdist workers ({r.worker})" if workers > 1 else ""
+    # Labels are fpt's own: ``shard2`` / ``shard2:gw0`` from fpt merge, ``gw0`` from xdist.
+    kind = "shards' processes" if r.worker.startswith("shard") else "xdist workers"
+    merged = f" merged from {workers} {kind} ({r.worker})" if workers > 1 else ""
     lines = [
         f"{r.name} — flow {r.flow} [{r.profile}] target {r.target}{merged}",
         f"  rate {r.achieved_rate:.2f}/s achieved of {r.target_rate:.2f}/s ({r.shape}, {r.arrivals}), "
@@ -107,7 +109,8 @@ def swap_line(r: RunResult) -> str:
     p = ev.probes
     probes = (f"; probes {p.tried} tried / {p.denied} refused / {p.unproven} unproven / "
               f"{p.allowed} allowed / {p.leaked} leaked / {p.errors} errors" if p.enabled else "")
-    within = " (counted within each xdist worker)" if "," in r.worker else ""
+    kind = "shard's process, never across shards" if r.worker.startswith("shard") else "xdist worker"
+    within = f" (counted within each {kind})" if "," in r.worker else ""
     basis = (f"{', '.join(ev.checks) or 'no checks'}; {ev.inspected} checked answers, "
              f"{ev.inspected_overlap_pairs} overlapping pairs of different users{within}{probes}")
     if kinds:
@@ -215,6 +218,9 @@ def checklist_rows(c: Checklist) -> list[tuple[str, str]]:
     for i in c.items:
         star = "*" if i.name in c.required else " "
         rows.append((f"  {STATUS[i.status]} {star} {i.name.ljust(width)}  {i.detail}", i.status))
+    if c.shard is not None:
+        rows.append((f"  PARTIAL: shard {c.shard.label} of session {c.shard.session}: never passes alone; "
+                     "`fpt merge` every shard's directory, then gate the merged checklist", "failed"))
     for reason in c.incomplete:
         rows.append((f"  INCOMPLETE: {reason}", "failed"))
     rows.append((f"DoD {c.level}: {c.verdict.upper()}"

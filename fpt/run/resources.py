@@ -33,17 +33,13 @@ from fpt.config import redact
 from fpt.config.errors import ConfigError
 from fpt.evidence.resources import BASELINE_SECONDS, HARNESS, ResourceSample, ResourceSeries, _pair
 
-"""Length of the window :attr:`ResourceSeries.rss_first_minute` averages."""
-
 MAX_SCRAPE_BYTES = 4 * 1024 * 1024
 """A metrics page larger than this is an error, not something to keep reading."""
 
 TEXT_FORMAT = "text/plain;version=0.0.4"
 """Asked for explicitly: some exporters answer protobuf or OpenMetrics to a bare ``*/*``."""
 
-"""Seconds a sample may be read before its whole second and still count as that second's."""
 
-"""Source name of fpt's own process series."""
 
 MAX_SAMPLES = 7200
 """Samples a series keeps while sampling (two hours at one a second). Past it, the samples
