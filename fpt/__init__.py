@@ -9,12 +9,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fpt.config.errors import ConfigError, EngineError, FptError, FptFailure
+    from fpt.config.errors import ConfigError, EngineError, FptError, FptFailure, ScaleError
     from fpt.config.settings import FptConfig
     from fpt.evidence.findings import Finding
     from fpt.evidence.result import RunResult
     from fpt.run.identity import Identity
-    from fpt.run.scaling import CallableScaler, CommandScaler, ObserveScaler, ScaleError, Scaler, at
+    from fpt.run.scaling import CallableScaler, CommandScaler, ObserveScaler, Scaler, at
     from fpt.run.shapes import Shape, constant, ramp, spike, stages, step_up
     from fpt.run.user import User, check
 
@@ -35,7 +35,7 @@ _NAMES = {
     "CallableScaler": "fpt.run.scaling",
     "CommandScaler": "fpt.run.scaling",
     "ObserveScaler": "fpt.run.scaling",
-    "ScaleError": "fpt.run.scaling",
+    "ScaleError": "fpt.config.errors",
     "constant": "fpt.run.shapes",
     "ramp": "fpt.run.shapes",
     "spike": "fpt.run.shapes",

@@ -30,10 +30,10 @@ def _settings(config: Path | None) -> tuple[dict[str, tuple[str, ...]], str, str
 
 def gate_command(args: argparse.Namespace) -> int:
     """Validate, merge, print the verdict; 0 passed, 1 failed, 2 unusable input."""
-    from fpt.config.errors import ConfigError
+    from fpt.config.errors import ConfigError, GateError
     from fpt.config.redact import scrub
     from fpt.judge.dod import check_level
-    from fpt.judge.gate import GateError, gate
+    from fpt.judge.gate import gate
     from fpt.report.markdown import checklist_markdown
 
     try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from fpt.run.scaling import ScaleError, check_size
+from fpt.config.errors import ScaleError
+from fpt.run.scaling import check_size
 
 OP_RUNNING = 2
 ADMIN_READY = 0

@@ -10,9 +10,10 @@ EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 def merge_command(args: argparse.Namespace) -> int:
     """Read, check and merge the shard files, judge the run, write the reports, print the verdict."""
+    from fpt.config.errors import MergeError
     from fpt.config.redact import scrub
     from fpt.report.terminal import checklist_rows, run_summary
-    from fpt.shardfile import MergeError, collect, judge, merge, read
+    from fpt.shardfile import collect, judge, merge, read
 
     try:
         merged = merge([read(p) for p in collect(args.paths)])

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fpt.config.errors import FptError
+from fpt.config.errors import MergeError
 from fpt.config.settings import FptConfig
 from fpt.config.shard import Shard
 from fpt.evidence.result import RunResult
@@ -38,10 +38,6 @@ MERGE_NAME = "fpt-merge.json"
 #: settings that may differ between shards: where each writes, and which shard it is
 LOCAL_SETTINGS = frozenset({"report_dir", "shard", "sources"})
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
-
-
-class MergeError(FptError):
-    """Shard files that cannot be merged into one run: the message says which files and why."""
 
 
 def file_name(shard: Shard) -> str:

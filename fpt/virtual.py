@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from fpt.config.errors import ConfigError
 from fpt.config.hist import Histogram
 
 Z99 = 2.3263478740408408  # standard normal quantile at 0.99
@@ -83,7 +84,7 @@ class LogNormal:
 
     def __post_init__(self) -> None:
         if not 0 < self.p50_ms <= self.p99_ms:
-            raise ValueError(f"lognormal needs 0 < p50 <= p99, got p50={self.p50_ms} p99={self.p99_ms}")
+            raise ConfigError("lognormal", (self.p50_ms, self.p99_ms), "have 0 < p50 <= p99 (p50, p99 in ms)")
 
     def sample(self, rng: random.Random) -> float:
         """A log-normal delay."""
@@ -99,7 +100,7 @@ class Replay:
 
     def __post_init__(self) -> None:
         if not self.samples_ms:
-            raise ValueError("replay needs at least one recorded latency")
+            raise ConfigError("replay", self.samples_ms, "have at least one recorded latency")
 
     def sample(self, rng: random.Random) -> float:
         """One of the recorded delays."""
@@ -119,9 +120,10 @@ class Faults:
         for name in ("error_rate", "timeout_rate", "reset_rate"):
             v = getattr(self, name)
             if not 0 <= v <= 1:
-                raise ValueError(f"{name} must be between 0 and 1, got {v}")
-        if self.error_rate + self.timeout_rate + self.reset_rate > 1:
-            raise ValueError("fault rates add up to more than 1")
+                raise ConfigError(name, v, "be between 0 and 1")
+        total = self.error_rate + self.timeout_rate + self.reset_rate
+        if total > 1:
+            raise ConfigError("error_rate + timeout_rate + reset_rate", total, "be at most 1")
 
 
 Handler = Callable[[httpx.Request, dict[str, Any]], Any]
@@ -335,5 +337,5 @@ def latency_from(spec: Mapping[str, Any] | Sequence[float] | None) -> Latency | 
     models: dict[str, Callable[..., Latency]] = {
         "fixed": Fixed, "uniform": Uniform, "normal": Normal, "lognormal": LogNormal}
     if kind not in models:
-        raise ValueError(f"latency model must be one of {', '.join(models)}; got {kind!r}")
+        raise ConfigError("latency model", kind, f"be one of {', '.join(models)}")
     return models[kind](*args) if isinstance(args, list | tuple) else models[kind](args)

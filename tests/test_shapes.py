@@ -79,7 +79,7 @@ def test_unknown_arrivals_and_bad_rates() -> None:
         schedule(constant(1), 1, arrivals="bunched")
     with pytest.raises(ValueError, match="rate must be a number >= 0"):
         constant(-1)
-    with pytest.raises(ValueError, match="stages needs at least one"):
+    with pytest.raises(ValueError, match="stages must have at least one"):
         stages([])
     with pytest.raises(ValueError, match="steps must be >= 1"):
         step_up(1, 1, 1, steps=0)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from vtime import run_virtual
 
-from fpt.run.user import _error_kind
+from fpt.run.user import error_kind as _error_kind
 from fpt.virtual import (
     Faults,
     Fixed,
@@ -173,7 +173,7 @@ def test_latency_models_and_bad_values() -> None:
     assert Normal(1, 100).sample(rng) >= 0
     assert latency_from({"lognormal": [80, 400]}) == LogNormal(80, 400)
     assert latency_from([1, 2]).sample(rng) in (0.001, 0.002)  # type: ignore[union-attr]
-    with pytest.raises(ValueError, match="lognormal needs 0 < p50 <= p99"):
+    with pytest.raises(ValueError, match="lognormal must have 0 < p50 <= p99"):
         LogNormal(500, 100)
     with pytest.raises(ValueError, match="error_rate must be between 0 and 1"):
         Faults(error_rate=2)

@@ -11,9 +11,11 @@ Tree (each raised on purpose; anything else escaping fpt is a bug)::
     ├── EngineError          the load engine was misused (bad schedule, no users)
     ├── ScaleError           a scale event could not be triggered or observed (fpt.run.scaling)
     ├── GateError            a checklist file cannot be trusted: unreadable, malformed, edited
-                             (fpt.judge.gate)
+    │                        (fpt.judge.gate)
+    ├── MergeError           shard files that cannot be merged into one run (fpt merge)
     └── OffPerimeter         a request to a host outside live_hosts, refused before any connection
-                             (fpt.run.perimeter; also an httpx.TransportError, so flows see a transport error)
+                             (fpt.run.perimeter; also an httpx.TransportError, so flows see a transport
+                             error: the one that lives beside the transport, since config knows no httpx)
 
 Every message that leaves the process passes through :func:`fpt.config.redact.scrub` first.
 """
@@ -27,7 +29,7 @@ class FptError(Exception):
     """Root of every error fpt raises on purpose."""
 
 
-class ConfigError(FptError):
+class ConfigError(FptError, ValueError):
     """A configuration value is wrong: names the key, the bad value and what is allowed."""
 
     def __init__(self, key: str, value: object, allowed: str, source: str = "") -> None:
@@ -39,9 +41,6 @@ class ConfigError(FptError):
         # A bad base URL may carry a password: the message is printed as it is.
         super().__init__(scrub(f"fpt: {key} must {allowed}; got {value!r}{where}"))
 
-    def with_source(self, source: str) -> ConfigError:
-        """Return the same error, saying where the value came from."""
-        return ConfigError(self.key, self.value, self.allowed, source)
 
 
 class FptFailure(FptError, AssertionError):
@@ -53,3 +52,15 @@ class FptFailure(FptError, AssertionError):
 
 class EngineError(FptError):
     """The load engine was given something it cannot run."""
+
+
+class ScaleError(FptError):
+    """A scaler could not do what it was asked (bad size, failing command, unknown backend)."""
+
+
+class GateError(FptError):
+    """A checklist file cannot be trusted: the message says which file and why."""
+
+
+class MergeError(FptError):
+    """Shard files that cannot be merged into one run: the message says which files and why."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -496,8 +495,3 @@ def build(*, pyproject: Mapping[str, Any], ini: Mapping[str, Any], environ: Mapp
         nonce = _shard.nonce_of(session) if session else secrets.randbelow(10**9) + 1
         cfg = cfg.with_values({"identity_nonce": nonce}, "unique_identities")
     return cfg
-
-
-def build_from_process(rootpath: Path, ini: Mapping[str, Any], cli: Mapping[str, Any]) -> FptConfig:
-    """:func:`build` with this process's environment and the rootdir's pyproject."""
-    return build(pyproject=read_pyproject(rootpath), ini=ini, environ=os.environ, cli=cli)

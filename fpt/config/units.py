@@ -34,22 +34,3 @@ def parse_percent(value: str) -> float:
     if v.endswith("%"):
         return float(v[:-1]) / 100.0
     return float(v)
-
-
-def format_duration(seconds: float) -> str:
-    """Short human form of a duration in seconds."""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 120:
-        return f"{seconds:g}s"
-    return f"{seconds / 60:g}m"
-
-
-def format_ms(us: float) -> str:
-    """Format a latency given in microseconds as milliseconds."""
-    ms = us / 1000.0
-    if ms >= 100:
-        return f"{ms:.0f}"
-    if ms >= 10:
-        return f"{ms:.1f}"
-    return f"{ms:.2f}"

@@ -30,9 +30,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fpt.config.errors import ScaleError
 from fpt.demo.server import Server, free_port, start, stop_process
 from fpt.haproxy import HaproxyScaler
-from fpt.run.scaling import ScaleError, check_size
+from fpt.run.scaling import check_size
 
 BINARIES = {"haproxy": "haproxy", "redis-server": "redis-server"}
 BACKEND = "booking"

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fpt.config.errors import ConfigError
 from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.result import RunResult
 from fpt.judge.dod import FAILED, NOT_EVIDENCED, PASSED, Checklist, ItemOutcome, explore_reason
@@ -79,16 +80,17 @@ def save(results: Sequence[RunResult], directory: str | Path, name: str) -> Path
 
 
 def load(directory: str | Path, name: str) -> dict[str, Any]:
-    """Read baseline ``name``; ``ValueError`` says what is wrong with it."""
+    """Read baseline ``name``; a :class:`ConfigError` says what is wrong with it."""
     p = path_of(directory, name)
     if not p.is_file():
-        raise ValueError(f"baseline {name!r} not found at {p} (save one with --fpt-save-baseline {name})")
+        raise ConfigError("compare", name, f"name a stored baseline (none at {p}; save one with "
+                          f"--fpt-save-baseline {name})")
     try:
         data = json.loads(p.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"baseline {p} is not valid JSON: {e}") from None
+        raise ConfigError("compare", name, f"name a readable baseline ({p} is not valid JSON: {e})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("runs"), dict):
-        raise ValueError(f"baseline {p} is not an fpt baseline (schema {SCHEMA})")
+        raise ConfigError("compare", name, f"name an fpt baseline ({p} is not one of schema {SCHEMA})")
     return data
 
 

@@ -15,15 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fpt.config.errors import FptError
+from fpt.config.errors import GateError
 from fpt.evidence.findings import SWAP_KINDS
 from fpt.judge.dod import FAILED, Checklist, digest, merge
 
 SCHEMA_FILE = "fpt-dod.schema.json"
-
-
-class GateError(FptError):
-    """A checklist file cannot be trusted: the message says which file and why."""
 
 
 @cache

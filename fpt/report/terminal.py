@@ -226,8 +226,3 @@ def checklist_rows(c: Checklist) -> list[tuple[str, str]]:
     rows.append((f"DoD {c.level}: {c.verdict.upper()}"
                  + (f" ({len(c.reasons)} required item(s) not passed)" if c.reasons else ""), c.verdict))
     return rows
-
-
-def checklist_lines(c: Checklist) -> list[str]:
-    """The checklist: one line per item (required ones starred), then the verdict."""
-    return [line for line, _ in checklist_rows(c)]

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from fpt.config.errors import EngineError
 from fpt.config.hist import Histogram
 from fpt.evidence.engine import EngineStats
+from fpt.run.tasks import finish_within
 
 Work = Callable[[int, int], Awaitable[None]]
 """``work(slot, iteration)``: one iteration for the virtual user in ``slot``."""
@@ -188,16 +189,7 @@ class LoadEngine:
     @staticmethod
     async def _drain(tasks: set[asyncio.Task[None]], budget: float) -> int:
         """Wait for in-flight iterations up to ``budget`` seconds; cancel and count the rest."""
-        if not tasks:
-            return 0
-        pending = set(tasks)
-        if budget > 0:
-            _, pending = await asyncio.wait(pending, timeout=budget)
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        return len(pending)
+        return await finish_within(set(tasks), budget)
 
     @staticmethod
     async def _tick(tick: Callable[[float], None], t0: float) -> None:

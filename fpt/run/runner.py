@@ -38,14 +38,15 @@ from fpt.run.detectors.probes import CrossUserProbe
 from fpt.run.detectors.replay import Hunter
 from fpt.run.engine import LoadEngine
 from fpt.run.identity import SOLO_BASE, IdentityFactory, OwnerIndex
-from fpt.run.perimeter import GuardedTransport, OffPerimeter
+from fpt.run.perimeter import GuardedTransport
 from fpt.run.recorder import Recorder
 from fpt.run.resources import PidTarget, PrometheusMetrics, PrometheusTarget, ResourceSampler, Target
 from fpt.run.scaling import Event
 from fpt.run.shapes import Shape, constant, schedule
+from fpt.run.tasks import finish_within
 from fpt.run.timeline import Timeline
 from fpt.run.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
-from fpt.run.user import Observer, RunContext, User, reset_current, set_current
+from fpt.run.user import ErrorKind, Observer, RunContext, User, error_kind, reset_current, set_current
 
 Flow = Callable[[User], Awaitable[None]]
 Setup = Callable[[User], Awaitable[object]]
@@ -332,11 +333,7 @@ class Run:
                 ok += 1
 
         try:
-            tasks = [asyncio.ensure_future(one(slot)) for slot in range(users)]
-            _, pending = await asyncio.wait(tasks, timeout=deadline)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await finish_within([asyncio.ensure_future(one(slot)) for slot in range(users)], deadline)
         finally:
             ctx.metrics, ctx.recorder, ctx.phase = metrics, recorder, phase
         unfinished = users - ok - failed
@@ -414,14 +411,11 @@ class Run:
         waves = -(-self.cfg.users // SEED_CONCURRENCY)
         budget = (max(self.cfg.grace, 1.0) + self.cfg.request_deadline) * waves
         tasks = [asyncio.ensure_future(one(slot)) for slot in range(self.cfg.users)]
-        _, pending = await asyncio.wait(tasks, timeout=budget)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        cancelled = await finish_within(tasks, budget)
         await ctx.aclose()
-        if pending:
-            errors.append(f"{len(pending)} users' seeding did not finish within {budget:g}s")
-        return ok, failed + len(pending), errors[0] if errors else ""
+        if cancelled:
+            errors.append(f"{cancelled} users' seeding did not finish within {budget:g}s")
+        return ok, failed + cancelled, errors[0] if errors else ""
 
     def _sampler(self, wall: float) -> ResourceSampler:
         harness = HARNESS if self.worker == "main" else f"{HARNESS}:{self.worker}"
@@ -561,24 +555,14 @@ async def iterate(flow: Setup, user: User) -> str | None:
     try:
         await flow(user)
     except (TimeoutError, httpx.TransportError) as exc:
-        user._iteration_error = user._iteration_error or _kind(exc)
+        user._iteration_error = user._iteration_error or error_kind(exc)
     except Exception as exc:
         user.fail("functional", scrub(f"flow raised {type(exc).__name__}: {exc}")[:300], step=user.raised_in)
-        user._iteration_error = "exception"
+        user._iteration_error = ErrorKind.EXCEPTION
     finally:
         user.iterations += 1
         reset_current(token)
     return user._iteration_error
-
-
-def _kind(exc: BaseException) -> str:
-    if isinstance(exc, OffPerimeter):
-        return "perimeter"
-    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError):
-        return "timeout"
-    if isinstance(exc, httpx.ConnectError):
-        return "connect"
-    return "read"
 
 
 def _replace_rate(r: RunResult, rate: float) -> RunResult:

@@ -12,16 +12,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from fpt.config.errors import FptError
+from fpt.config.errors import ScaleError
 from fpt.config.units import parse_duration
-
-
-class ScaleError(FptError):
-    """A scaler could not do what it was asked (bad size, failing command, unknown backend)."""
 
 
 @runtime_checkable
@@ -209,6 +205,3 @@ def scaler_of(event: Event) -> Scaler | None:
     """The scaler an event's action is bound to, if it is a bound ``scale_to``."""
     owner = getattr(event.action, "__self__", None)
     return owner if isinstance(owner, Scaler) else None
-
-
-Action = Callable[..., Awaitable[Any] | Any]

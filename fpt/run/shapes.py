@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from fpt.config.errors import ConfigError
 from fpt.config.units import parse_duration
 
 ARRIVALS = ("uniform", "poisson", "rendezvous")
@@ -97,9 +98,9 @@ class Shape:
 
 def _rate(value: float, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{what} must be a number >= 0, got {value!r}")
+        raise ConfigError(what, value, "be a number >= 0")
     if value < 0 or math.isnan(value):
-        raise ValueError(f"{what} must be a number >= 0, got {value!r}")
+        raise ConfigError(what, value, "be a number >= 0")
     return float(value)
 
 
@@ -118,7 +119,7 @@ def ramp(start: float, end: float, over: str | float) -> Shape:
 def stages(targets: Sequence[tuple[str | float, float]], *, start: float = 0.0) -> Shape:
     """k6-style stages: each ``(duration, target)`` ramps linearly from the previous target."""
     if not targets:
-        raise ValueError("stages needs at least one (duration, target) pair")
+        raise ConfigError("stages", list(targets), "have at least one (duration, target) pair")
     segs: list[Segment] = []
     prev = _rate(start, "start")
     for d, target in targets:
@@ -155,7 +156,7 @@ def step_up(start: float, step: float, every: str | float, *, steps: int = 10) -
     s0, st = _rate(start, "start"), _rate(step, "step")
     e = parse_duration(every)
     if steps < 1:
-        raise ValueError("steps must be >= 1")
+        raise ConfigError("steps", steps, "be >= 1")
     segs = tuple(Segment(duration=e, start=s0 + k * st, end=s0 + k * st) for k in range(steps))
     return Shape(segments=segs, name="step_up", fixed_length=True)
 
@@ -204,7 +205,7 @@ class _Marks:
 
     def __init__(self, arrivals: str, burst: int, seed: int, total: float) -> None:
         if arrivals not in ARRIVALS:
-            raise ValueError(f"arrivals must be one of {', '.join(ARRIVALS)}; got {arrivals!r}")
+            raise ConfigError("arrivals", arrivals, f"be one of {', '.join(ARRIVALS)}")
         self.arrivals = arrivals
         self.k = max(1, burst)
         self.total = round(total)

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -200,16 +201,28 @@ class Ledger:
         return iter(self.entries)
 
 
-def _error_kind(exc: BaseException) -> str:
+class ErrorKind(StrEnum):
+    """Why a request or an iteration ended without an answer: the one classification."""
+
+    PERIMETER = "perimeter"
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    READ = "read"
+    EXCEPTION = "exception"
+
+
+def error_kind(exc: BaseException) -> ErrorKind:
+    """The kind of ``exc``: refused by the perimeter, a timeout, a refused connection, another transport
+    error (read), or anything else (exception)."""
     if isinstance(exc, OffPerimeter):
-        return "perimeter"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout"
+        return ErrorKind.PERIMETER
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return ErrorKind.TIMEOUT
     if isinstance(exc, httpx.ConnectError):
-        return "connect"
+        return ErrorKind.CONNECT
     if isinstance(exc, httpx.TransportError):
-        return "read"
-    return "exception"
+        return ErrorKind.READ
+    return ErrorKind.EXCEPTION
 
 
 def _where(request: httpx.Request) -> str:
@@ -337,7 +350,7 @@ class UserClient(httpx.AsyncClient):
                       evidence={"host": exc.host})
             raise
         except Exception as exc:
-            user._request_done(start, _error_kind(exc), 0,
+            user._request_done(start, error_kind(exc), 0,
                                why=(type(exc).__name__, f"{_where(request)}: {exc}"[:200]))
             raise
         finally:
@@ -621,7 +634,7 @@ class _Step:
         if exc is not None:
             u.raised_in = u.raised_in or self.name
             if error is None:
-                error = _error_kind(exc)
+                error = error_kind(exc)
         u.ctx.metrics.step(self.name, end - u.ctx.t0, (end - self._start) * 1e6, error)
         if error:
             u._iteration_error = u._iteration_error or error
@@ -803,11 +816,6 @@ class User:
     async def aclose(self) -> None:
         """Close the user's client and its connections."""
         await self.http.aclose()
-
-
-def current_user() -> User | None:
-    """The user whose iteration is running in this task, if any."""
-    return _current.get()
 
 
 def set_current(user: User | None) -> contextvars.Token[User | None]:

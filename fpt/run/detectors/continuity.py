@@ -20,6 +20,7 @@ import httpx
 from fpt.config.redact import url as redact_url
 from fpt.evidence.metrics import StepMetrics
 from fpt.run.detectors.canary import carries
+from fpt.run.tasks import finish_within
 from fpt.run.user import LedgerEntry, RunContext, User
 
 READBACK_STEP = "fpt.readback"
@@ -133,12 +134,7 @@ async def read_back(entries: list[LedgerEntry], users: dict[int, User], ctx: Run
         else:
             counts["ok"] += 1
 
-    tasks = [asyncio.ensure_future(one(e)) for e in entries]
-    if tasks:
-        _, pending = await asyncio.wait(tasks, timeout=budget)
-        for t in pending:
-            t.cancel()
-        counts["skipped"] += len(pending)
+    counts["skipped"] += await finish_within([asyncio.ensure_future(one(e)) for e in entries], budget)
     return counts
 
 

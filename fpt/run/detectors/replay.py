@@ -48,6 +48,7 @@ from fpt.evidence.findings import Finding
 from fpt.run.detectors.canary import carries, find_canaries
 from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
 from fpt.run.identity import Identity
+from fpt.run.tasks import finish_within
 from fpt.run.user import IDEMPOTENT, RunContext, User, UserClient
 
 WRITES = frozenset({"PUT", "DELETE"})
@@ -161,13 +162,7 @@ class Hunter:
 
     async def drain(self, within: float) -> None:
         """Wait (at most ``within`` s) for the detectors still running; cancel the rest."""
-        if not self._tasks:
-            return
-        tasks = list(self._tasks)
-        _, pending = await asyncio.wait(tasks, timeout=within)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await finish_within(list(self._tasks), within)
 
     def _other(self, user: User) -> User | None:
         """A random other user with a successful request to copy credentials from."""
