@@ -295,14 +295,7 @@ class UserClient(httpx.AsyncClient):
         """Send ``request`` as this user; record its outcome whatever happens."""
         user = self._fpt_user
         ctx = user.ctx
-        user._requests += 1
-        # An id the service can log, so a finding can be matched to its server-side trace.
-        request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
-        user.last_request = request
-        note_request(request)  # its credentials are scrubbed from whatever fpt reports
-        rid_header = ctx.request_id_header
-        if rid_header:
-            request.headers[rid_header] = request.headers["x-fpt-request"]
+        self._stamp(request)
         hunt = ctx.hunt
         # One draw decides whether this request is cancelled, replayed or probed: the others
         # pay nothing more.
@@ -312,17 +305,7 @@ class UserClient(httpx.AsyncClient):
         seq = ctx.request_starts
         busy = ctx.inflight_requests > 1
         start = time.perf_counter()
-        # The whole-request deadline, watched by one sweeper per run rather than a timer per
-        # request (this is the load generator's hot path): a slow drip becomes a timeout, not a hang.
-        # The loop is passed: without it, asyncio asks the OS for the process id on every call.
-        task = asyncio.current_task(ctx.loop) if ctx.loop is not None else None
-        if task is None:
-            ctx.loop = asyncio.get_running_loop()
-            task = asyncio.current_task(ctx.loop)
-        if task is not None:
-            ctx.pending[seq] = (start + ctx.request_deadline, task)
-            if ctx.sweeper is None:
-                ctx.sweeper = task.get_loop().create_task(_sweep(ctx))
+        task = _watch_deadline(ctx, seq, start)
         try:
             if (roll < 1.0 and hunt is not None and roll < hunt.cancel_below and request.method in IDEMPOTENT
                     and hunt.allow("cancel", user.current_step)):
@@ -335,38 +318,71 @@ class UserClient(httpx.AsyncClient):
                 # error even when the flow swallows the cancellation.
                 user._request_done(start, "cancelled", 0, why=("cancelled", _where(request)))
                 raise
-            ctx.expired.discard(seq)
-            if task is not None:
-                task.uncancel()
-            user._request_done(start, "timeout", 0, why=("timeout", f"{_where(request)}: no whole answer "
-                                                               f"within {ctx.request_deadline:g}s"))
-            raise httpx.ReadTimeout(f"no whole answer within the request deadline of "
-                                    f"{ctx.request_deadline:g}s", request=request) from None
-        except OffPerimeter as exc:
+            raise self._expired(request, start, seq, task) from None
+        except Exception as exc:
+            self._failed(request, start, exc)
+            raise
+        finally:
+            ctx.inflight_requests -= 1
+            ctx.pending.pop(seq, None)
+        # Another request began or was in flight while this one ran: the answer came under
+        # concurrency (what separates a concurrency bug from a cache or an authorization one).
+        concurrent = busy or ctx.request_starts != seq
+        stream = kwargs.get("stream")
+        tally, ok = self._record_answer(request, response, start, concurrent, counted=not stream)
+        self._show(request, response, tally, ok, roll, streamed=bool(stream))
+        return response
+
+    def _stamp(self, request: httpx.Request) -> None:
+        """Name the request (an id the service can log) and note its credentials for redaction."""
+        user = self._fpt_user
+        user._requests += 1
+        # An id the service can log, so a finding can be matched to its server-side trace.
+        request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
+        user.last_request = request
+        note_request(request)  # its credentials are scrubbed from whatever fpt reports
+        rid_header = user.ctx.request_id_header
+        if rid_header:
+            request.headers[rid_header] = request.headers["x-fpt-request"]
+
+    def _expired(self, request: httpx.Request, start: float, seq: int, task: asyncio.Task[Any] | None
+                 ) -> httpx.ReadTimeout:
+        """The sweeper cancelled the request at its deadline: record a timeout and say so to the flow."""
+        user = self._fpt_user
+        ctx = user.ctx
+        ctx.expired.discard(seq)
+        if task is not None:
+            task.uncancel()
+        user._request_done(start, "timeout", 0, why=("timeout", f"{_where(request)}: no whole answer "
+                                                           f"within {ctx.request_deadline:g}s"))
+        return httpx.ReadTimeout(f"no whole answer within the request deadline of "
+                                 f"{ctx.request_deadline:g}s", request=request)
+
+    def _failed(self, request: httpx.Request, start: float, exc: Exception) -> None:
+        """Record a request that raised (the caller re-raises it)."""
+        user = self._fpt_user
+        if isinstance(exc, OffPerimeter):
             # Nothing was sent: a finding naming the host, whichever path asked (flow, redirect,
             # probe, read-back).
             user._request_done(start, "perimeter", 0, why=("OffPerimeter", _where(request)))
             user.fail("perimeter", str(exc), method=request.method, path=redact_url(request.url.path),
                       evidence={"host": exc.host})
-            raise
-        except Exception as exc:
-            user._request_done(start, error_kind(exc), 0,
-                               why=(type(exc).__name__, f"{_where(request)}: {exc}"[:200]))
-            raise
-        finally:
-            ctx.inflight_requests -= 1
-            ctx.pending.pop(seq, None)
+            return
+        user._request_done(start, error_kind(exc), 0,
+                           why=(type(exc).__name__, f"{_where(request)}: {exc}"[:200]))
+
+    def _record_answer(self, request: httpx.Request, response: httpx.Response, start: float,
+                       concurrent: bool, *, counted: bool) -> tuple[StepTally, bool]:
+        """Time, count and tally an answer (its overlap with other users' under load); whether it is ok."""
+        user = self._fpt_user
+        ctx = user.ctx
         end = time.perf_counter()
-        # Another request began or was in flight while this one ran: the answer came under
-        # concurrency (what separates a concurrency bug from a cache or an authorization one).
-        concurrent = busy or ctx.request_starts != seq
         user.last_concurrent = concurrent
         # Every transport hands each response its own extensions dict: add to it, no copy.
         ext = response.extensions
         ext["fpt.concurrent"] = concurrent
         ext["fpt.step"] = user.current_step
-        stream = kwargs.get("stream")
-        nbytes = len(response.content) if not stream else 0
+        nbytes = len(response.content) if counted else 0
         ok = user._status_ok(response.status_code)
         if not ok:
             user.last_error = f"{request.method} {request.url.path} answered {response.status_code}"
@@ -384,16 +400,24 @@ class UserClient(httpx.AsyncClient):
                     tally.load_ok += 1
                     tally.overlap.add(start, end, user.identity.index)
         user._tally, user._tally_ok = tally, ok
-        if rid_header:
-            self._pair(request, response, rid_header)
-        if not stream:
-            for observe in ctx.observers:
-                observe(user, request, response)
-            if roll < 1.0 and ok and hunt is not None and roll < hunt.after_below:
-                hunt.after(user, request, response, roll)
-        elif ctx.observers:
-            response.stream = _ObservedStream(response, user, tally, ok)
-        return response
+        return tally, ok
+
+    def _show(self, request: httpx.Request, response: httpx.Response, tally: StepTally, ok: bool,
+              roll: float, *, streamed: bool) -> None:
+        """Show the answer to the pairing check, the observers (scans) and the hunting detectors."""
+        user = self._fpt_user
+        ctx = user.ctx
+        if ctx.request_id_header:
+            self._pair(request, response, ctx.request_id_header)
+        if streamed:
+            if ctx.observers:
+                response.stream = _ObservedStream(response, user, tally, ok)
+            return
+        for observe in ctx.observers:
+            observe(user, request, response)
+        hunt = ctx.hunt
+        if roll < 1.0 and ok and hunt is not None and roll < hunt.after_below:
+            hunt.after(user, request, response, roll)
 
     async def _send_direct(self, request: httpx.Request, kwargs: dict[str, Any]) -> httpx.Response:
         """``AsyncClient.send`` for the common request: no auth, no hooks, redirects not followed.
@@ -526,6 +550,24 @@ class UserClient(httpx.AsyncClient):
         response.extensions = {**response.extensions,
                                "fpt.concurrent": busy or ctx.request_starts != seq}
         return response
+
+
+def _watch_deadline(ctx: RunContext, seq: int, start: float) -> asyncio.Task[Any] | None:
+    """Put request ``seq`` under the whole-request deadline; the task the sweeper will cancel.
+
+    One sweeper per run rather than a timer per request (this is the load generator's hot path):
+    a slow drip becomes a timeout, not a hang. The loop is passed: without it, asyncio asks the
+    OS for the process id on every call.
+    """
+    task = asyncio.current_task(ctx.loop) if ctx.loop is not None else None
+    if task is None:
+        ctx.loop = asyncio.get_running_loop()
+        task = asyncio.current_task(ctx.loop)
+    if task is not None:
+        ctx.pending[seq] = (start + ctx.request_deadline, task)
+        if ctx.sweeper is None:
+            ctx.sweeper = task.get_loop().create_task(_sweep(ctx))
+    return task
 
 
 SWEEP_EVERY = 0.25
