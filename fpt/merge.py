@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from fpt.coverage import merge_coverage
 from fpt.engine import EngineStats
 from fpt.evidence import merge_evidence
 from fpt.hist import Histogram
@@ -96,6 +97,7 @@ def merge_results(parts: Sequence[RunResult]) -> RunResult:
         # worker's own process is a series of its own (``fpt:gw0``...).
         resources=merge_resources(s for p in parts for s in p.resources),
         load=merge_load([p.load for p in parts]),
+        coverage=merge_coverage(p.coverage for p in parts),
     )
     outcomes = tuple(merged.measure(t.threshold) for t in first.thresholds)
     return dataclasses.replace(merged, thresholds=outcomes)

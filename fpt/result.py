@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fpt.coverage import ApiCoverage
 from fpt.engine import EngineStats
 from fpt.evidence import Evidence
 from fpt.loadtypes import LoadEvidence, service_rss_growth, window_outcome
@@ -49,6 +50,8 @@ class RunResult:
     resources: tuple[ResourceSeries, ...] = field(default=(), compare=False)
     #: stress (stairs and recovery), spike and volume evidence, when the run was of that kind
     load: LoadEvidence = field(default_factory=LoadEvidence, compare=False)
+    #: per operation, when the flows were derived from an OpenAPI document (``fpt_load.openapi``)
+    coverage: ApiCoverage | None = field(default=None, compare=False)
 
     @property
     def swaps(self) -> int:
@@ -125,6 +128,8 @@ class RunResult:
                 v = [r.to_dict() for r in v]
             elif k == "thresholds":
                 v = [t.to_dict() for t in v]
+            elif k == "coverage":
+                v = v.to_dict() if v is not None else None
             d[k] = v
         return d
 
@@ -141,6 +146,7 @@ class RunResult:
         d["evidence"] = Evidence.from_dict(d["evidence"])
         d["resources"] = tuple(ResourceSeries.from_dict(r) for r in d.get("resources", ()))
         d["load"] = LoadEvidence.from_dict(d["load"]) if d.get("load") else LoadEvidence()
+        d["coverage"] = ApiCoverage.from_dict(d["coverage"]) if d.get("coverage") else None
         return cls(**d)
 
     def failures(self) -> list[str]:
