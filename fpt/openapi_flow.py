@@ -92,8 +92,13 @@ def tighten(doc: Any) -> Any:
 def generate(doc: Mapping[str, Any], ops: list[Operation], *, seed: int,
              size: int = POOL) -> tuple[dict[str, list[Any]], dict[str, str]]:
     """A pool of Schemathesis cases per operation (by op_id), and why an operation had none."""
-    import schemathesis
+    try:
+        import schemathesis
+    except ImportError:
+        from fpt.errors import ConfigError
 
+        raise ConfigError("spec", "(Schemathesis not installed)", "be hunted with Schemathesis installed: "
+                          "pip install 'fpt[openapi]'") from None
     schema = schemathesis.openapi.from_dict(tighten(dict(doc)))
     pools: dict[str, list[Any]] = {}
     errors: dict[str, str] = {}
