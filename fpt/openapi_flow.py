@@ -152,7 +152,11 @@ def personal(value: Any, schema: Any, user: User, key: str = "") -> Any:
     if isinstance(value, list):
         items = schema.get("items")
         return [personal(v, items, user, key) for v in value]
-    if not isinstance(value, str) or any(k in schema for k in ("enum", "const", "pattern")):
+    if isinstance(value, float) and value.is_integer() and schema.get("type") == "integer":
+        return int(value)  # 5.0 is an integer to JSON Schema, not to most services
+    if not isinstance(value, str) or any(k in schema for k in ("enum", "const")):
+        return value
+    if "pattern" in schema and not _matches(schema["pattern"], ident.canary):
         return value
     fmt = schema.get("format")
     name = key.lower()
@@ -167,6 +171,14 @@ def personal(value: Any, schema: Any, user: User, key: str = "") -> Any:
     if high is not None and int(high) < len(canary):
         return value
     return canary + "x" * max(0, low - len(canary))
+
+
+def _matches(pattern: Any, text: str) -> bool:
+    """Whether ``text`` matches a schema's ``pattern`` (one Python cannot read matches nothing)."""
+    try:
+        return re.search(str(pattern), text) is not None
+    except re.error:
+        return False
 
 
 def owned_paths(doc: Any, user: User) -> dict[str, str]:
@@ -333,25 +345,26 @@ class ApiFlow:
                 kwargs.setdefault("headers", {})["content-type"] = op.body_type
         return url, kwargs
 
-    async def _send(self, user: User, p: Planned, made: Any) -> httpx.Response | None:
+    async def _send(self, user: User, p: Planned, made: Any) -> tuple[httpx.Response | None, Any]:
+        """Call the operation in its step; a 2xx answer's body checked there (None, None otherwise)."""
         url, kwargs = self._request(user, p, made)
         counts = self.counts[p.op.op_id]
         counts.calls += 1
         try:
             async with user.step(p.op.op_id, expect_status=OK | REFUSED):
                 r = await user.http.request(p.op.method, url, **kwargs)
+                key = str(r.status_code)
+                counts.statuses[key] = counts.statuses.get(key, 0) + 1
+                if r.status_code in REFUSED:
+                    counts.refused += 1
+                    user.state[_STATE].refused.add(p.op.op_id)
+                    return None, None
+                if r.status_code not in OK:
+                    return None, None
+                counts.ok += 1
+                return r, self._check(user, p, r)
         except httpx.HTTPError:
-            return None
-        key = str(r.status_code)
-        counts.statuses[key] = counts.statuses.get(key, 0) + 1
-        if r.status_code in REFUSED:
-            counts.refused += 1
-            user.state[_STATE].refused.add(p.op.op_id)
-            return None
-        if r.status_code not in OK:
-            return None
-        counts.ok += 1
-        return r
+            return None, None
 
     def _check(self, user: User, p: Planned, r: httpx.Response) -> Any:
         """Learn and check the user's fields in a 2xx answer; the parsed body (None when not JSON)."""
@@ -374,10 +387,9 @@ class ApiFlow:
         return doc
 
     async def _create(self, user: User, p: Planned, *, ledger: bool) -> Any:
-        r = await self._send(user, p, None)
+        r, doc = await self._send(user, p, None)
         if r is None:
             return None
-        doc = self._check(user, p, r)
         made = None
         if p.id_field and isinstance(doc, dict):
             made = lookup(doc, p.id_field)
@@ -413,9 +425,7 @@ class ApiFlow:
             made = made.rstrip("/").rsplit("/", 1)[-1]  # a Location was all the create gave
         elif isinstance(made, str) and made.startswith(("/", "http")):
             made = made.rstrip("/").rsplit("/", 1)[-1]
-        r = await self._send(user, p, made)
-        if r is not None:
-            self._check(user, p, r)
+        await self._send(user, p, made)
 
     # -- probes seen by the observer -------------------------------------------------------------
 
