@@ -143,3 +143,23 @@ def test_each_bug_is_caught_where_it_is(bug: str, kind: str, step: str) -> None:
     assert step in {f.step for f in r.findings.of(kind)}
     assert r.failures()
     assert all(f.other_user != f.user for f in r.findings.of(kind))
+
+
+def test_a_hunt_with_nothing_to_call_is_not_evidenced_never_passed() -> None:
+    from fpt.dod import evaluate
+
+    r = hunt(exclude=["notes", "getMe", "adminStats", "clinics"], users=10, rate=20, duration="1s")
+    assert r.coverage is not None
+    assert {op.outcome for op in r.coverage.operations} == {OpOutcome.SKIPPED}
+    assert r.swap_verdict == "not_checked"
+    assert evaluate([r], level="squad").item("data_swap.high_traffic_virtual").status == "not_evidenced"
+
+
+def test_a_document_off_the_perimeter_or_missing_is_a_clear_error() -> None:
+    runner = LoadRunner(FptConfig(), name="t", marker={}, record=lambda r: None)
+    with pytest.raises(ConfigError, match="OffPerimeter"):  # refused before any connection
+        runner.openapi("http://example.com/openapi.json", auth=auth, target="http://127.0.0.1:9")
+    with pytest.raises(ConfigError, match="answer 200"):
+        runner.openapi("/no-such-document.json", auth=auth, target=create_app(), profile="virtual")
+    with pytest.raises(ConfigError, match="auth"):
+        runner.openapi(DOC, auth="sign me in", target=create_app(), profile="virtual")
