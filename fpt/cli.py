@@ -1,5 +1,5 @@
-"""The ``fpt`` command: ``fpt gate FILE... [--level LEVEL]``, ``fpt merge SHARDS... --out DIR`` and
-``fpt demo [--port 8000] [--bugs ...]``."""
+"""The ``fpt`` command: ``fpt gate FILE... [--level LEVEL]``, ``fpt merge SHARDS... --out DIR``,
+``fpt demo [--port 8000] [--bugs ...]`` and ``fpt har2flow RECORDING.har``."""
 
 from __future__ import annotations
 
@@ -84,6 +84,20 @@ def demo_command(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def har2flow_command(args: argparse.Namespace) -> int:
+    """Print a flow (Python source) for a HAR recording."""
+    from fpt.config.redact import scrub
+    from fpt.har import HarError, har2flow
+
+    try:
+        text = args.recording.read_text(encoding="utf-8")
+        print(har2flow(text, name=args.name, source=args.recording.name), end="")
+    except (OSError, HarError, UnicodeDecodeError) as e:
+        print(scrub(f"fpt har2flow: FAILED: {args.recording}: {e}"), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_PASSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fpt`` script."""
     ap = argparse.ArgumentParser(prog="fpt", description="fpt: functional performance testing tools")
@@ -106,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--bugs", default="", help="comma-separated bugs to switch on: shared_cache, "
                    "request_global, no_owner_check, leaky_listing (default: none)")
     d.set_defaults(run=demo_command)
+    h = sub.add_parser("har2flow", help="write a flow (Python) for a HAR recording: "
+                       "fpt har2flow rec.har > flows.py")
+    h.add_argument("recording", type=Path, help="the .har file (browser dev tools: Save all as HAR)")
+    h.add_argument("--name", default="recorded_flow", help="the flow's name (default: recorded_flow)")
+    h.set_defaults(run=har2flow_command)
     args = ap.parse_args(argv)
     code: int = args.run(args)
     return code

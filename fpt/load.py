@@ -233,7 +233,55 @@ class LoadRunner:
         return explore(flow, strategy, make_user=make_user, max_examples=max_examples, seed=cfg.seed,
                        loop_factory=loop_factory(), max_rate=max_rate, on_end=on_end)
 
-    async def arun(self, flow: Callable[..., Any], *, check: bool = True, **kwargs: Any) -> RunResult:
+    def openapi(self, spec: Any, *, auth: Callable[..., Any], check: bool = True, exclude: Any = None,
+                params: Any = None, public: Any = None, shared: Any = None, **kwargs: Any) -> RunResult:
+        """Hunt every operation of an OpenAPI document under load, with no hand-written flow.
+
+        ``spec``: a dict, a JSON/YAML file, or a URL (absolute on ``live_hosts``, or a path such
+        as ``"/openapi.json"`` on the target); ``auth``: ``async def auth(user)`` that signs the
+        user up and in, leaving the credentials on ``user.http``. ``exclude``, ``params``,
+        ``public``, ``shared``: squad overrides (see :mod:`fpt.run.openapi`); every other ``fpt_load``
+        keyword applies. The result carries the per-operation ``coverage``.
+        """
+        __tracebackhide__ = True
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            with asyncio.Runner(loop_factory=loop_factory()) as runner:
+                try:
+                    return runner.run(self.aopenapi(spec, auth=auth, check=check, exclude=exclude,
+                                                    params=params, public=public, shared=shared, **kwargs))
+                except FptFailure as e:
+                    raise e.with_traceback(None) from None
+        raise ConfigError("fpt_load.openapi", "called inside a running event loop",
+                          "be awaited as `await fpt_load.aopenapi(...)` in an async test")
+
+    async def aopenapi(self, spec: Any, *, auth: Callable[..., Any], check: bool = True, exclude: Any = None,
+                       params: Any = None, public: Any = None, shared: Any = None,
+                       **kwargs: Any) -> RunResult:
+        """:meth:`openapi` inside the caller's event loop."""
+        __tracebackhide__ = True
+        from fpt.run.openapi_flow import derive
+
+        if not callable(auth):
+            raise ConfigError("auth", auth, "be an async function auth(user) that signs the user up and in "
+                              "and leaves the credentials on user.http")
+        if "setup" in kwargs:
+            raise ConfigError("setup", kwargs["setup"], "not be passed to fpt_load.openapi: auth= is the "
+                              "per-user setup")
+        cfg, _, _, _, target = self.plan(**kwargs)
+        flow, public_paths, shared_paths = await derive(
+            spec, target=target, cfg=cfg, note=self._note,
+            overrides={"exclude": exclude, "params": params, "public": public, "shared": shared})
+        if public_paths:
+            kwargs["public_paths"] = [*cfg.public_paths, *public_paths]
+        if shared_paths:
+            kwargs["shared_paths"] = [*cfg.shared_paths, *shared_paths]
+        return await self.arun(flow, check=check, setup=auth,
+                               _finish=lambda r: dataclasses.replace(r, coverage=flow.coverage()), **kwargs)
+
+    async def arun(self, flow: Callable[..., Any], *, check: bool = True,
+                   _finish: Callable[[RunResult], RunResult] | None = None, **kwargs: Any) -> RunResult:
         """Run ``flow`` under load inside the caller's event loop."""
         __tracebackhide__ = True
         from fpt.run.runner import Run
@@ -275,6 +323,8 @@ class LoadRunner:
         if self._split is not None:
             # Reports describe the whole run (the merged target rate is the workers' sum).
             result = dataclasses.replace(result, shape=whole_shape.describe())
+        if _finish is not None:  # what the flow kept beside the run (an OpenAPI hunt's coverage)
+            result = _finish(result)
         self.results.append(result)
         self._record(result)
         if check:

@@ -211,6 +211,12 @@ class Booking:
         """Liveness for the load balancer."""
         return JSONResponse({"status": "ok"})
 
+    async def openapi(self, request: Request) -> Response:
+        """The service's OpenAPI document (``fpt_load.openapi`` hunts every route from it)."""
+        from fpt.demo.openapi import DOCUMENT
+
+        return JSONResponse(DOCUMENT)
+
     async def signup(self, request: Request) -> Response:
         """Create a member."""
         data = await self.body(request)
@@ -372,6 +378,7 @@ def create_app(*, bugs: Iterable[str] | str | None = None, sessions: str = "memo
     app = Starlette(
         routes=[
             Route("/health", booking.health),
+            Route("/openapi.json", booking.openapi),
             Route("/signup", booking.signup, methods=["POST"]),
             Route("/login", booking.login, methods=["POST"]),
             Route("/logout", booking.logout, methods=["POST"]),

@@ -13,6 +13,7 @@ from typing import Any
 from fpt.config.hist import Histogram
 from fpt.config.thresholds import evaluate
 from fpt.evidence.checks import merge_evidence
+from fpt.evidence.coverage import merge_coverage
 from fpt.evidence.engine import EngineStats
 from fpt.evidence.findings import FindingLog
 from fpt.evidence.loadtypes import merge_load
@@ -101,6 +102,7 @@ def merge_parts(parts: Sequence[RunResult]) -> RunResult:
         # worker's own process is a series of its own (``fpt:gw0``...).
         resources=merge_resources(s for p in parts for s in p.resources),
         load=merge_load([p.load for p in parts]),
+        coverage=merge_coverage(p.coverage for p in parts),
     )
     unjudged = tuple(evaluate(t.threshold, None, "merged, not judged yet") for t in first.thresholds)
     return dataclasses.replace(merged, thresholds=unjudged)

@@ -7,6 +7,7 @@ from typing import Any
 
 from fpt.config.thresholds import ThresholdOutcome
 from fpt.evidence.checks import Evidence
+from fpt.evidence.coverage import ApiCoverage
 from fpt.evidence.engine import EngineStats
 from fpt.evidence.findings import SWAP_KINDS, FindingLog
 from fpt.evidence.loadtypes import LoadEvidence
@@ -49,6 +50,8 @@ class RunResult:
     resources: tuple[ResourceSeries, ...] = field(default=(), compare=False)
     #: stress (stairs and recovery), spike and volume evidence, when the run was of that kind
     load: LoadEvidence = field(default_factory=LoadEvidence, compare=False)
+    #: per operation, when the flows were derived from an OpenAPI document (``fpt_load.openapi``)
+    coverage: ApiCoverage | None = field(default=None, compare=False)
 
     @property
     def swaps(self) -> int:
@@ -81,6 +84,8 @@ class RunResult:
                 v = [r.to_dict() for r in v]
             elif k == "thresholds":
                 v = [t.to_dict() for t in v]
+            elif k == "coverage":
+                v = v.to_dict() if v is not None else None
             d[k] = v
         return d
 
@@ -97,4 +102,5 @@ class RunResult:
         d["evidence"] = Evidence.from_dict(d["evidence"])
         d["resources"] = tuple(ResourceSeries.from_dict(r) for r in d.get("resources", ()))
         d["load"] = LoadEvidence.from_dict(d["load"]) if d.get("load") else LoadEvidence()
+        d["coverage"] = ApiCoverage.from_dict(d["coverage"]) if d.get("coverage") else None
         return cls(**d)

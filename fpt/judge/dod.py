@@ -256,6 +256,8 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
         # Whatever the test did with them (check=False, pytest.raises, a skip after the run): a run
         # that failed its own checks fails the checklist. Thresholds are judged by the items.
         "check_failures": failures(r, thresholds=False),
+        # an OpenAPI hunt: every operation of the document, exercised, checked, probed or skipped (why)
+        **({"coverage": r.coverage.to_dict()} if r.coverage is not None else {}),
     }
 
 

@@ -315,7 +315,16 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
         "phases": c.get("phases", {}), "events": c.get("events", []),
         "degradation": c.get("degradation", {}),
         "failures": failure_rows(r, 50), "findings": _findings(r),
+        "coverage": coverage_rows(r.coverage) if r.coverage is not None else None,
+        "coverage_title": r.coverage.title if r.coverage is not None else "",
     }
+
+
+def coverage_rows(cov: Any) -> list[dict[str, Any]]:
+    """The OpenAPI hunt's coverage table (fpt.report.coverage)."""
+    from fpt.report.coverage import rows
+
+    return rows(cov)
 
 
 def render(checklist: Checklist, results: Sequence[RunResult]) -> str:

@@ -67,6 +67,8 @@ def run_summary(r: RunResult) -> list[str]:
     lines.append("  " + swap_line(r))
     lines.extend("  " + x for x in hunt_lines(r.evidence))
     lines.extend("  " + x for x in scaling_lines(r))
+    from fpt.report.coverage import coverage_lines  # an OpenAPI hunt: every operation, or why not
+    lines.extend("  " + x for x in coverage_lines(r.coverage))
     for t in r.thresholds:
         lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
     for f in failures(r):
