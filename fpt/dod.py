@@ -22,6 +22,8 @@ from fpt.errors import ConfigError
 from fpt.evidence import ProbeEvidence, ReplayEvidence
 from fpt.judge import examples, failures
 from fpt.loadtypes import harness_series, resources_evidence, rss_span, service_series
+from fpt.narrowing import SELECTION_ITEM, STRENGTH_ITEM, Selection, Weakening, selection_item, strength_item
+from fpt.provenance import Provenance
 from fpt.records import SWAP_KINDS
 from fpt.redact import url as redact_url
 from fpt.result import RunResult
@@ -52,6 +54,9 @@ ITEMS: dict[str, str] = {
     "performance.spike": "spike: errors during it within limit, back to baseline in time",
     "performance.soak_memory": "soak: the service's own RSS growth within limit over a long enough span",
     "performance.volume": "volume: p90 growth with seeded records per user within limit",
+    SELECTION_ITEM: "every collected FPT test ran (none deselected by -k, --deselect, --lf)",
+    STRENGTH_ITEM: "no check narrowed below its floor (shared/public routes, scan or hunting off, "
+                   "loose limits)",
 }
 DEFAULT_LEVELS: dict[str, tuple[str, ...]] = {
     "squad": ("suite.executed", "functional.single_user", "data_swap.multi_user_live",
@@ -124,6 +129,12 @@ class Checklist:
     failed_sources: tuple[str, ...] = ()
     #: each ``fpt_load.explore`` call (``ExploreRecord.to_dict``): examples tried, failures found
     explorations: tuple[dict[str, Any], ...] = ()
+    #: the session that wrote it (id, start, CI job); None in a merged or hand-made checklist
+    session: Provenance | None = None
+    #: FPT tests the selection left out
+    selection: Selection = field(default_factory=Selection)
+    #: settings that narrowed a check, with their source and what they hid
+    weakened: tuple[Weakening, ...] = ()
 
     def item(self, name: str) -> ItemOutcome:
         """The outcome of item ``name``."""
@@ -163,6 +174,8 @@ class Checklist:
             "items": [i.to_dict() for i in self.items], "runs": list(self.runs),
             "sources": list(self.sources), "failed_sources": list(self.failed_sources),
             "explorations": list(self.explorations),
+            "session": self.session.to_dict() if self.session else None,
+            "selection": self.selection.to_dict(), "weakened": [w.to_dict() for w in self.weakened],
         }
         body["digest"] = digest(body)
         return body
@@ -176,7 +189,10 @@ class Checklist:
                    tests=TestCounts(passed=t["passed"], failed=t["failed"], skipped=t["skipped"]),
                    incomplete=tuple(d["incomplete"]), runs=tuple(d["runs"]), created=d["created"],
                    sources=tuple(d.get("sources", ())), failed_sources=tuple(d.get("failed_sources", ())),
-                   explorations=tuple(d.get("explorations", ())))
+                   explorations=tuple(d.get("explorations", ())),
+                   session=Provenance.from_dict(d["session"]) if d.get("session") else None,
+                   selection=Selection.from_dict(d.get("selection")),
+                   weakened=tuple(Weakening.from_dict(w) for w in d.get("weakened", ())))
 
 
 def explore_reason(ex: Mapping[str, Any]) -> str:
@@ -197,8 +213,9 @@ def explore_reason(ex: Mapping[str, Any]) -> str:
 
 
 def digest(body: Mapping[str, Any]) -> str:
-    """sha256 over the canonical JSON of ``body`` without its ``digest``: detects edits and truncation."""
-    canon = json.dumps({k: v for k, v in body.items() if k != "digest"}, sort_keys=True,
+    """sha256 over the canonical JSON of ``body`` without its ``digest`` (and ``signature``, made over
+    the digest): detects edits and truncation."""
+    canon = json.dumps({k: v for k, v in body.items() if k not in ("digest", "signature")}, sort_keys=True,
                        separators=(",", ":"), ensure_ascii=True)
     return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
 
@@ -622,7 +639,9 @@ def _executed(results: Sequence[RunResult], tests: TestCounts) -> ItemOutcome:
 def evaluate(results: Sequence[RunResult], *, level: str = "squad",
              levels: Mapping[str, Sequence[str]] | None = None, tests: TestCounts | None = None,
              incomplete: Sequence[str] = (), baseline: ItemOutcome | None = None,
-             high_traffic_rate: float = 50.0, explorations: Sequence[ExploreRecord] = ()) -> Checklist:
+             high_traffic_rate: float = 50.0, explorations: Sequence[ExploreRecord] = (),
+             session: Provenance | None = None, selection: Selection | None = None,
+             weakened: Sequence[Weakening] = ()) -> Checklist:
     """The checklist of a session's results at ``level``."""
     levels = dict(levels or DEFAULT_LEVELS)
     if level not in levels:
@@ -633,13 +652,18 @@ def evaluate(results: Sequence[RunResult], *, level: str = "squad",
     items.extend(judge(results) for judge in judges.values())
     items.append(baseline or ItemOutcome(name="performance.baseline", status=NOT_EVIDENCED,
                                          detail="no baseline compared (--fpt-compare NAME)"))
+    weakened = (*weakened, *(w for r in results for w in r.weakened))
+    selection = selection or Selection()
+    items.append(selection_item(selection, tests.ran))
+    items.append(strength_item(weakened, len(results)))
     order = list(ITEMS)
     items.sort(key=lambda i: order.index(i.name))
     missing = list(incomplete) + [f"run {r.name} is missing a worker's part" for r in results if r.incomplete]
     return Checklist(level=level, required=tuple(levels[level]), items=tuple(items), tests=tests,
                      incomplete=tuple(dict.fromkeys(missing)), runs=tuple(run_evidence(r) for r in results),
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     explorations=tuple(e.to_dict() for e in explorations))
+                     explorations=tuple(e.to_dict() for e in explorations), session=session,
+                     selection=selection, weakened=tuple(weakened))
 
 
 def merge(lists: Sequence[Checklist], *, level: str, levels: Mapping[str, Sequence[str]]) -> Checklist:
@@ -665,6 +689,10 @@ def merge(lists: Sequence[Checklist], *, level: str, levels: Mapping[str, Sequen
                      incomplete=tuple(x for c in lists for x in c.incomplete),
                      runs=tuple(r for c in lists for r in c.runs),
                      explorations=tuple(e for c in lists for e in c.explorations),
+                     selection=Selection(
+                         deselected=tuple(t for c in lists for t in c.selection.deselected),
+                         last_failed=any(c.selection.last_failed for c in lists)),
+                     weakened=tuple(w for c in lists for w in c.weakened),
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      sources=tuple(s for c in lists for s in c.sources),
                      # A file that failed its own gate never turns green by being merged with others.

@@ -154,6 +154,15 @@ class LoadRunner:
                               "[fpt.at('20s', scaler.scale_to, 3)]", "fpt_load()")
         return cfg, shape, duration, thresholds, target
 
+    def _weakened(self, cfg: FptConfig, result: RunResult, kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The run's settings that narrowed a check, each threshold named by where it came from."""
+        from fpt.narrowing import of_run
+
+        sources = {**dict.fromkeys(cfg.thresholds, cfg.sources.get("thresholds", "default")),
+                   **dict.fromkeys(_as_list(self._marker.get("thresholds", ())), "@pytest.mark.fpt"),
+                   **dict.fromkeys(_as_list(kwargs.get("thresholds") or ()), "fpt_load()")}
+        return of_run(cfg, [t.threshold for t in result.thresholds], sources, result)
+
     async def _volumes(self, make_run: Callable[[tuple[Threshold, ...]], Any],
                        thresholds: tuple[Threshold, ...], seed: Callable[..., Any],
                        volumes: Sequence[int]) -> RunResult:
@@ -274,6 +283,7 @@ class LoadRunner:
         if self._split is not None:
             # Reports describe the whole run (the merged target rate is the workers' sum).
             result = dataclasses.replace(result, shape=whole_shape.describe())
+        result = dataclasses.replace(result, weakened=self._weakened(cfg, result, kwargs))
         self.results.append(result)
         self._record(result)
         if check:

@@ -96,6 +96,11 @@ def merge_results(parts: Sequence[RunResult]) -> RunResult:
         # worker's own process is a series of its own (``fpt:gw0``...).
         resources=merge_resources(s for p in parts for s in p.resources),
         load=merge_load([p.load for p in parts]),
+        # Every worker's part had the same settings: one weakening each, what it hid summed.
+        weakened=tuple(dataclasses.replace(w, hid={k: sum(q.weakened[i].hid.get(k, 0) for q in parts
+                                                          if len(q.weakened) > i) for k in w.hid})
+                       for i, w in enumerate(first.weakened)),
+        abandoned=sum(p.abandoned for p in parts),
     )
     outcomes = tuple(merged.measure(t.threshold) for t in first.thresholds)
     return dataclasses.replace(merged, thresholds=outcomes)

@@ -9,6 +9,7 @@ from fpt.engine import EngineStats
 from fpt.evidence import Evidence
 from fpt.loadtypes import LoadEvidence, service_rss_growth, window_outcome
 from fpt.metrics import Metrics, StepMetrics
+from fpt.narrowing import Weakening
 from fpt.records import SWAP_KINDS, FindingLog
 from fpt.resources import ResourceSeries
 from fpt.thresholds import GROWTH_METRICS, Threshold, ThresholdOutcome, evaluate
@@ -49,6 +50,10 @@ class RunResult:
     resources: tuple[ResourceSeries, ...] = field(default=(), compare=False)
     #: stress (stairs and recovery), spike and volume evidence, when the run was of that kind
     load: LoadEvidence = field(default_factory=LoadEvidence, compare=False)
+    #: settings of this run that narrowed a check (fpt.narrowing), with what they hid
+    weakened: tuple[Weakening, ...] = field(default=(), compare=False)
+    #: iterations that refused to stop when cancelled and were abandoned (fpt.bounds)
+    abandoned: int = 0
 
     @property
     def swaps(self) -> int:
@@ -123,7 +128,7 @@ class RunResult:
                 v = v.to_dict()
             elif k == "resources":
                 v = [r.to_dict() for r in v]
-            elif k == "thresholds":
+            elif k in ("thresholds", "weakened"):
                 v = [t.to_dict() for t in v]
             d[k] = v
         return d
@@ -141,6 +146,7 @@ class RunResult:
         d["evidence"] = Evidence.from_dict(d["evidence"])
         d["resources"] = tuple(ResourceSeries.from_dict(r) for r in d.get("resources", ()))
         d["load"] = LoadEvidence.from_dict(d["load"]) if d.get("load") else LoadEvidence()
+        d["weakened"] = tuple(Weakening.from_dict(w) for w in d.get("weakened", ()))
         return cls(**d)
 
     def failures(self) -> list[str]:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from fpt.config import FptConfig
 from fpt.dod import DEFAULT_LEVELS, Checklist, ItemOutcome, TestCounts
+from fpt.narrowing import Selection
+from fpt.provenance import Provenance
 from fpt.result import RunResult
 
 if TYPE_CHECKING:
@@ -41,6 +43,10 @@ class FptSession:
     placeholder: list[Path] = field(default_factory=list)
     #: undoes the SIGTERM handler installed for the session, if one was
     restore_signals: Callable[[], object] | None = None
+    #: this session's id, start and CI job, written into every checklist it writes
+    provenance: Provenance | None = None
+    #: FPT tests collected and then deselected (-k, --deselect, --sw), and whether it is a --lf re-run
+    selection: Selection = field(default_factory=Selection)
 
     def start(self) -> None:
         """Replace any earlier checklist by an incomplete one (controller or single process only)."""
@@ -52,7 +58,7 @@ class FptSession:
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         pending = evaluate([], level=self.config.dod_level, levels=self.levels,
                            incomplete=[f"session started at {started} and has not finished "
-                                       "(interrupted, killed, or still running)"])
+                                       "(interrupted, killed, or still running)"], session=self.provenance)
         try:
             self.placeholder = write_placeholder(pending, self.config.report_dir)
         except OSError as e:
@@ -78,7 +84,8 @@ class FptSession:
     @property
     def had_fpt(self) -> bool:
         """Whether this session ran (or tried to run) any FPT test."""
-        return bool(self.results or self.explorations or self.incomplete or any(self.outcomes.values()))
+        return bool(self.results or self.explorations or self.incomplete or any(self.outcomes.values())
+                    or self.selection.deselected)
 
     def finish(self, *, interrupted: str = "") -> Checklist | None:
         """Judge the checklist, compare/save the baseline, write every report; None without FPT tests.
@@ -88,6 +95,7 @@ class FptSession:
         """
         from fpt import baseline
         from fpt.dod import evaluate
+        from fpt.narrowing import of_session
         from fpt.report.outputs import write_all
 
         if self.worker != "main":
@@ -113,7 +121,8 @@ class FptSession:
         tests = TestCounts(**self.outcomes)
         self.checklist = evaluate(self.results, level=cfg.dod_level, levels=self.levels, tests=tests,
                                   incomplete=self.incomplete, baseline=compared,
-                                  high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations)
+                                  high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations,
+                                  session=self.provenance, selection=self.selection, weakened=of_session(cfg))
         if cfg.save_baseline:
             why = baseline.unfit(self.checklist, self.results)
             if why:  # a broken reference would pass broken runs later: keep the old baseline
