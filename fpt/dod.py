@@ -256,6 +256,7 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
                        for t in r.thresholds],
         "p90_ms": round(r.metrics.flow.hist.percentile(90) / 1000, 3) if r.metrics.flow.count else None,
         "error_rate": round(r.metrics.flow.error_rate, 6), "worker": r.worker, "incomplete": r.incomplete,
+        "abandoned": r.abandoned,
         "seed": r.seed,
         # per-step statistics and the failures table (fpt.stats), also written as CSV
         "steps": step_stats(r), "failures": failure_rows(r, FAILURE_ROWS),

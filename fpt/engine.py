@@ -125,6 +125,8 @@ class LoadEngine:
         self.inflight = 0
         self.started = 0
         self.completed = 0
+        #: iterations that did not stop when cancelled at the end of the grace (fpt.bounds)
+        self.abandoned = 0
 
     async def run(self, due_times: Iterable[float], work: Work, *, duration: float,
                   stop: Callable[[], bool] | None = None,
@@ -205,7 +207,7 @@ class LoadEngine:
                 window_end = loop.time() if stopped_at is not None else max(loop.time(), t0 + duration)
                 if stopped_at is None and loop.time() < t0 + duration:
                     await self._sleep_until(loop, t0 + duration)
-                cancelled = await self._drain(tasks, window_end + self.grace - loop.time())
+                cancelled, self.abandoned = await self._drain(tasks, window_end + self.grace - loop.time())
             finally:
                 if ticker:
                     ticker.cancel()
@@ -229,18 +231,17 @@ class LoadEngine:
             await asyncio.sleep(0)
 
     @staticmethod
-    async def _drain(tasks: set[asyncio.Task[None]], budget: float) -> int:
-        """Wait for in-flight iterations up to ``budget`` seconds; cancel and count the rest."""
+    async def _drain(tasks: set[asyncio.Task[None]], budget: float) -> tuple[int, int]:
+        """Wait for in-flight iterations up to ``budget`` seconds; cancel and count the rest, and
+        how many of those refused to stop within a fixed bound (abandoned: fpt.bounds)."""
+        from fpt.bounds import stop_within
+
         if not tasks:
-            return 0
+            return 0, 0
         pending = set(tasks)
         if budget > 0:
             _, pending = await asyncio.wait(pending, timeout=budget)
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        return len(pending)
+        return len(pending), await stop_within(pending)
 
     @staticmethod
     async def _tick(tick: Callable[[float], None], t0: float) -> None:

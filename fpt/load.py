@@ -91,12 +91,21 @@ class LoadRunner:
         except RuntimeError:
             inside_loop = False
         if not inside_loop:
-            with asyncio.Runner(loop_factory=loop_factory()) as runner:
-                try:
-                    return runner.run(self.arun(flow, **kwargs))
-                except FptFailure as e:
-                    # The verdict is the message: asyncio's and the event loop's frames add nothing.
-                    raise e.with_traceback(None) from None
+            from fpt.bounds import close_loop
+
+            # Not `with asyncio.Runner(...)`: its close waits for every task, forever for an
+            # iteration that swallows cancellation; close_loop abandons those after a bound.
+            factory = loop_factory()
+            runner = asyncio.Runner(loop_factory=factory)
+            try:
+                return runner.run(self.arun(flow, **kwargs))
+            except FptFailure as e:
+                # The verdict is the message: asyncio's and the event loop's frames add nothing.
+                raise e.with_traceback(None) from None
+            finally:
+                close_loop(runner.get_loop())
+                if factory is None:  # as Runner.close: the loop it set as current is gone
+                    asyncio.set_event_loop(None)
         raise ConfigError("fpt_load", "called inside a running event loop",
                           "be awaited as `await fpt_load.arun(...)` in an async test")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -289,6 +289,16 @@ class OutcomeCounter:
         self.state.count(outcome)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Note that the test loop ended normally: anything else leaves the checklist incomplete."""
+    result = yield
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.ran_to_end = True
+    return result
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Judge the checklist, write the reports, and fail the session when the gate fails."""
     state = session.config.stash.get(SESSION_KEY, None)
@@ -297,6 +307,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     interrupted = ""
     if session.exitstatus == pytest.ExitCode.INTERRUPTED:
         interrupted = "the session was interrupted (Ctrl-C or SIGTERM) before it finished"
+    elif not state.ran_to_end:
+        # A second Ctrl-C while pytest handles the first leaves exitstatus unset: still no finish.
+        interrupted = "the session stopped before its test loop ended (interrupted, or a collection error)"
     if state.restore_signals is not None:
         state.restore_signals()
     checklist = state.finish(interrupted=interrupted)

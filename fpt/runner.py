@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from fpt.bounds import STOP_BOUND, run_within, stop_within
 from fpt.checks.canary import CanaryScanner
 from fpt.checks.continuity import SessionWatch, read_back
 from fpt.checks.probes import CrossUserProbe
@@ -166,6 +167,12 @@ class Run:
         self.flow = flow
         self.cfg = cfg
         self.shape = shape
+        #: tasks running the squad's code that refused to stop when cancelled (fpt.bounds)
+        self.abandoned = 0
+        #: users whose code is running now; after the run, those of abandoned tasks. Their clients
+        #: stay open: closed, each request would fail at once, and a loop that swallows the error
+        #: would spin without ever yielding, freezing the event loop for good.
+        self._busy: set[int] = set()
         self.duration = duration
         self.target = target
         self.thresholds = tuple(thresholds)
@@ -230,9 +237,11 @@ class Run:
         user = self.user(slot)
         start = time.perf_counter()
         error: str | None = "cancelled"  # unless the iteration gets to finish
+        self._busy.add(slot)
         try:
             error = await iterate(self.flow, user)
         finally:
+            self._busy.discard(slot)  # an abandoned task never gets here: its user stays busy
             # An iteration cancelled when the grace ran out did not finish: a failure, never a success.
             end = time.perf_counter()
             self.ctx.metrics.iteration(end - self.ctx.t0, (end - start) * 1e6, error,
@@ -254,11 +263,13 @@ class Run:
         user = User(self._identities.make(SOLO_BASE + self.first_user), ctx, **self._client_kwargs())
         errors: dict[str, int] = {}
         if self.setup is not None:
-            try:
-                if await asyncio.wait_for(iterate(self.setup, user), max(self.cfg.grace, 1.0)):
-                    errors["setup"] = 1
-            except TimeoutError:
+            setup = self.setup
+            done, stuck, error = await run_within(lambda: iterate(setup, user), max(self.cfg.grace, 1.0))
+            self.abandoned += stuck
+            user.parked = user.parked or bool(stuck)
+            if error or not done:
                 errors["setup"] = 1
+        alone_stuck = bool(self.abandoned)
         clean = failed = 0
         deadline = self.alone_deadline()
 
@@ -274,12 +285,19 @@ class Run:
 
         failures: list[str] = []
         try:
-            await asyncio.wait_for(repeat(), deadline)
-        except TimeoutError:
-            failures.append(f"did not finish {iterations} iterations alone within {deadline:g}s "
-                            f"(the flow or the service hangs)")
+            done, stuck, _ = await run_within(repeat, deadline)
+            alone_stuck = alone_stuck or bool(stuck)
+            if not done:
+                failures.append(f"did not finish {iterations} iterations alone within {deadline:g}s "
+                                f"(the flow or the service hangs)")
+            if stuck:
+                self.abandoned += stuck
+                user.parked = True
+                failures.append("an iteration alone did not stop when cancelled and was abandoned "
+                                "(a flow that swallows cancellation: a bare except around an await)")
         finally:
-            await user.aclose()
+            if not alone_stuck:
+                await user.aclose()
         if ctx.misuse is not None:
             raise ctx.misuse
         unfinished = iterations - clean - failed
@@ -331,7 +349,11 @@ class Run:
             nonlocal ok, failed
             user = self.user(slot)
             async with gate:
-                error = await iterate(setup, user)
+                self._busy.add(slot)
+                try:
+                    error = await iterate(setup, user)
+                finally:
+                    self._busy.discard(slot)
             if error:
                 failed += 1
                 user.fail("functional", f"setup failed ({error}): {user.last_error or 'see its steps'}",
@@ -342,9 +364,7 @@ class Run:
         try:
             tasks = [asyncio.ensure_future(one(slot)) for slot in range(users)]
             _, pending = await asyncio.wait(tasks, timeout=deadline)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            self._abandon(await stop_within(pending))
         finally:
             ctx.metrics, ctx.recorder, ctx.phase = metrics, recorder, phase
         unfinished = users - ok - failed
@@ -424,9 +444,7 @@ class Run:
         budget = (max(self.cfg.grace, 1.0) + self.cfg.request_deadline) * waves
         tasks = [asyncio.ensure_future(one(slot)) for slot in range(self.cfg.users)]
         _, pending = await asyncio.wait(tasks, timeout=budget)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        self.abandoned += await stop_within(pending)
         if pending:
             errors.append(f"{len(pending)} users' seeding did not finish within {budget:g}s")
         return ok, failed + len(pending), errors[0] if errors else ""
@@ -454,6 +472,7 @@ class Run:
         await engine.run(schedule(constant(rate), length, arrivals=self.cfg.arrivals, burst=self.cfg.burst,
                                   seed=self.cfg.seed), self._work, duration=length,
                          tick=self._tick if self.progress else None)
+        self._abandon(engine.abandoned)
         return rate, start, start + length
 
     async def execute(self) -> RunResult:
@@ -480,6 +499,7 @@ class Run:
             await sampler.__aenter__()
             stats = await engine.run(due, self._work, duration=self.duration, stop=self._stop,
                                      tick=self._tick if (self.progress or self.step_every) else None)
+            self._abandon(engine.abandoned)
             if self.step_every and self._broke_at is not None:
                 recovery = await self._recover()
             if self.timeline is not None and self.watch is not None and timeline_task is not None:
@@ -500,7 +520,8 @@ class Run:
                 timeline_task.cancel()
             if self.hunter is not None:
                 await self.hunter.drain(max(cfg.grace, 1.0))
-            await asyncio.gather(*(u.aclose() for u in self.users if u is not None),
+            await asyncio.gather(*(u.aclose() for k, u in enumerate(self.users)
+                                   if u is not None and k not in self._busy),
                                  return_exceptions=True)
         if self.ctx.misuse is not None:
             raise self.ctx.misuse
@@ -517,7 +538,7 @@ class Run:
             first_user=self.first_user, worker=self.worker, started_at=wall,
             broke_at_rate=self._broke_at, phase=self.ctx.phase,
             evidence=self._evidence(alone), continuity=continuity,
-            resources=sampler.series(), load=load,
+            resources=sampler.series(), load=load, abandoned=self.abandoned,
         )
         if stats.stopped_at is not None:
             # A stress run that stopped at its breaking point is judged on the rate it did reach.
@@ -528,6 +549,19 @@ class Run:
         if self.progress:
             self._tick(self.ctx.now(), "done")
         return _with_thresholds(result, outcomes)
+
+    def _abandon(self, n: int) -> None:
+        """``n`` iterations refused to stop when cancelled: each is a failed iteration ("did not stop")
+        (their own bookkeeping never ran), timed at least as long as the grace and the stop bound.
+        Their users are parked: whatever the loop they are stuck in asks, nothing more is sent."""
+        self.abandoned += n
+        for slot in self._busy:
+            user = self.users[slot]
+            if user is not None:
+                user.parked = True
+        for _ in range(n):
+            self.ctx.metrics.iteration(self.ctx.now(), (self.cfg.grace + STOP_BOUND) * 1e6, "did not stop",
+                                       self.ctx.phase if self.timeline is not None else "")
 
     def _load_evidence(self, stopped_at: float | None, recovery: tuple[float, float, float] | None
                        ) -> LoadEvidence:

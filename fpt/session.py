@@ -43,6 +43,8 @@ class FptSession:
     placeholder: list[Path] = field(default_factory=list)
     #: undoes the SIGTERM handler installed for the session, if one was
     restore_signals: Callable[[], object] | None = None
+    #: set when pytest's test loop ended normally (not by Ctrl-C, nor a collection error)
+    ran_to_end: bool = False
     #: this session's id, start and CI job, written into every checklist it writes
     provenance: Provenance | None = None
     #: FPT tests collected and then deselected (-k, --deselect, --sw), and whether it is a --lf re-run

@@ -273,6 +273,10 @@ class UserClient(httpx.AsyncClient):
     async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         """Send ``request`` as this user; record its outcome whatever happens."""
         user = self._fpt_user
+        if user.parked:  # its iteration was abandoned: it sends nothing more (fpt.bounds)
+            from fpt.bounds import park
+
+            await park()
         ctx = user.ctx
         user._requests += 1
         # An id the service can log, so a finding can be matched to its server-side trace.
@@ -622,6 +626,10 @@ class _Step:
 
 
 class User:
+    #: set when an iteration of this user refused to stop and was abandoned: its requests
+    #: then wait forever instead of reaching the service (fpt.bounds)
+    parked = False
+
     """One virtual user: a synthetic identity with its own client, state and ledger."""
 
     def __init__(self, identity: Identity, ctx: RunContext, **client_kwargs: Any) -> None:

@@ -145,8 +145,8 @@ TWO = GOOD + """
 """
 
 
-@pytest.mark.parametrize("how", [["-k", "test_load"], ["--deselect", "test_s.py::test_other"]],
-                         ids=["-k", "--deselect"])
+@pytest.mark.parametrize("how", [["-k", "test_load"], ["--deselect", "test_s.py::test_other"],
+                                 ["-k", "test_load", "-n", "2"]], ids=["-k", "--deselect", "-k-xdist"])
 def test_deselected_fpt_tests_are_listed_and_a_level_can_refuse_them(pytester: pytest.Pytester, service: str,
                                                                      how: list[str]) -> None:
     pytester.makepyprojecttoml(WHOLE)
