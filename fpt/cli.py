@@ -14,14 +14,15 @@ EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 def _settings(config: Path | None) -> tuple[dict[str, tuple[str, ...]], str, str]:
     """The DoD levels, the default level and where it came from, read as the pytest plugin reads them."""
-    from fpt.config.settings import build, read_pyproject
+    from fpt.config.settings import build, read_pyproject, read_tool_table
     from fpt.judge.dod import parse_levels
 
-    root = config.parent if config else Path.cwd()
     if config is not None and not config.is_file():
         raise FileNotFoundError(f"{config}: no such file")
-    pyproject = read_pyproject(root)
-    levels = parse_levels(pyproject.get("dod", {}), f"[tool.fpt.dod] in {root / 'pyproject.toml'}")
+    # --config FILE means FILE, whatever its name: never the pyproject.toml beside it.
+    path = config if config is not None else Path.cwd() / "pyproject.toml"
+    pyproject = read_tool_table(config) if config is not None else read_pyproject(Path.cwd())
+    levels = parse_levels(pyproject.get("dod", {}), f"[tool.fpt.dod] in {path}")
     # Same layering as the plugin (pyproject, then FPT_DOD_LEVEL): `fpt gate` and `pytest -m fpt`
     # judge the same level unless told otherwise.
     cfg = build(pyproject=pyproject, ini={}, environ=os.environ, cli={})
@@ -32,6 +33,7 @@ def gate_command(args: argparse.Namespace) -> int:
     """Validate, merge, print the verdict; 0 passed, 1 failed, 2 unusable input."""
     from fpt.config.errors import ConfigError, GateError
     from fpt.config.redact import scrub
+    from fpt.evidence.provenance import SESSION_ENV
     from fpt.judge.dod import check_level
     from fpt.judge.gate import gate
     from fpt.report.markdown import checklist_markdown
@@ -40,7 +42,10 @@ def gate_command(args: argparse.Namespace) -> int:
         levels, default, source = _settings(args.config)
         level = args.level or default
         check_level(level, levels, "--level" if args.level else source)
-        merged = gate(args.files, level=level, levels=levels)
+        max_age = _max_age(args.max_age)
+        merged = gate(args.files, level=level, levels=levels, environ=os.environ, any_job=args.any_job,
+                      session_id=args.session or os.environ.get(SESSION_ENV, "").strip(), max_age=max_age,
+                      require_signature=args.require_signature)
     except (GateError, ConfigError, FileNotFoundError) as e:
         print(scrub(f"fpt gate: FAILED: {e}"), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -57,6 +62,20 @@ def merge_command(args: argparse.Namespace) -> int:
     from fpt.shard_cli import merge_command as run
 
     return run(args)
+def _max_age(value: str | None) -> float | None:
+    """``--max-age`` in seconds; a ``ConfigError`` naming the form for a bad one."""
+    from fpt.config.errors import ConfigError
+    from fpt.config.units import DURATION_FORM, parse_duration
+
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ConfigError("--max-age", value, DURATION_FORM, "fpt gate") from None
+    if seconds <= 0:
+        raise ConfigError("--max-age", value, "be a duration > 0", "fpt gate")
+    return seconds
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -108,7 +127,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="DoD level to judge (default: as pytest -m fpt does: FPT_DOD_LEVEL, else "
                         "level in [tool.fpt.dod], else squad)")
     g.add_argument("--config", type=Path, default=None,
-                   help="pyproject.toml whose [tool.fpt.dod] defines the levels (default: ./pyproject.toml)")
+                   help="TOML file whose [tool.fpt.dod] defines the levels (default: ./pyproject.toml)")
+    g.add_argument("--max-age", default=None, metavar="DURATION",
+                   help="refuse a file written longer ago than this (e.g. 2h, 30m)")
+    g.add_argument("--any-job", action="store_true",
+                   help="accept files from other CI jobs (release QA reading artifacts); by default, in "
+                        "a CI job, only a file written by this job is accepted")
+    g.add_argument("--session", default=None, metavar="ID",
+                   help="accept only the file of this session (default: $FPT_SESSION_ID when set)")
+    g.add_argument("--require-signature", action="store_true",
+                   help="refuse a file without a valid HMAC-SHA256 signature (key: $FPT_SIGNING_KEY)")
     g.set_defaults(run=gate_command)
     m = sub.add_parser("merge", help="merge the shards of a run (--fpt-shard K/N) into one checklist")
     m.add_argument("paths", nargs="+", type=Path,

@@ -24,6 +24,7 @@ from fpt.session import FptSession
 OUTPUT_KEY = "fpt_results"
 EXPLORE_KEY = "fpt_explorations"
 NOTES_KEY = "fpt_notes"
+SELECTION_KEY = "fpt_selection"
 LIVE_KEY = "fpt_live"
 """workerinput key: the directory where each worker leaves its latest live-view line."""
 
@@ -53,6 +54,7 @@ class XdistBridge:
             output[OUTPUT_KEY] = json.dumps([r.to_dict() for r in self.state.results])
             output[EXPLORE_KEY] = json.dumps([e.to_dict() for e in self.state.explorations])
             output[NOTES_KEY] = json.dumps(self.state.notes)
+            output[SELECTION_KEY] = json.dumps(self.state.selection.to_dict())
         else:
             if self.relay is not None:
                 self.relay.stop()
@@ -73,6 +75,13 @@ class XdistBridge:
 
         for text in json.loads(getattr(node, "workeroutput", {}).get(NOTES_KEY, "[]")):
             self.state.note(text)
+        # Workers collect, so they see what -k / --deselect left out: the controller lists it once.
+        from fpt.evidence.narrowing import Selection
+
+        theirs = Selection.from_dict(json.loads(getattr(node, "workeroutput", {}).get(SELECTION_KEY, "{}")))
+        mine = self.state.selection
+        both = tuple(dict.fromkeys((*mine.deselected, *theirs.deselected)))
+        self.state.selection = Selection(deselected=both, last_failed=mine.last_failed or theirs.last_failed)
         explored = getattr(node, "workeroutput", {}).get(EXPLORE_KEY)
         if explored is not None:
             self.state.explorations.extend(ExploreRecord.from_dict(d) for d in json.loads(explored))

@@ -94,12 +94,21 @@ class LoadRunner:
         except RuntimeError:
             inside_loop = False
         if not inside_loop:
-            with asyncio.Runner(loop_factory=loop_factory()) as runner:
-                try:
-                    return runner.run(self.arun(flow, **kwargs))
-                except FptFailure as e:
-                    # The verdict is the message: asyncio's and the event loop's frames add nothing.
-                    raise e.with_traceback(None) from None
+            from fpt.run.bounds import close_loop
+
+            # Not `with asyncio.Runner(...)`: its close waits for every task, forever for an
+            # iteration that swallows cancellation; close_loop abandons those after a bound.
+            factory = loop_factory()
+            runner = asyncio.Runner(loop_factory=factory)
+            try:
+                return runner.run(self.arun(flow, **kwargs))
+            except FptFailure as e:
+                # The verdict is the message: asyncio's and the event loop's frames add nothing.
+                raise e.with_traceback(None) from None
+            finally:
+                close_loop(runner.get_loop())
+                if factory is None:  # as Runner.close: the loop it set as current is gone
+                    asyncio.set_event_loop(None)
         raise ConfigError("fpt_load", "called inside a running event loop",
                           "be awaited as `await fpt_load.arun(...)` in an async test")
 
@@ -156,6 +165,15 @@ class LoadRunner:
             raise ConfigError("events", events, "be a list of events such as "
                               "[fpt.at('20s', scaler.scale_to, 3)]", "fpt_load()")
         return cfg, shape, duration, thresholds, target
+
+    def _weakened(self, cfg: FptConfig, result: RunResult, kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The run's settings that narrowed a check, each threshold named by where it came from."""
+        from fpt.evidence.narrowing import of_run
+
+        sources = {**dict.fromkeys(cfg.thresholds, cfg.sources.get("thresholds", "default")),
+                   **dict.fromkeys(_as_list(self._marker.get("thresholds", ())), "@pytest.mark.fpt"),
+                   **dict.fromkeys(_as_list(kwargs.get("thresholds") or ()), "fpt_load()")}
+        return of_run(cfg, [t.threshold for t in result.thresholds], sources, result)
 
     async def _volumes(self, make_run: Callable[[tuple[Threshold, ...]], Any],
                        thresholds: tuple[Threshold, ...], seed: Callable[..., Any],
@@ -325,6 +343,7 @@ class LoadRunner:
             result = dataclasses.replace(result, shape=whole_shape.describe())
         if _finish is not None:  # what the flow kept beside the run (an OpenAPI hunt's coverage)
             result = _finish(result)
+        result = dataclasses.replace(result, weakened=self._weakened(cfg, result, kwargs))
         self.results.append(result)
         self._record(result)
         if check:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -34,6 +34,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(f"fpt_{key.name}", key.help, default="")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before any conftest or plugin can fail the session: replace the checklist by a placeholder."""
+    from fpt.early import begin
+
+    begin(early_config)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker and build the one immutable config (bad values stop the run)."""
     config.addinivalue_line(
@@ -42,6 +50,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help:
         return
     from fpt.config.settings import read_pyproject
+    from fpt.early import EARLY_KEY, stopped
+    from fpt.evidence.provenance import Provenance
     from fpt.judge.dod import check_level, parse_levels
     from fpt.session import FptSession
 
@@ -50,15 +60,20 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         pyproject = read_pyproject(config.rootpath)
     except Exception as e:  # a pyproject that is not valid TOML
+        stopped(config, f"cannot read [tool.fpt] in pyproject.toml: {e}")
         raise pytest.UsageError(f"fpt: cannot read [tool.fpt] in pyproject.toml: {e}") from None
     try:
         cfg = build(pyproject=pyproject, ini=ini, environ=os.environ, cli=cli)
         levels = parse_levels(pyproject.get("dod", {}))
         check_level(cfg.dod_level, levels, cfg.sources.get("dod_level", ""))
     except ConfigError as e:
+        stopped(config, f"usage error: {e}")
         raise pytest.UsageError(str(e)) from None
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
-    config.stash[SESSION_KEY] = state = FptSession(config=cfg, worker=worker, levels=levels)
+    early = config.stash.get(EARLY_KEY, None)
+    config.stash[SESSION_KEY] = state = FptSession(
+        config=cfg, worker=worker, levels=levels,
+        provenance=early.provenance if early is not None else Provenance.of(os.environ))
     config.pluginmanager.register(OutcomeCounter(state), "fpt-outcomes")
     if config.pluginmanager.has_plugin("xdist"):
         from fpt.distributed import LiveRelay, XdistBridge
@@ -85,6 +100,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = session.config.stash.get(SESSION_KEY, None)
     if state is None or state.worker != "main":
         return
+    if session.config.getoption("lf", False):
+        import dataclasses
+
+        state.selection = dataclasses.replace(state.selection, last_failed=True)
     state.start()
     state.restore_signals = _sigterm_interrupts()
 
@@ -138,6 +157,9 @@ def fpt_load(request: pytest.FixtureRequest) -> LoadRunner:
     from fpt.load import LoadRunner
 
     state = request.config.stash[SESSION_KEY]
+    if request.node.get_closest_marker("fpt") is None:
+        # Looked up with request.getfixturevalue: an FPT test all the same, whose outcome counts.
+        request.node.add_marker(pytest.mark.fpt)
     marker: dict[str, Any] = {}
     for m in reversed(list(request.node.iter_markers("fpt"))):
         marker.update(m.kwargs)
@@ -241,13 +263,24 @@ class OutcomeCounter:
         self.state = state
         self.seen: dict[str, str] = {}
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """FPT tests left out by -k, --deselect, -m, --lf or --sw: listed in the checklist."""
+        from fpt.evidence.narrowing import Selection
+
+        names = [i.nodeid for i in items if i.get_closest_marker("fpt") is not None]
+        if names:
+            sel = self.state.selection
+            self.state.selection = Selection(deselected=tuple(dict.fromkeys((*sel.deselected, *names))),
+                                             last_failed=sel.last_failed)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """A setup/call skip or failure, or a passing call, of a test marked ``fpt``: each test once."""
+        """A setup/call skip, a failure in any phase (teardown too), or a passing call, of a test
+        marked ``fpt``: each test once, the worst outcome wins."""
         if not getattr(report, "fpt_test", False):
             return
         if report.skipped and report.when in ("setup", "call"):
             outcome = "skipped"
-        elif report.failed and report.when in ("setup", "call"):
+        elif report.failed:
             outcome = "failed"
         elif report.passed and report.when == "call":
             outcome = "passed"
@@ -262,6 +295,16 @@ class OutcomeCounter:
         self.state.count(outcome)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Note that the test loop ended normally: anything else leaves the checklist incomplete."""
+    result = yield
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.ran_to_end = True
+    return result
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Judge the checklist, write the reports, and fail the session when the gate fails."""
     state = session.config.stash.get(SESSION_KEY, None)
@@ -270,6 +313,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     interrupted = ""
     if session.exitstatus == pytest.ExitCode.INTERRUPTED:
         interrupted = "the session was interrupted (Ctrl-C or SIGTERM) before it finished"
+    elif not state.ran_to_end:
+        # A second Ctrl-C while pytest handles the first leaves exitstatus unset: still no finish.
+        interrupted = "the session stopped before its test loop ended (interrupted, or a collection error)"
     if state.restore_signals is not None:
         state.restore_signals()
     checklist = state.finish(interrupted=interrupted)
@@ -298,6 +344,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         colour = {"passed": {"green": True}, "failed": {"red": True}, "not_evidenced": {"yellow": True}}
         for line, status in checklist_rows(state.checklist):
             terminalreporter.write_line(redact.scrub(line), **colour.get(status, {}))
+    if state.checklist is not None:
+        from fpt.report.narrowing import describe
+
+        for w in state.checklist.weakened:
+            terminalreporter.write_line(redact.scrub(describe(w)), yellow=True)
     for note in state.notes:
         terminalreporter.write_line(redact.scrub(note))
     if state.written:

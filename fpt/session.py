@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from fpt.config.settings import FptConfig
 from fpt.config.shard import Shard
+from fpt.evidence.narrowing import Selection
+from fpt.evidence.provenance import Provenance
 from fpt.evidence.result import RunResult
 from fpt.judge.dod import DEFAULT_LEVELS, Checklist, ItemOutcome, TestCounts
 
@@ -45,6 +47,12 @@ class FptSession:
     restore_signals: Callable[[], object] | None = None
     #: this session is one shard of a run: its checklist is partial (see fpt.config.shard)
     shard: Shard | None = None
+    #: set when pytest's test loop ended normally (not by Ctrl-C, nor a collection error)
+    ran_to_end: bool = False
+    #: this session's id, start and CI job, written into every checklist it writes
+    provenance: Provenance | None = None
+    #: FPT tests collected and then deselected (-k, --deselect, --sw), and whether it is a --lf re-run
+    selection: Selection = field(default_factory=Selection)
 
     def start(self) -> None:
         """Replace any earlier checklist by an incomplete one (controller or single process only)."""
@@ -56,7 +64,7 @@ class FptSession:
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         pending = evaluate([], level=self.config.dod_level, levels=self.levels,
                            incomplete=[f"session started at {started} and has not finished "
-                                       "(interrupted, killed, or still running)"])
+                                       "(interrupted, killed, or still running)"], session=self.provenance)
         try:
             self.placeholder = write_placeholder(pending, self.config.report_dir)
         except OSError as e:
@@ -82,7 +90,8 @@ class FptSession:
     @property
     def had_fpt(self) -> bool:
         """Whether this session ran (or tried to run) any FPT test."""
-        return bool(self.results or self.explorations or self.incomplete or any(self.outcomes.values()))
+        return bool(self.results or self.explorations or self.incomplete or any(self.outcomes.values())
+                    or self.selection.deselected)
 
     def finish(self, *, interrupted: str = "") -> Checklist | None:
         """Judge the checklist, compare/save the baseline, write every report; None without FPT tests.
@@ -90,6 +99,7 @@ class FptSession:
         ``interrupted`` says why the session stopped early (Ctrl-C, SIGTERM): the checklist is
         then incomplete whatever it holds.
         """
+        from fpt.evidence.narrowing import of_session
         from fpt.judge import baseline
         from fpt.judge.dod import evaluate
         from fpt.report.outputs import write_all
@@ -117,7 +127,8 @@ class FptSession:
         tests = TestCounts(**self.outcomes)
         self.checklist = evaluate(self.results, level=cfg.dod_level, levels=self.levels, tests=tests,
                                   incomplete=self.incomplete, baseline=compared,
-                                  high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations)
+                                  high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations,
+                                  session=self.provenance, selection=self.selection, weakened=of_session(cfg))
         if self.shard is not None:
             self.checklist = dataclasses.replace(self.checklist, shard=self.shard)
         if cfg.save_baseline:

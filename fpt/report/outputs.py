@@ -57,7 +57,7 @@ def write_all(checklist: Checklist, results: Sequence[RunResult], directory: str
     md = redact.scrub(checklist_markdown(checklist))
     out = [d / JSON_NAME, d / MD_NAME, d / HTML_NAME, d / STEPS_CSV, d / FAILURES_CSV]
     # Written to a temporary name and renamed: a reader never sees half a checklist.
-    for path, text in zip(out, (json.dumps(checklist.to_dict(), indent=2) + "\n", md,
+    for path, text in zip(out, (json.dumps(signed(checklist.to_dict(), environ), indent=2) + "\n", md,
                                 redact.scrub(render(checklist, results)),
                                 *(redact.scrub(c) for c in csv_texts(checklist))), strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -69,6 +69,14 @@ def write_all(checklist: Checklist, results: Sequence[RunResult], directory: str
             fh.write(md + "\n")
         out.append(Path(summary))
     return out
+
+
+def signed(body: dict[str, object], environ: Mapping[str, str] = os.environ) -> dict[str, object]:
+    """``body`` with an HMAC-SHA256 ``signature`` over its digest when ``FPT_SIGNING_KEY`` is set."""
+    from fpt.evidence.provenance import KEY_ENV, signature
+
+    key = environ.get(KEY_ENV, "")
+    return {**body, "signature": signature(str(body["digest"]), key)} if key else body
 
 
 def write_placeholder(checklist: Checklist, directory: str | Path) -> list[Path]:

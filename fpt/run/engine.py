@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from fpt.config.errors import EngineError
 from fpt.config.hist import Histogram
 from fpt.evidence.engine import EngineStats
-from fpt.run.tasks import finish_within
+from fpt.run.bounds import finish_within
 
 Work = Callable[[int, int], Awaitable[None]]
 """``work(slot, iteration)``: one iteration for the virtual user in ``slot``."""
@@ -83,6 +83,8 @@ class LoadEngine:
         self.inflight = 0
         self.started = 0
         self.completed = 0
+        #: iterations that did not stop when cancelled at the end of the grace (fpt.run.bounds)
+        self.abandoned = 0
 
     async def run(self, due_times: Iterable[float], work: Work, *, duration: float,
                   stop: Callable[[], bool] | None = None,
@@ -163,7 +165,7 @@ class LoadEngine:
                 window_end = loop.time() if stopped_at is not None else max(loop.time(), t0 + duration)
                 if stopped_at is None and loop.time() < t0 + duration:
                     await self._sleep_until(loop, t0 + duration)
-                cancelled = await self._drain(tasks, window_end + self.grace - loop.time())
+                cancelled, self.abandoned = await self._drain(tasks, window_end + self.grace - loop.time())
             finally:
                 if ticker:
                     ticker.cancel()
@@ -187,8 +189,9 @@ class LoadEngine:
             await asyncio.sleep(0)
 
     @staticmethod
-    async def _drain(tasks: set[asyncio.Task[None]], budget: float) -> int:
-        """Wait for in-flight iterations up to ``budget`` seconds; cancel and count the rest."""
+    async def _drain(tasks: set[asyncio.Task[None]], budget: float) -> tuple[int, int]:
+        """Wait for in-flight iterations up to ``budget`` seconds; cancel and count the rest, and
+        how many of those refused to stop within a fixed bound (abandoned: fpt.run.bounds)."""
         return await finish_within(set(tasks), budget)
 
     @staticmethod

@@ -32,6 +32,7 @@ from fpt.evidence.resources import HARNESS
 from fpt.evidence.result import RunResult
 from fpt.judge.loadtypes import judge_spike, judge_stress, stair_broke, stairs
 from fpt.judge.thresholds import measure
+from fpt.run.bounds import STOP_BOUND, finish_within, run_within
 from fpt.run.detectors.canary import CanaryScanner
 from fpt.run.detectors.continuity import SessionWatch, read_back
 from fpt.run.detectors.probes import CrossUserProbe
@@ -43,7 +44,6 @@ from fpt.run.recorder import Recorder
 from fpt.run.resources import PidTarget, PrometheusMetrics, PrometheusTarget, ResourceSampler, Target
 from fpt.run.scaling import Event
 from fpt.run.shapes import Shape, constant, schedule
-from fpt.run.tasks import finish_within
 from fpt.run.timeline import Timeline
 from fpt.run.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
 from fpt.run.user import ErrorKind, Observer, RunContext, User, error_kind, reset_current, set_current
@@ -168,6 +168,12 @@ class Run:
         self.flow = flow
         self.cfg = cfg
         self.shape = shape
+        #: tasks running the squad's code that refused to stop when cancelled (fpt.run.bounds)
+        self.abandoned = 0
+        #: users whose code is running now; after the run, those of abandoned tasks. Their clients
+        #: stay open: closed, each request would fail at once, and a loop that swallows the error
+        #: would spin without ever yielding, freezing the event loop for good.
+        self._busy: set[int] = set()
         self.duration = duration
         self.target = target
         self.thresholds = tuple(thresholds)
@@ -226,9 +232,11 @@ class Run:
         user = self.user(slot)
         start = time.perf_counter()
         error: str | None = "cancelled"  # unless the iteration gets to finish
+        self._busy.add(slot)
         try:
             error = await iterate(self.flow, user)
         finally:
+            self._busy.discard(slot)  # an abandoned task never gets here: its user stays busy
             # An iteration cancelled when the grace ran out did not finish: a failure, never a success.
             end = time.perf_counter()
             self.ctx.metrics.iteration(end - self.ctx.t0, (end - start) * 1e6, error,
@@ -246,11 +254,13 @@ class Run:
         user = User(self._identities.make(SOLO_BASE + self.first_user), ctx, **self._client_kwargs())
         errors: dict[str, int] = {}
         if self.setup is not None:
-            try:
-                if await asyncio.wait_for(iterate(self.setup, user), max(self.cfg.grace, 1.0)):
-                    errors["setup"] = 1
-            except TimeoutError:
+            setup = self.setup
+            done, stuck, error = await run_within(lambda: iterate(setup, user), max(self.cfg.grace, 1.0))
+            self.abandoned += stuck
+            user.parked = user.parked or bool(stuck)
+            if error or not done:
                 errors["setup"] = 1
+        alone_stuck = bool(self.abandoned)
         clean = failed = 0
         deadline = self.alone_deadline()
 
@@ -266,12 +276,19 @@ class Run:
 
         failures: list[str] = []
         try:
-            await asyncio.wait_for(repeat(), deadline)
-        except TimeoutError:
-            failures.append(f"did not finish {iterations} iterations alone within {deadline:g}s "
-                            f"(the flow or the service hangs)")
+            done, stuck, _ = await run_within(repeat, deadline)
+            alone_stuck = alone_stuck or bool(stuck)
+            if not done:
+                failures.append(f"did not finish {iterations} iterations alone within {deadline:g}s "
+                                f"(the flow or the service hangs)")
+            if stuck:
+                self.abandoned += stuck
+                user.parked = True
+                failures.append("an iteration alone did not stop when cancelled and was abandoned "
+                                "(a flow that swallows cancellation: a bare except around an await)")
         finally:
-            await user.aclose()
+            if not alone_stuck:
+                await user.aclose()
             await ctx.aclose()
         if ctx.misuse is not None:
             raise ctx.misuse
@@ -324,7 +341,11 @@ class Run:
             nonlocal ok, failed
             user = self.user(slot)
             async with gate:
-                error = await iterate(setup, user)
+                self._busy.add(slot)
+                try:
+                    error = await iterate(setup, user)
+                finally:
+                    self._busy.discard(slot)
             if error:
                 failed += 1
                 user.fail("functional", f"setup failed ({error}): {user.last_error or 'see its steps'}",
@@ -333,7 +354,9 @@ class Run:
                 ok += 1
 
         try:
-            await finish_within([asyncio.ensure_future(one(slot)) for slot in range(users)], deadline)
+            _, abandoned = await finish_within([asyncio.ensure_future(one(slot)) for slot in range(users)],
+                                               deadline)
+            self._abandon(abandoned)
         finally:
             ctx.metrics, ctx.recorder, ctx.phase = metrics, recorder, phase
         unfinished = users - ok - failed
@@ -411,7 +434,8 @@ class Run:
         waves = -(-self.cfg.users // SEED_CONCURRENCY)
         budget = (max(self.cfg.grace, 1.0) + self.cfg.request_deadline) * waves
         tasks = [asyncio.ensure_future(one(slot)) for slot in range(self.cfg.users)]
-        cancelled = await finish_within(tasks, budget)
+        cancelled, abandoned = await finish_within(tasks, budget)
+        self.abandoned += abandoned
         await ctx.aclose()
         if cancelled:
             errors.append(f"{cancelled} users' seeding did not finish within {budget:g}s")
@@ -440,6 +464,7 @@ class Run:
         await engine.run(schedule(constant(rate), length, arrivals=self.cfg.arrivals, burst=self.cfg.burst,
                                   seed=self.cfg.seed), self._work, duration=length,
                          tick=self._tick if self.progress else None)
+        self._abandon(engine.abandoned)
         return rate, start, start + length
 
     async def execute(self) -> RunResult:
@@ -466,6 +491,7 @@ class Run:
             await sampler.__aenter__()
             stats = await engine.run(due, self._work, duration=self.duration, stop=self._stop,
                                      tick=self._tick if (self.progress or self.step_every) else None)
+            self._abandon(engine.abandoned)
             if self.step_every and self._broke_at is not None:
                 recovery = await self._recover()
             if self.timeline is not None and self.watch is not None and timeline_task is not None:
@@ -486,7 +512,8 @@ class Run:
                 timeline_task.cancel()
             if self.hunter is not None:
                 await self.hunter.drain(max(cfg.grace, 1.0))
-            await asyncio.gather(*(u.aclose() for u in self.users if u is not None),
+            await asyncio.gather(*(u.aclose() for k, u in enumerate(self.users)
+                                   if u is not None and k not in self._busy),
                                  return_exceptions=True)
             await self.ctx.aclose()
         if self.ctx.misuse is not None:
@@ -504,7 +531,7 @@ class Run:
             first_user=self.first_user, worker=self.worker, started_at=wall,
             broke_at_rate=self._broke_at, phase=self.ctx.phase,
             evidence=self._evidence(alone), continuity=continuity,
-            resources=sampler.series(), load=load,
+            resources=sampler.series(), load=load, abandoned=self.abandoned,
         )
         if stats.stopped_at is not None:
             # A stress run that stopped at its breaking point is judged on the rate it did reach.
@@ -515,6 +542,19 @@ class Run:
         if self.progress:
             self._tick(self.ctx.now(), "done")
         return _with_thresholds(result, outcomes)
+
+    def _abandon(self, n: int) -> None:
+        """``n`` iterations refused to stop when cancelled: each is a failed iteration ("did not stop")
+        (their own bookkeeping never ran), timed at least as long as the grace and the stop bound.
+        Their users are parked: whatever the loop they are stuck in asks, nothing more is sent."""
+        self.abandoned += n
+        for slot in self._busy:
+            user = self.users[slot]
+            if user is not None:
+                user.parked = True
+        for _ in range(n):
+            self.ctx.metrics.iteration(self.ctx.now(), (self.cfg.grace + STOP_BOUND) * 1e6, "did not stop",
+                                       self.ctx.phase if self.timeline is not None else "")
 
     def _load_evidence(self, stopped_at: float | None, recovery: tuple[float, float, float] | None
                        ) -> LoadEvidence:

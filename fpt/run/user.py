@@ -294,6 +294,10 @@ class UserClient(httpx.AsyncClient):
     async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         """Send ``request`` as this user; record its outcome whatever happens."""
         user = self._fpt_user
+        if user.parked:  # its iteration was abandoned: it sends nothing more (fpt.run.bounds)
+            from fpt.run.bounds import park
+
+            await park()
         ctx = user.ctx
         self._stamp(request)
         hunt = ctx.hunt
@@ -685,6 +689,10 @@ class _Step:
 
 
 class User:
+    #: set when an iteration of this user refused to stop and was abandoned: its requests
+    #: then wait forever instead of reaching the service (fpt.run.bounds)
+    parked = False
+
     """One virtual user: a synthetic identity with its own client, state and ledger."""
 
     def __init__(self, identity: Identity, ctx: RunContext, **client_kwargs: Any) -> None:

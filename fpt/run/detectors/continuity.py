@@ -19,8 +19,8 @@ import httpx
 
 from fpt.config.redact import url as redact_url
 from fpt.evidence.metrics import StepMetrics
+from fpt.run.bounds import finish_within
 from fpt.run.detectors.canary import carries
-from fpt.run.tasks import finish_within
 from fpt.run.user import LedgerEntry, RunContext, User
 
 READBACK_STEP = "fpt.readback"
@@ -134,7 +134,8 @@ async def read_back(entries: list[LedgerEntry], users: dict[int, User], ctx: Run
         else:
             counts["ok"] += 1
 
-    counts["skipped"] += await finish_within([asyncio.ensure_future(one(e)) for e in entries], budget)
+    cancelled, _ = await finish_within([asyncio.ensure_future(one(e)) for e in entries], budget)
+    counts["skipped"] += cancelled
     return counts
 
 

@@ -45,10 +45,10 @@ import httpx
 from fpt.config.redact import SECRET_KEY
 from fpt.config.redact import url as redact_url
 from fpt.evidence.findings import Finding
+from fpt.run.bounds import finish_within
 from fpt.run.detectors.canary import carries, find_canaries
 from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
 from fpt.run.identity import Identity
-from fpt.run.tasks import finish_within
 from fpt.run.user import IDEMPOTENT, RunContext, User, UserClient
 
 WRITES = frozenset({"PUT", "DELETE"})
