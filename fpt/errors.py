@@ -11,6 +11,8 @@ Tree (each raised on purpose; anything else escaping fpt is a bug)::
     ├── EngineError          the load engine was misused (bad schedule, no users)
     ├── ScaleError           a scale event could not be triggered or observed (fpt.scaling)
     ├── GateError            a checklist file cannot be trusted: unreadable, malformed, edited (fpt.gate)
+    ├── TargetUnreachable    a URL target refused the first connection: the run stops before any load
+    │                        (fpt.reach; its ``kind`` is an ``Unreachable``)
     └── OffPerimeter         a request to a host outside live_hosts, refused before any connection
                              (fpt.perimeter; also an httpx.TransportError, so flows see a transport error)
 
@@ -18,6 +20,8 @@ Every message that leaves the process passes through :func:`fpt.redact.scrub` fi
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from fpt.redact import scrub
 
@@ -52,3 +56,21 @@ class FptFailure(FptError, AssertionError):
 
 class EngineError(FptError):
     """The load engine was given something it cannot run."""
+
+
+class Unreachable(StrEnum):
+    """Why a target could not be reached at the start of a run."""
+
+    REFUSED = "refused"
+    TIMED_OUT = "timed_out"
+    OTHER = "other"
+
+
+class TargetUnreachable(FptError):
+    """A URL target refused the first connection: nothing listens there, the run did not start."""
+
+    def __init__(self, url: str, kind: Unreachable, why: str) -> None:
+        self.url = url
+        self.kind = kind
+        super().__init__(scrub(f"fpt: target not reachable at {url} ({why}); the run stopped before any "
+                               "load. Start the service, or point base_url / target= at it"))

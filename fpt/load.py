@@ -210,7 +210,8 @@ class LoadRunner:
                               f"not be passed: explore takes {', '.join(sorted(known))}")
         cfg, _, _, _, target = self.plan(**kwargs)
         make_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
-                                    perimeter=Perimeter.from_config(cfg), note=self._note)
+                                    perimeter=Perimeter.from_config(cfg), note=self._note,
+                                    request_deadline=cfg.request_deadline)
         # Examples are iterations: on a live target they keep to the live ceiling too.
         max_rate = PROFILE_RATE["live"] if cfg.profile == "live" and not cfg.allow_rate else None
 
@@ -218,7 +219,7 @@ class LoadRunner:
             from fpt.checks.canary import CanaryScanner
 
             ctx = RunContext(flow=getattr(flow, "__name__", "flow"), phase="explore",
-                             owners=OwnerIndex(cfg.seed))
+                             owners=OwnerIndex(cfg.seed), request_deadline=cfg.request_deadline)
             if cfg.canary_scan:
                 ctx.observers.append(CanaryScanner(ctx.owners, limit=cfg.scan_limit))
             identity = IdentityFactory(cfg.seed).make(SOLO_BASE + 1 + self._first_user)
@@ -267,6 +268,9 @@ class LoadRunner:
                        setup=kwargs.get("setup"), service_pids=(pid,) if pid is not None else (),
                        note=self._note)
 
+        from fpt.reach import ensure_reachable
+
+        await ensure_reachable(target, cfg)  # a dead port: said at once, not loaded for the duration
         if seed is None:
             result = await make_run(thresholds).execute()
         else:

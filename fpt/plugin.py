@@ -11,7 +11,7 @@ import pytest
 
 from fpt import redact
 from fpt.config import KEYS, build
-from fpt.errors import ConfigError
+from fpt.errors import ConfigError, TargetUnreachable
 
 if TYPE_CHECKING:
     from fpt.load import LoadRunner
@@ -190,10 +190,11 @@ def _terminal_write(config: pytest.Config, past_capture: bool = True) -> Any:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Turn a bad ``fpt_load(...)`` argument into a clean failure without a traceback."""
+    """Turn a bad ``fpt_load(...)`` argument, or a target not listening, into a clean failure
+    without a traceback."""
     try:
         return (yield)
-    except ConfigError as e:
+    except (ConfigError, TargetUnreachable) as e:
         raise pytest.fail.Exception(str(e), pytrace=False) from None
 
 

@@ -48,7 +48,7 @@ from fpt.shapes import Shape, constant, schedule
 from fpt.thresholds import Threshold, ThresholdOutcome
 from fpt.timeline import Timeline
 from fpt.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
-from fpt.user import Observer, RunContext, User, reset_current, set_current
+from fpt.user import REQUEST_DEADLINE, Observer, RunContext, User, reset_current, set_current
 
 Flow = Callable[[User], Awaitable[None]]
 Setup = Callable[[User], Awaitable[object]]
@@ -93,7 +93,8 @@ def _log_note(text: str) -> None:
 
 
 def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None = None,
-                  note: Callable[[str], None] | None = None) -> Callable[[], dict[str, Any]]:
+                  note: Callable[[str], None] | None = None,
+                  request_deadline: float = REQUEST_DEADLINE) -> Callable[[], dict[str, Any]]:
     """Per-user ``httpx.AsyncClient`` arguments for a URL, an ASGI app or a transport.
 
     For a URL each user gets its own :class:`fpt.transport.FastTransport` (``fast``)
@@ -101,9 +102,10 @@ def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None
     proxy for the URL, which FastTransport cannot use, with a ``note`` saying so),
     either one inside a :class:`fpt.perimeter.GuardedTransport` that refuses hosts
     outside ``perimeter`` (default: the default ``live_hosts``), redirect hops and
-    absolute URLs included.
+    absolute URLs included. ``request_deadline`` is the one limit on a request, connect to
+    last byte: httpx's own timeouts are set to it, so none fires before it.
     """
-    timeout = httpx.Timeout(10.0, connect=5.0)
+    timeout = httpx.Timeout(request_deadline)
     if isinstance(target, str):
         guard = perimeter if perimeter is not None else Perimeter.from_config(FptConfig())
         # One SSL context for the run: httpx builds a new one per client otherwise,
@@ -187,7 +189,8 @@ class Run:
         self.users: list[User | None] = [None] * cfg.users
         self._identities = IdentityFactory(self.id_seed)
         self._client_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
-                                            perimeter=Perimeter.from_config(cfg), note=note)
+                                            perimeter=Perimeter.from_config(cfg), note=note,
+                                            request_deadline=cfg.request_deadline)
         self.scanner = CanaryScanner(self.ctx.owners, limit=cfg.scan_limit) if cfg.canary_scan else None
         if self.scanner is not None:
             self.ctx.observers.append(self.scanner)
