@@ -271,10 +271,13 @@ class LoadRunner:
         from fpt.reach import ensure_reachable
 
         await ensure_reachable(target, cfg)  # a dead port: said at once, not loaded for the duration
-        if seed is None:
-            result = await make_run(thresholds).execute()
-        else:
-            result = await self._volumes(make_run, thresholds, seed, volumes)
+        from fpt.alarm import AlarmInterrupts
+
+        async with AlarmInterrupts():  # pytest-timeout's signal method ends the run, on uvloop too
+            if seed is None:
+                result = await make_run(thresholds).execute()
+            else:
+                result = await self._volumes(make_run, thresholds, seed, volumes)
         if self._split is not None:
             # Reports describe the whole run (the merged target rate is the workers' sum).
             result = dataclasses.replace(result, shape=whole_shape.describe())

@@ -60,6 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
     config.stash[SESSION_KEY] = state = FptSession(config=cfg, worker=worker, levels=levels)
     config.pluginmanager.register(OutcomeCounter(state), "fpt-outcomes")
+    if worker == "main":
+        config.pluginmanager.register(LastWord(state), "fpt-last-word")
     if config.pluginmanager.has_plugin("xdist"):
         from fpt.distributed import LiveRelay, XdistBridge
 
@@ -255,6 +257,43 @@ class OutcomeCounter:
         if before is not None:
             self.state.outcomes[before] -= 1
         self.state.count(outcome)
+
+
+class LastWord:
+    """After every other plugin: the checklist as a JUnit testcase, and fpt's own last terminal line
+    (the verdict and the exit code), so that no plugin's summary (``--reruns``) hides the gate."""
+
+    def __init__(self, state: FptSession) -> None:
+        self.state = state
+        self.session: pytest.Session | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """After pytest's junitxml wrote its file: add the checklist's testcase to it."""
+        self.session = session
+        checklist = self.state.checklist
+        xmlpath = getattr(session.config.option, "xmlpath", None)
+        if checklist is None or not xmlpath:
+            return
+        from fpt.report.junit import add_checklist_testcase
+        from fpt.report.terminal import checklist_lines
+
+        try:
+            add_checklist_testcase(xmlpath, checklist, checklist_lines(checklist))
+        except (OSError, ValueError) as e:  # ParseError is a ValueError's kin: say so, keep the verdict
+            self.state.note(f"the checklist was not added to {xmlpath}: {type(e).__name__}: {e}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The last line of the terminal: the checklist's verdict and the session's exit code."""
+        checklist = self.state.checklist
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        if checklist is None or self.session is None or tr is None:
+            return
+        from fpt.report.terminal import last_line
+
+        code = int(self.session.exitstatus)
+        tr.write_line(last_line(checklist, code), **({"green": True} if checklist.verdict == "passed"
+                                                     else {"red": True}))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -9,8 +9,7 @@ import sys
 import httpx
 import pytest
 
-from fpt import cli
-from fpt import dod
+from fpt import cli, dod
 from fpt.dod import evaluate
 from fpt.report.terminal import checklist_lines
 from suites.demo.server import free_port
@@ -20,7 +19,8 @@ def test_bare_fpt_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([]) == 0
     out = capsys.readouterr().out
     assert "usage: fpt" in out
-    assert "gate" in out and "demo" in out
+    assert "gate" in out
+    assert "demo" in out
 
 
 def test_version_and_python_m_fpt() -> None:
@@ -33,7 +33,8 @@ def test_version_and_python_m_fpt() -> None:
     assert res.stdout.strip() == f"fpt {version()}"
     res = subprocess.run([sys.executable, "-m", "fpt"], capture_output=True, text=True, timeout=60,
                          check=False)
-    assert res.returncode == 0 and "usage: fpt" in res.stdout
+    assert res.returncode == 0
+    assert "usage: fpt" in res.stdout
 
 
 def test_one_deadline_knob_sets_httpx_timeouts() -> None:

@@ -233,3 +233,8 @@ def checklist_rows(c: Checklist) -> list[tuple[str, str]]:
 def checklist_lines(c: Checklist) -> list[str]:
     """The checklist: one line per item (required ones starred), then the verdict."""
     return [line for line, _ in checklist_rows(c)]
+
+
+def last_line(c: Checklist, exit_code: int) -> str:
+    """fpt's last word in the terminal: the verdict and the exit code, whatever other plugins printed."""
+    return f"fpt: DoD {c.level} {c.verdict.upper()}; exit code {exit_code}"
