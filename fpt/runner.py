@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from fpt.checks.attribution import attribute
 from fpt.checks.canary import CanaryScanner
 from fpt.checks.continuity import SessionWatch, read_back
 from fpt.checks.probes import CrossUserProbe
@@ -497,6 +498,11 @@ class Run:
                                            budget=max(cfg.grace, 1.0), not_kept=self.ctx.writes_dropped)
                 continuity = self.timeline.continuity(
                     cfg, self.ctx.metrics, self.watch, readback, self.ctx.findings.counts["session"])
+            if self.ctx.reasks:
+                # Leaks are named only after the same request was asked again alone: nothing in flight.
+                if self.hunter is not None:
+                    await self.hunter.drain(max(cfg.grace, 1.0))
+                await attribute(self.ctx, budget=max(cfg.grace, 1.0))
         finally:
             await sampler.stop()
             if timeline_task is not None and not timeline_task.done():

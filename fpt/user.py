@@ -124,6 +124,9 @@ class RunContext:
     users: dict[int, User] = field(default_factory=dict)
     #: the first misuse of fpt by the flow (a reserved step name): the run stops and the test fails with it
     misuse: ConfigError | None = None
+    #: findings whose label is a guess, with the request that showed them: asked again alone after
+    #: the load (fpt.checks.attribution)
+    reasks: list[tuple[Finding, Any]] = field(default_factory=list)
 
     def now(self) -> float:
         """Seconds since the run started."""
@@ -758,6 +761,7 @@ class User:
             self.fail("data_swap", f"{', '.join(m.path for m in wrong)} {verb} to {owner or 'someone else'}",
                       other_user=owner or "unknown", method=method,
                       path=path_, request_id=rid, concurrent=concurrent,
+                      reask=(request, owner),
                       evidence={"fields": [m.path for m in wrong],
                                 "expected": [mask(m.expected) for m in wrong],
                                 "found": [mask(m.found) for m in wrong],
@@ -771,9 +775,15 @@ class User:
         self._step_error = self._step_error or "check"
         self._iteration_error = self._iteration_error or "check"
         step = details.pop("step", None) or self.current_step
-        self.ctx.findings.add(Finding(kind=kind, message=scrub(message), flow=self.ctx.flow,
-                                      step=step, user=self.identity.label,
-                                      at=round(self.ctx.now(), 3), phase=self.ctx.phase, **details))
+        reask: tuple[httpx.Request | None, Identity | str] | None = details.pop("reask", None)
+        finding = Finding(kind=kind, message=scrub(message), flow=self.ctx.flow, step=step,
+                          user=self.identity.label, at=round(self.ctx.now(), 3), phase=self.ctx.phase,
+                          **details)
+        self.ctx.findings.add(finding)
+        if reask is not None:
+            from fpt.checks.attribution import note
+
+            note(self.ctx, finding, self, *reask)
 
     def _status_ok(self, status: int) -> bool:
         if self._expect is not None:
