@@ -143,8 +143,10 @@ def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None
     if isinstance(target, httpx.AsyncBaseTransport):
         transport: httpx.AsyncBaseTransport = target
     elif callable(target):
+        from fpt.wsgi import as_asgi
+
         # Like a real server: an exception in the app is a 500 response, not a crash here.
-        transport = httpx.ASGITransport(app=target, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(app=as_asgi(target), raise_app_exceptions=False)
     else:
         raise ConfigError("target", target, "be a base URL, an ASGI app or an httpx transport")
     return lambda: {"base_url": ASGI_BASE, "timeout": timeout, "transport": transport}
