@@ -53,6 +53,8 @@ def test_readme_first_flow_runs_against_the_demo_as_written(pytester: pytest.Pyt
     result.stdout.fnmatch_lines(["*flow book_visit [[]live[]]*", "*(flow)*", "*(requests)*",
                                  "*ok   data swap: passes*", "*DoD squad: PASSED*"])
     assert result.ret == pytest.ExitCode.OK
+    # The README's output sample is this output: every line of it, in order, numbers aside.
+    result.stdout.fnmatch_lines(output_patterns(demo_url))
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +63,43 @@ def demo_url() -> Iterator[str]:
 
     with serve() as server:
         yield server.base_url
+
+
+def output_patterns(base_url: str) -> list[str]:
+    """The README's output sample as fnmatch patterns: numbers, a cut line's tail (…) and ``...``
+    lines (output left out) match anything; the sample's port is the demo's."""
+    (sample,) = re.findall(r"<!-- readme-output -->\s*\n```\n(.*?)\n```", README, flags=re.S)
+    patterns = []
+    for line in sample.replace("http://127.0.0.1:8000", base_url).splitlines():
+        if line == "...":
+            continue
+        line = re.sub(r"([\[\]*?])", r"[\1]", line)  # fnmatch's own characters, literally
+        line = re.sub(r"\d+(\.\d+)?", "*", line).replace("…", "*")
+        patterns.append(line)
+    return patterns
+
+
+def test_output_patterns_are_strict_about_words() -> None:
+    """The pin fails on a renamed column or a missing line, not on a changed number."""
+    import fnmatch
+
+    patterns = output_patterns("http://127.0.0.1:9")
+    header = next(p for p in patterns if p.lstrip().startswith("step"))
+    real = "  step        count  err %  p50 ms  p90 ms  p95 ms  p99 ms  max ms  rate /s"
+    assert fnmatch.fnmatch(real, header)
+    assert not fnmatch.fnmatch("  step        count  err%  p50   p90   p95   p99   max", header)
+    assert patterns[-1] == "fpt: DoD squad PASSED; exit code *"
+
+
+def test_readme_flask_example_runs_in_process_at_50_per_second(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("flask")
+    (code,) = blocks("readme-example: flask", "python")
+    pytester.makepyfile(test_members=code)
+    pytester.makepyprojecttoml('[tool.fpt.dod]\nlevel = "virtual"\nvirtual = ["suite.executed", '
+                               '"functional.single_user", "data_swap.high_traffic_virtual", '
+                               '"performance.error_rate"]\n')
+    result = pytester.runpytest("-p", "no:cacheprovider", "-m", "fpt")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*rate 50.00/s achieved of 50.00/s*", "*ok   data swap: passes*",
+                                 "DoD virtual: PASSED"])
+    assert result.ret == pytest.ExitCode.OK
