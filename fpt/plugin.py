@@ -306,7 +306,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         interrupted = "the session was interrupted (Ctrl-C or SIGTERM) before it finished"
     if state.restore_signals is not None:
         state.restore_signals()
-    checklist = state.finish(interrupted=interrupted)
+    from fpt.rundetails import gather
+
+    details = gather(state.config, args=session.config.invocation_params.args, root=session.config.rootpath) \
+        if state.worker == "main" and state.had_fpt else None
+    checklist = state.finish(interrupted=interrupted, details=details)
     if checklist is not None and checklist.verdict != "passed" and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -334,6 +334,8 @@ class UserClient(httpx.AsyncClient):
         except Exception as exc:
             user._request_done(start, _error_kind(exc), 0,
                                why=(type(exc).__name__, f"{_where(request)}: {exc}"[:200]))
+            ctx.metrics.endpoint(request.method, request.url.path, (time.perf_counter() - start) * 1e6,
+                                 _error_kind(exc))
             raise
         finally:
             ctx.inflight_requests -= 1
@@ -354,6 +356,7 @@ class UserClient(httpx.AsyncClient):
             user.last_error = f"{request.method} {request.url.path} answered {response.status_code}"
         user._request_done(start, None if ok else "status", nbytes, end,
                            why=None if ok else (f"HTTP {response.status_code}", _where(request)))
+        ctx.metrics.endpoint(request.method, request.url.path, (end - start) * 1e6, None if ok else "status")
         tally = ctx.recorder.tally(user.current_step)
         tally.responses += 1
         if ok:
