@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from fpt.hist import COARSE, Histogram
+from fpt.routes import endpoint_key
 
 MAX_SERIES_BUCKETS = 3600
 """Buckets of the time series: an hour at one second each (~0.8 KB per step and bucket)."""
@@ -174,9 +175,7 @@ class Metrics:
 
     def endpoint(self, method: str, path: str, latency_us: float, error: str | None) -> None:
         """Record one HTTP request by method and route template (ids folded)."""
-        from fpt.routes import route_template
-
-        key = f"{method} {route_template(path)}"
+        key = endpoint_key(method, path)
         m = self.endpoints.get(key)
         if m is None:
             if len(self.endpoints) >= MAX_ENDPOINTS:

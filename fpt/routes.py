@@ -32,3 +32,19 @@ def route_template(path: str) -> str:
     if len(_CACHE) < CACHE_SIZE:
         _CACHE[path] = folded
     return folded
+
+
+_KEYS: dict[str, dict[str, str]] = {}
+
+
+def endpoint_key(method: str, path: str) -> str:
+    """``"GET /visits/{id}"``: the method and the route template, cached (asked once per request)."""
+    by_path = _KEYS.get(method)
+    if by_path is None:
+        by_path = _KEYS[method] = {}
+    key = by_path.get(path)
+    if key is None:
+        key = f"{method} {route_template(path)}"
+        if len(by_path) < CACHE_SIZE:
+            by_path[path] = key
+    return key
