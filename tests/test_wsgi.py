@@ -20,11 +20,11 @@ from fpt.runner import Run
 from fpt.shapes import constant
 from fpt.wsgi import as_asgi, is_wsgi
 
-flask = pytest.importorskip("flask")
-
 
 def make_app(*, bug: bool) -> Any:
     """Members: POST /signup, POST /login (a signed session cookie), GET /me."""
+    # Here, not at import: `pytest -m fpt` in a venv with only the demo extra collects this module.
+    flask = pytest.importorskip("flask")
     app = flask.Flask("members")
     app.secret_key = "test-only-not-a-secret"
     members: dict[str, dict[str, str]] = {}
