@@ -119,8 +119,12 @@ def har2flow_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fpt`` script."""
-    ap = argparse.ArgumentParser(prog="fpt", description="fpt: functional performance testing tools")
-    sub = ap.add_subparsers(dest="command", required=True)
+    from fpt.config.version import version
+
+    ap = argparse.ArgumentParser(prog="fpt", description="fpt: functional performance testing tools "
+                                 "(the tests themselves run under pytest: pytest -m fpt)")
+    ap.add_argument("--version", action="version", version=f"fpt {version()}")
+    sub = ap.add_subparsers(dest="command", metavar="{gate,demo}")
     g = sub.add_parser("gate", help="judge one or more fpt-dod.json files at a DoD level")
     g.add_argument("files", nargs="+", type=Path, help="fpt-dod.json files (e.g. one per squad)")
     g.add_argument("--level", default=None,
@@ -146,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = sub.add_parser("demo", help="serve the embedded demo booking service on 127.0.0.1")
     d.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000)")
     d.add_argument("--bugs", default="", help="comma-separated bugs to switch on: shared_cache, "
-                   "request_global, no_owner_check, leaky_listing (default: none)")
+                   "request_global, no_owner_check, leaky_listing, ... (an unknown name lists them "
+                   "all; default: none)")
     d.set_defaults(run=demo_command)
     h = sub.add_parser("har2flow", help="write a flow (Python) for a HAR recording: "
                        "fpt har2flow rec.har > flows.py")
@@ -154,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     h.add_argument("--name", default="recorded_flow", help="the flow's name (default: recorded_flow)")
     h.set_defaults(run=har2flow_command)
     args = ap.parse_args(argv)
+    if args.command is None:  # bare `fpt`: what it can do, not a usage error
+        ap.print_help()
+        return EXIT_PASSED
     code: int = args.run(args)
     return code
 

@@ -233,7 +233,8 @@ class LoadRunner:
                               f"not be passed: explore takes {', '.join(sorted(known))}")
         cfg, _, _, _, target = self.plan(**kwargs)
         make_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
-                                    perimeter=Perimeter.of(cfg.live_hosts), note=self._note)
+                                    perimeter=Perimeter.of(cfg.live_hosts), note=self._note,
+                                    request_deadline=cfg.request_deadline)
         # Examples are iterations: on a live target they keep to the live ceiling too.
         max_rate = PROFILE_RATE["live"] if cfg.profile == "live" and not cfg.allow_rate else None
 
@@ -334,10 +335,16 @@ class LoadRunner:
                        setup=kwargs.get("setup"), service_pids=(pid,) if pid is not None else (),
                        note=self._note)
 
-        if seed is None:
-            result = await make_run(thresholds).execute()
-        else:
-            result = await self._volumes(make_run, thresholds, seed, volumes)
+        from fpt.run.reach import ensure_reachable
+
+        await ensure_reachable(target, cfg)  # a dead port: said at once, not loaded for the duration
+        from fpt.run.alarm import AlarmInterrupts
+
+        async with AlarmInterrupts():  # pytest-timeout's signal method ends the run, on uvloop too
+            if seed is None:
+                result = await make_run(thresholds).execute()
+            else:
+                result = await self._volumes(make_run, thresholds, seed, volumes)
         if self._split is not None:
             # Reports describe the whole run (the merged target rate is the workers' sum).
             result = dataclasses.replace(result, shape=whole_shape.describe())

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from fpt.config import redact
-from fpt.config.errors import ConfigError
+from fpt.config.errors import ConfigError, TargetUnreachable
 from fpt.config.settings import KEYS, build
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config=cfg, worker=worker, levels=levels,
         provenance=early.provenance if early is not None else Provenance.of(os.environ))
     config.pluginmanager.register(OutcomeCounter(state), "fpt-outcomes")
+    if worker == "main":
+        config.pluginmanager.register(LastWord(state), "fpt-last-word")
     if config.pluginmanager.has_plugin("xdist"):
         from fpt.distributed import LiveRelay, XdistBridge
 
@@ -218,10 +220,11 @@ def _terminal_write(config: pytest.Config, past_capture: bool = True) -> Any:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Turn a bad ``fpt_load(...)`` argument into a clean failure without a traceback."""
+    """Turn a bad ``fpt_load(...)`` argument, or a target not listening, into a clean failure
+    without a traceback."""
     try:
         return (yield)
-    except ConfigError as e:
+    except (ConfigError, TargetUnreachable) as e:
         raise pytest.fail.Exception(str(e), pytrace=False) from None
 
 
@@ -303,6 +306,41 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     if state is not None:
         state.ran_to_end = True
     return result
+class LastWord:
+    """After every other plugin: the checklist as a JUnit testcase, and fpt's own last terminal line
+    (the verdict and the exit code), so that no plugin's summary (``--reruns``) hides the gate."""
+
+    def __init__(self, state: FptSession) -> None:
+        self.state = state
+        self.session: pytest.Session | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """After pytest's junitxml wrote its file: add the checklist's testcase to it."""
+        self.session = session
+        checklist = self.state.checklist
+        xmlpath = getattr(session.config.option, "xmlpath", None)
+        if checklist is None or not xmlpath:
+            return
+        from fpt.report.junit import add_checklist_testcase
+        from fpt.report.terminal import checklist_lines
+
+        try:
+            add_checklist_testcase(xmlpath, checklist, checklist_lines(checklist))
+        except (OSError, ValueError) as e:  # ParseError is a ValueError's kin: say so, keep the verdict
+            self.state.note(f"the checklist was not added to {xmlpath}: {type(e).__name__}: {e}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The last line of the terminal: the checklist's verdict and the session's exit code."""
+        checklist = self.state.checklist
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        if checklist is None or self.session is None or tr is None:
+            return
+        from fpt.report.terminal import last_line
+
+        code = int(self.session.exitstatus)
+        tr.write_line(last_line(checklist, code), **({"green": True} if checklist.verdict == "passed"
+                                                     else {"red": True}))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -318,7 +356,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         interrupted = "the session stopped before its test loop ended (interrupted, or a collection error)"
     if state.restore_signals is not None:
         state.restore_signals()
-    checklist = state.finish(interrupted=interrupted)
+    from fpt.rundetails import gather
+
+    details = gather(state.config, args=session.config.invocation_params.args, root=session.config.rootpath) \
+        if state.worker == "main" and state.had_fpt else None
+    checklist = state.finish(interrupted=interrupted, details=details)
     # A shard's checklist is partial by design: its exit says how its tests went; the merge gates.
     if (checklist is not None and checklist.verdict != "passed" and checklist.shard is None
             and session.exitstatus == pytest.ExitCode.OK):

@@ -93,7 +93,8 @@ class FptSession:
         return bool(self.results or self.explorations or self.incomplete or any(self.outcomes.values())
                     or self.selection.deselected)
 
-    def finish(self, *, interrupted: str = "") -> Checklist | None:
+    def finish(self, *, interrupted: str = "",
+               details: Mapping[str, object] | None = None) -> Checklist | None:
         """Judge the checklist, compare/save the baseline, write every report; None without FPT tests.
 
         ``interrupted`` says why the session stopped early (Ctrl-C, SIGTERM): the checklist is
@@ -139,7 +140,7 @@ class FptSession:
                 path = baseline.save(self.results, cfg.baseline_dir, cfg.save_baseline)
                 self.notes.append(f"baseline {cfg.save_baseline!r} saved to {path}")
         try:
-            self.written = write_all(self.checklist, self.results, cfg.report_dir)
+            self.written = write_all(self.checklist, self.results, cfg.report_dir, details=details)
         except Exception as e:  # a report must never hide the verdict: say so, keep going
             self.notes.append(f"reports not written to {cfg.report_dir}: {type(e).__name__}: {e}")
         return self.checklist

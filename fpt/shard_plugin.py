@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from fpt.config.shard import Shard, session_of, split_of
+from fpt.config.version import version
 from fpt.session import FptSession
 
 #: a common start further ahead than this is a mistake (a time zone, a unit), not a plan
@@ -56,18 +57,6 @@ def suite_digest(ids: Sequence[str], root: Path) -> str:
         if path.is_file():
             h.update(rel_name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return "sha256:" + h.hexdigest()
-
-
-def fpt_version() -> str:
-    """The installed fpt's version ("unknown" from a bare checkout)."""
-    from importlib import metadata
-
-    for name in ("pytest-fpt", "fpt"):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown"
 
 
 def wait_until(start_at: float, say: Callable[[str], None] | None = None,
@@ -120,7 +109,7 @@ class ShardPlugin:
         outcomes = getattr(session.config.pluginmanager.get_plugin("fpt-outcomes"), "seen", {})
         shard_file = ShardFile(
             shard=state.shard,
-            code={"fpt": fpt_version(),
+            code={"fpt": version(),
                   "suite": suite_digest(self.ids, self.root or session.config.rootpath)},
             settings=settings_of(state.config), levels=dict(state.levels),
             results=tuple(relabel(r, state.shard) for r in state.results),

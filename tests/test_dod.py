@@ -357,6 +357,12 @@ def test_html_report_renders_plots_and_findings_in_headless_chromium(pytester: p
     # masked values carry fingerprints that tell equal from different; a curl line without secrets
     assert re.search(r'class="fp[^"]*">#[0-9a-f]{4}<', dom)
     assert re.search(r"curl -sS -X GET \$FPT_BASE_URL/me -H (&#39;|')x-fpt-request: \d+-\d+", dom)
+    assert re.search(r'-H (&#34;|")Cookie: \$FPT_COOKIE(&#34;|")', dom)  # runnable: the secret is a variable
+    # totals first, per-endpoint statistics, the HDR distribution, foldable sections (issue 21)
+    assert dom.index('id="totals"') < dom.index('id="checklist"')
+    assert 'id="run-1-endpoints"' in dom
+    assert dom.count('class="panel panel-distribution"') == 3
+    assert "<details" in dom
     # Personal values are masked in the evidence; no synthetic password is ever written.
     assert "***@example.test" in dom
     assert not re.search(r"[a-z]+\.[a-z]+\.\d+@example\.test", dom), "an unmasked email reached the report"

@@ -53,6 +53,8 @@ def test_readme_first_flow_runs_against_the_demo_as_written(pytester: pytest.Pyt
     result.stdout.fnmatch_lines(["*flow book_visit [[]live[]]*", "*(flow)*", "*(requests)*",
                                  "*ok   data swap: passes*", "*DoD squad: PASSED*"])
     assert result.ret == pytest.ExitCode.OK
+    # The README's output sample is this output: every line of it, in order, numbers aside.
+    assert_lines_in_order(result.stdout.lines, output_patterns(demo_url))
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +63,64 @@ def demo_url() -> Iterator[str]:
 
     with serve() as server:
         yield server.base_url
+
+
+def output_patterns(base_url: str) -> list[re.Pattern[str]]:
+    """The README's output sample as regular expressions: numbers, runs of spaces (columns move with
+    the numbers' widths) and a cut line's tail (…) match anything of their kind; ``...`` lines
+    (output left out) are skipped; the sample's port is the demo's."""
+    (sample,) = re.findall(r"<!-- readme-output -->\s*\n```\n(.*?)\n```", README, flags=re.S)
+    patterns = []
+    for line in sample.replace("http://127.0.0.1:8000", base_url).splitlines():
+        if line == "...":
+            continue
+        parts = []
+        for token in re.split(r"(\d+(?:\.\d+)?| +|…)", line):
+            if not token:
+                continue
+            if token == "…":
+                parts.append(".*")
+            elif token.isspace():
+                parts.append(" +")
+            elif re.fullmatch(r"\d+(?:\.\d+)?", token):
+                parts.append(r"\d+(?:\.\d+)?")
+            else:
+                parts.append(re.escape(token))
+        patterns.append(re.compile("".join(parts)))
+    return patterns
+
+
+def assert_lines_in_order(lines: list[str], patterns: list[re.Pattern[str]]) -> None:
+    """Each pattern matches a whole line, after the line the previous one matched."""
+    at = 0
+    for p in patterns:
+        while at < len(lines) and not p.fullmatch(lines[at]):
+            at += 1
+        assert at < len(lines), f"no line matches {p.pattern!r} (in order); output:\n" + "\n".join(lines)
+        at += 1
+
+
+def test_output_patterns_are_strict_about_words() -> None:
+    """The pin fails on a renamed column or a missing line, not on a changed number or width."""
+    patterns = output_patterns("http://127.0.0.1:9")
+    header = next(p for p in patterns if p.pattern.lstrip(" +").startswith("step"))
+    assert header.fullmatch("  step        count  err %  p50 ms  p90 ms  p95 ms  p99 ms  max ms  rate /s")
+    assert not header.fullmatch("  step        count  err%  p50   p90   p95   p99   max")
+    login = next(p for p in patterns if "login" in p.pattern)
+    assert login.fullmatch("  login          25    0.0    15.7    27.5    28.3    37.1    37.1      5.0")
+    assert not login.fullmatch("  login          25    0.0    15.7    27.5    28.3    37.1    37.1")
+    assert patterns[-1].fullmatch("fpt: DoD squad PASSED; exit code 0")
+
+
+def test_readme_flask_example_runs_in_process_at_50_per_second(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("flask")
+    (code,) = blocks("readme-example: flask", "python")
+    pytester.makepyfile(test_members=code)
+    pytester.makepyprojecttoml('[tool.fpt.dod]\nlevel = "virtual"\nvirtual = ["suite.executed", '
+                               '"functional.single_user", "data_swap.high_traffic_virtual", '
+                               '"performance.error_rate"]\n')
+    result = pytester.runpytest("-p", "no:cacheprovider", "-m", "fpt")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*rate 50.00/s achieved of 50.00/s*", "*ok   data swap: passes*",
+                                 "DoD virtual: PASSED"])
+    assert result.ret == pytest.ExitCode.OK

@@ -13,6 +13,8 @@ Tree (each raised on purpose; anything else escaping fpt is a bug)::
     ├── GateError            a checklist file cannot be trusted: unreadable, malformed, edited
     │                        (fpt.judge.gate)
     ├── MergeError           shard files that cannot be merged into one run (fpt merge)
+    ├── TargetUnreachable    a URL target refused the first connection: the run stops before any load
+    │                        (fpt.run.reach; its ``kind`` is an ``Unreachable``)
     └── OffPerimeter         a request to a host outside live_hosts, refused before any connection
                              (fpt.run.perimeter; also an httpx.TransportError, so flows see a transport
                              error: the one that lives beside the transport, since config knows no httpx)
@@ -21,6 +23,8 @@ Every message that leaves the process passes through :func:`fpt.config.redact.sc
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from fpt.config.redact import scrub
 
@@ -64,3 +68,19 @@ class GateError(FptError):
 
 class MergeError(FptError):
     """Shard files that cannot be merged into one run: the message says which files and why."""
+class Unreachable(StrEnum):
+    """Why a target could not be reached at the start of a run."""
+
+    REFUSED = "refused"
+    TIMED_OUT = "timed_out"
+    OTHER = "other"
+
+
+class TargetUnreachable(FptError):
+    """A URL target refused the first connection: nothing listens there, the run did not start."""
+
+    def __init__(self, url: str, kind: Unreachable, why: str) -> None:
+        self.url = url
+        self.kind = kind
+        super().__init__(scrub(f"fpt: target not reachable at {url} ({why}); the run stopped before any "
+                               "load. Start the service, or point base_url / target= at it"))

@@ -185,8 +185,14 @@ def _known_secrets(text: str, extra: Iterable[str]) -> str:
     return "".join(out)
 
 
+#: a header value that only names an environment variable (``$FPT_COOKIE``, as the report's repro
+#: lines write it, HTML-escaped or not): a placeholder, not a secret. Only when the name ends the
+#: value (a quote or a space after it): ``$Version=1; s=...`` and ``$A&s=...`` are still redacted.
+_ENV_PLACEHOLDER = re.compile(r"\$\{?[A-Z_][A-Z0-9_]*\}?(?=$|\s|[\"']|&#3[49];)")
+
+
 def _header_value(m: re.Match[str]) -> str:
-    if m.group("value").strip() in ("", REDACTED):
+    if m.group("value").strip() in ("", REDACTED) or _ENV_PLACEHOLDER.match(m.group("value").strip()):
         return m.group(0)
     return f"{m.group('name')}{m.group('sep')}{m.group('q')}{REDACTED}"
 

@@ -43,6 +43,9 @@ class Finding:
     #: whether another request was in flight while this answer came (None: not a response check)
     concurrent: bool | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: the verdict word proven by asking the same request again alone after the load
+    #: (fpt.run.detectors.attribution); "" when it was not asked again
+    attribution: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -56,6 +59,8 @@ class Finding:
     @property
     def verdict_kind(self) -> str:
         """What this finding says of the service: see :data:`VERDICT_WORDS`."""
+        if self.attribution:
+            return self.attribution
         if self.kind == "cross_user":
             return "authorization"
         if self.kind in ("data_swap", "foreign_canary"):

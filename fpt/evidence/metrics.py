@@ -12,12 +12,16 @@ from collections import Counter
 from typing import Any
 
 from fpt.config.hist import COARSE, Histogram
+from fpt.evidence.routes import endpoint_key
 
 MAX_SERIES_BUCKETS = 3600
 """Buckets of the time series: an hour at one second each (~0.8 KB per step and bucket)."""
 MAX_FAILURE_KEYS = 200
 """Distinct (step, status, message) failures kept per run; the rest are counted together."""
 OTHER_MESSAGES = "(other messages)"
+MAX_ENDPOINTS = 200
+"""Distinct "METHOD /route/{id}" endpoints kept per run; the rest are counted together."""
+OTHER_ENDPOINTS = "(other endpoints)"
 
 
 class StepMetrics:
@@ -96,6 +100,8 @@ class Metrics:
         self.failures: dict[tuple[str, str, str], list[float]] = {}
         #: second -> iterations the load shape planned in it (the target line of the report's plot)
         self.targets: dict[int, float] = {}
+        #: "METHOD /route/{id}" -> every request to it (ids folded: fpt.evidence.routes.route_template)
+        self.endpoints: dict[str, StepMetrics] = {}
 
     def _second(self, t: float, name: str) -> StepMetrics:
         key = int(t)
@@ -167,6 +173,18 @@ class Metrics:
         self.requests.record(latency_us, error, nbytes)
         self._second(t, "*").record(latency_us, error, nbytes)
 
+    def endpoint(self, method: str, path: str, latency_us: float, error: str | None) -> None:
+        """Record one HTTP request by method and route template (ids folded)."""
+        key = endpoint_key(method, path)
+        m = self.endpoints.get(key)
+        if m is None:
+            if len(self.endpoints) >= MAX_ENDPOINTS:
+                key = OTHER_ENDPOINTS
+                m = self.endpoints.get(key)
+            if m is None:
+                m = self.endpoints[key] = StepMetrics()
+        m.record(latency_us, error)
+
     def failure(self, step: str, status: str, message: str, t: float) -> None:
         """Count one failed request by step, status (``HTTP 503``) or exception, and message."""
         key = (step, status, message)
@@ -208,6 +226,8 @@ class Metrics:
                 mine.setdefault(name, StepMetrics(COARSE, sparse=True)).merge(m)
         while len(self.series) > MAX_SERIES_BUCKETS:
             self._coarsen(self.resolution * 2)
+        for name, m in other.endpoints.items():
+            self.endpoints.setdefault(name, StepMetrics()).merge(m)
         for sec, planned in other.targets.items():  # workers' shares add up to the whole
             self.targets[sec] = self.targets.get(sec, 0.0) + planned
         for key, (n, first) in other.failures.items():
@@ -227,6 +247,7 @@ class Metrics:
             "resolution": self.resolution,
             "failures": [[*k, int(n), first] for k, (n, first) in self.failures.items()],
             "targets": {str(s): v for s, v in sorted(self.targets.items())},
+            "endpoints": {k: v.to_dict() for k, v in self.endpoints.items()},
         }
 
     @classmethod
@@ -241,6 +262,7 @@ class Metrics:
                     for s, d in data["series"].items()}
         m.resolution = int(data.get("resolution", 1))
         m.targets = {int(s): float(v) for s, v in data.get("targets", {}).items()}
+        m.endpoints = {k: StepMetrics.from_dict(v) for k, v in data.get("endpoints", {}).items()}
         m.failures = {(step, status, msg): [n, first]
                       for step, status, msg, n, first in data.get("failures", [])}
         return m

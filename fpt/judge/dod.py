@@ -30,7 +30,7 @@ from fpt.evidence.result import RunResult
 from fpt.evidence.stats import FAILURE_ROWS, failure_rows, step_stats
 from fpt.judge.loadtypes import harness_series, resources_evidence, rss_span, service_series
 from fpt.judge.thresholds import measure
-from fpt.judge.verdict import examples, failures, swap_verdict
+from fpt.judge.verdict import SHORT_WORDS, examples, failures, swap_kinds, swap_verdict
 
 if TYPE_CHECKING:
     from fpt.evidence.explore import ExploreRecord
@@ -290,8 +290,9 @@ def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
         n = _count(runs, SWAP_KINDS)
         ev: dict[str, Any] = {
             "runs": len(runs), "swaps": n, "examples": _examples(runs, SWAP_KINDS),
-            "kinds": sorted({f.verdict_kind for r in runs for f in r.findings.examples
-                             if f.kind in SWAP_KINDS}),
+            # the run line's words ("cache/shared state", "concurrency"), not the field's spelling
+            "kinds": sorted({SHORT_WORDS.get(f.verdict_kind, f.verdict_kind) for r in runs
+                             for f in r.findings.examples if f.kind in SWAP_KINDS}),
             "inspected": sum(r.evidence.inspected for r in runs),
             "overlap_request_pairs": sum(r.evidence.inspected_overlap_pairs for r in runs),
             "peak_inflight": max(r.engine.peak_inflight for r in runs),
@@ -377,9 +378,22 @@ def _negative(results: Sequence[RunResult]) -> ItemOutcome:
           "replay": rp.to_dict()}
     leaked = max(leaks, p.leaked + rp.leaked + rp.anon_leaked)
     if leaked:
+        # The words of the run line, as proven by asking each leak again alone after the load.
+        # A replay that leaked once and not when asked again is a data_swap finding (concurrency).
+        # Without a cross_user finding, every leak became a data_swap finding (not authorization).
+        shown = [f for r in runs for f in r.findings.examples if f.kind == "cross_user"
+                 or (f.kind in SWAP_KINDS and f.evidence.get("detector") == "replay")]
+        # Without a kept example, the run line's words for those swaps.
+        words = sorted({SHORT_WORDS.get(f.verdict_kind, f.verdict_kind) for f in shown}
+                       or ({"authorization"} if leaks else
+                           {SHORT_WORDS[k] for r in runs for k in swap_kinds(r)
+                            if k in ("concurrency", "cache_shared_state")})
+                       or {"concurrency or cache/shared state"})
+        ev["kinds"] = words
+        label = ", ".join(w + (": BOLA/IDOR" if w == "authorization" else "") for w in words)
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
                            detail=f"{leaked} of {p.tried + rp.tried + rp.anon_tried} cross-user attempts "
-                                  "(probes and replays) got the owner's data (authorization: BOLA/IDOR)")
+                                  f"(probes and replays) got the owner's data ({label})")
     if p.allowed:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
                            detail=f"{p.allowed} of {p.tried} cross-user attempts were answered 2xx, not "

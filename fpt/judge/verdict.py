@@ -41,7 +41,8 @@ def swap_kinds(r: RunResult) -> tuple[str, ...]:
     if alone is not None and not alone.passed:
         found.add("fails_alone")
     if r.findings.counts.get("cross_user", 0):
-        found.add("authorization")
+        # As asked again alone after the load (fpt.run.detectors.attribution): refused alone is concurrency.
+        found.update({f.verdict_kind for f in r.findings.of("cross_user")} or {"authorization"})
     for f in r.findings.examples:
         if f.kind in SWAP_KINDS:
             found.add(f.verdict_kind)

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import io
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fpt.config.redact import REDACTED
 from fpt.config.redact import url as redact_url
 from fpt.evidence.findings import SWAP_KINDS, Finding
 from fpt.evidence.metrics import StepMetrics
@@ -223,6 +222,86 @@ def readback_plot(r: RunResult) -> str | None:
     return _svg(fig)
 
 
+#: the percentile spectrum of the distribution plot (HdrHistogram's own plot: 1/(1-p) on a log axis)
+SPECTRUM = (0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999)
+
+
+def distribution_plot(r: RunResult) -> str:
+    """HDR latency distribution: the percentile spectrum of every step (and of the flow), one line each.
+
+    As HdrHistogram plots it: x is 1/(1-p) on a log axis, so the tail (99%, 99.9%) gets as much
+    room as the median; each line ends at the step's max, at the percentile its count can show.
+    """
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    steps = [(s, m) for s, m in r.metrics.steps.items() if s != READBACK_STEP and m.count]
+    steps.append(("(flow)", r.metrics.flow))
+    fig = _figure(9, 3.4)
+    ax = fig.subplots()
+    top = 1.0
+    for n, (name, m) in enumerate(steps):
+        if not m.count:
+            continue
+        xs = [1.0 / (1.0 - p / 100.0) for p in SPECTRUM if 1.0 / (1.0 - p / 100.0) < m.count]
+        ys = [m.hist.percentile(p) / 1000 for p in SPECTRUM[:len(xs)]]
+        xs.append(float(max(m.count, 2)))
+        ys.append(m.hist.max / 1000)
+        top = max(top, xs[-1])
+        ax.plot(xs, ys, color=COLOURS[n % len(COLOURS)], linewidth=2.0 if name == "(flow)" else 1.3,
+                linestyle="--" if name == "(flow)" else "-", label=f"{name} (n={m.count})",
+                drawstyle="steps-post")
+    ax.set_xscale("log")
+    ticks = [t for t in (1.0, 2.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0) if t <= top * 1.01]
+    names = {1.0: "0%", 2.0: "50%", 10.0: "90%", 100.0: "99%", 1000.0: "99.9%", 10000.0: "99.99%",
+             100000.0: "99.999%"}
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([names[t] for t in ticks])
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("ms")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _svg(fig)
+
+
+def endpoint_rows(r: RunResult) -> list[dict[str, Any]]:
+    """Per endpoint (method and route template, ids folded), most requested first."""
+    window = r.engine.window
+    rows = []
+    for key, m in sorted(r.metrics.endpoints.items(), key=lambda kv: (-kv[1].count, kv[0])):
+        method, _, route = key.partition(" ")
+        rows.append({"method": method, "route": route or key, "count": m.count,
+                     "errors": f"{m.error_rate * 100:.2f}%",
+                     "why": ", ".join(f"{k} {v}" for k, v in sorted(m.errors.items())),
+                     **{f"p{p}": _ms(m.hist.percentile(p) / 1000 if m.count else None)
+                        for p in (50, 90, 95, 99)},
+                     "max": _ms(m.hist.max / 1000 if m.count else None),
+                     "rate": f"{m.count / window:.1f}" if window > 0 else "-"})
+    return rows
+
+
+def totals(c: Checklist, results: Sequence[RunResult]) -> list[tuple[str, str]]:
+    """The session in one block, before anything else: what ran, how much, and what it found."""
+    its = sum(r.engine.started for r in results)
+    reqs = sum(r.metrics.requests.count for r in results)
+    failed = sum(r.metrics.requests.failed for r in results)
+    findings = sum(r.findings.total for r in results)
+    swaps = sum(r.swaps for r in results)
+    bad_runs = sum(1 for r in results if failures(r))
+    return [
+        ("verdict", f"{c.verdict.upper()} at level {c.level}"),
+        ("required items", f"{sum(1 for n in c.required if c.item(n).status == 'passed')} of "
+                           f"{len(c.required)} passed"),
+        ("FPT tests", f"{c.tests.ran} ran: {c.tests.passed} passed, {c.tests.failed} failed, "
+                      f"{c.tests.skipped} skipped"),
+        ("load runs", f"{len(results)} ({bad_runs} failed their checks)"),
+        ("iterations", str(its)),
+        ("requests", f"{reqs} ({failed} failed, {failed / reqs * 100 if reqs else 0:.2f}%)"),
+        ("findings", f"{findings} ({swaps} data swaps)"),
+    ]
+
+
 def _values(f: Finding) -> list[dict[str, Any]]:
     ev = f.evidence
     exp, found = ev.get("expected") or [], ev.get("found") or []
@@ -235,7 +314,8 @@ def _values(f: Finding) -> list[dict[str, Any]]:
 
 
 def curl_line(r: RunResult, f: Finding) -> str:
-    """A ``curl`` that repeats the finding's request as its user, secrets left out."""
+    """A runnable ``curl`` that repeats the finding's request as its user: the secret is an
+    environment variable (``FPT_COOKIE``, that user's session cookie), never written here."""
     if not f.path:
         return ""
     base = r.target if r.target.startswith(("http://", "https://")) else "$FPT_BASE_URL"
@@ -243,7 +323,10 @@ def curl_line(r: RunResult, f: Finding) -> str:
     if f.request_id:
         parts += ["-H", f"x-fpt-request: {f.request_id}"]
     cmd = " ".join(shlex.quote(p) if not p.startswith("$") else p for p in parts)
-    return f"{cmd} -H 'Cookie: {REDACTED} ({f.user}'s session)'"
+    who = f.user if f.user and f.user != "anonymous" else ""
+    if not who:
+        return cmd
+    return f'{cmd} -H "Cookie: $FPT_COOKIE"  # FPT_COOKIE: {who}\'s session cookie (not written here)'
 
 
 def _findings(r: RunResult) -> list[dict[str, Any]]:
@@ -317,6 +400,8 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
         "failures": failure_rows(r, 50), "findings": _findings(r),
         "coverage": coverage_rows(r.coverage) if r.coverage is not None else None,
         "coverage_title": r.coverage.title if r.coverage is not None else "",
+        "endpoints": endpoint_rows(r),
+        "distribution_plot": distribution_plot(r) if r.metrics.flow.count else "",
     }
 
 
@@ -327,11 +412,13 @@ def coverage_rows(cov: Any) -> list[dict[str, Any]]:
     return rows(cov)
 
 
-def render(checklist: Checklist, results: Sequence[RunResult]) -> str:
-    """The whole page."""
+def render(checklist: Checklist, results: Sequence[RunResult],
+           details: Mapping[str, Any] | None = None) -> str:
+    """The whole page; ``details``: the session's run details (fpt.rundetails.gather)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("fpt.report", "templates"),
                       autoescape=select_autoescape(["html"]))
     template = env.get_template("report.html")
-    return template.render(c=checklist, items=ITEMS, runs=[_run_view(r, n) for n, r in enumerate(results, 1)])
+    return template.render(c=checklist, items=ITEMS, runs=[_run_view(r, n) for n, r in enumerate(results, 1)],
+                           totals=totals(checklist, results), details=details or {})

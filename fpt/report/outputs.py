@@ -46,8 +46,12 @@ def csv_texts(checklist: Checklist) -> tuple[str, str]:
 
 
 def write_all(checklist: Checklist, results: Sequence[RunResult], directory: str | Path,
-              environ: Mapping[str, str] = os.environ) -> list[Path]:
-    """Every report into ``directory``; the Markdown also to ``$GITHUB_STEP_SUMMARY`` when set."""
+              environ: Mapping[str, str] = os.environ,
+              details: Mapping[str, object] | None = None) -> list[Path]:
+    """Every report into ``directory``; the Markdown also to ``$GITHUB_STEP_SUMMARY`` when set.
+
+    ``details``: the session's run details for the HTML page (fpt.rundetails.gather).
+    """
     from fpt.report.html import render
     from fpt.report.markdown import checklist_markdown
 
@@ -58,7 +62,7 @@ def write_all(checklist: Checklist, results: Sequence[RunResult], directory: str
     out = [d / JSON_NAME, d / MD_NAME, d / HTML_NAME, d / STEPS_CSV, d / FAILURES_CSV]
     # Written to a temporary name and renamed: a reader never sees half a checklist.
     for path, text in zip(out, (json.dumps(signed(checklist.to_dict(), environ), indent=2) + "\n", md,
-                                redact.scrub(render(checklist, results)),
+                                redact.scrub(render(checklist, results, details)),
                                 *(redact.scrub(c) for c in csv_texts(checklist))), strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")

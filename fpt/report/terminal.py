@@ -225,6 +225,25 @@ def checklist_rows(c: Checklist) -> list[tuple[str, str]]:
                      "`fpt merge` every shard's directory, then gate the merged checklist", "failed"))
     for reason in c.incomplete:
         rows.append((f"  INCOMPLETE: {reason}", "failed"))
-    rows.append((f"DoD {c.level}: {c.verdict.upper()}"
-                 + (f" ({len(c.reasons)} required item(s) not passed)" if c.reasons else ""), c.verdict))
+    # The count is of items; the session's other reasons (a failed test, a run's own checks, an
+    # exploration) are lines of their own, counted apart.
+    not_passed = [n for n in c.required if c.item(n).status != "passed"]
+    item_reasons = {f"{n} {c.item(n).status.replace('_', ' ')}: {c.item(n).detail}" for n in not_passed}
+    others = [r for r in c.reasons if r not in item_reasons and not r.startswith("incomplete: ")]
+    rows.extend((f"  FAILED: {reason}", "failed") for reason in others)
+    counts = [f"{len(not_passed)} required item(s) not passed"] if not_passed else []
+    if others or c.incomplete:
+        counts.append(f"{len(others) + len(c.incomplete)} other reason(s)")
+    rows.append((f"DoD {c.level}: {c.verdict.upper()}" + (f" ({', '.join(counts)})" if counts else ""),
+                 c.verdict))
     return rows
+
+
+def checklist_lines(c: Checklist) -> list[str]:
+    """The checklist: one line per item (required ones starred), then the verdict."""
+    return [line for line, _ in checklist_rows(c)]
+
+
+def last_line(c: Checklist, exit_code: int) -> str:
+    """fpt's last word in the terminal: the verdict and the exit code, whatever other plugins printed."""
+    return f"fpt: DoD {c.level} {c.verdict.upper()}; exit code {exit_code}"

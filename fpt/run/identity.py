@@ -48,6 +48,11 @@ class Identity:
         return {"email": self.email, "password": self.password}
 
     @property
+    def username(self) -> str:
+        """A login name: the email's local part with ``_`` for dots (``sandra_reyes_12``); unique per user."""
+        return self.email.split("@", 1)[0].replace(".", "_")
+
+    @property
     def label(self) -> str:
         """Short, non-personal name for reports: ``user#12``, or ``solo#0`` for a single-user phase's user."""
         if self.index >= SOLO_BASE:

@@ -33,6 +33,7 @@ from fpt.evidence.result import RunResult
 from fpt.judge.loadtypes import judge_spike, judge_stress, stair_broke, stairs
 from fpt.judge.thresholds import measure
 from fpt.run.bounds import STOP_BOUND, finish_within, run_within
+from fpt.run.detectors.attribution import attribute
 from fpt.run.detectors.canary import CanaryScanner
 from fpt.run.detectors.continuity import SessionWatch, read_back
 from fpt.run.detectors.probes import CrossUserProbe
@@ -46,7 +47,16 @@ from fpt.run.scaling import Event
 from fpt.run.shapes import Shape, constant, schedule
 from fpt.run.timeline import Timeline
 from fpt.run.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
-from fpt.run.user import ErrorKind, Observer, RunContext, User, error_kind, reset_current, set_current
+from fpt.run.user import (
+    REQUEST_DEADLINE,
+    ErrorKind,
+    Observer,
+    RunContext,
+    User,
+    error_kind,
+    reset_current,
+    set_current,
+)
 
 Flow = Callable[[User], Awaitable[None]]
 Setup = Callable[[User], Awaitable[object]]
@@ -95,7 +105,8 @@ def _log_note(text: str) -> None:
 
 
 def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None = None,
-                  note: Callable[[str], None] | None = None) -> Callable[[], dict[str, Any]]:
+                  note: Callable[[str], None] | None = None,
+                  request_deadline: float = REQUEST_DEADLINE) -> Callable[[], dict[str, Any]]:
     """Per-user ``httpx.AsyncClient`` arguments for a URL, an ASGI app or a transport.
 
     For a URL each user gets its own :class:`fpt.run.transport.FastTransport` (``fast``)
@@ -103,9 +114,10 @@ def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None
     proxy for the URL, which FastTransport cannot use, with a ``note`` saying so),
     either one inside a :class:`fpt.run.perimeter.GuardedTransport` that refuses hosts
     outside ``perimeter`` (default: the default ``live_hosts``), redirect hops and
-    absolute URLs included.
+    absolute URLs included. ``request_deadline`` is the one limit on a request, connect to
+    last byte: httpx's own timeouts are set to it, so none fires before it.
     """
-    timeout = httpx.Timeout(10.0, connect=5.0)
+    timeout = httpx.Timeout(request_deadline)
     if isinstance(target, str):
         guard = perimeter if perimeter is not None else Perimeter.of(FptConfig().live_hosts)
         # One SSL context for the run: httpx builds a new one per client otherwise,
@@ -142,8 +154,10 @@ def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None
     if isinstance(target, httpx.AsyncBaseTransport):
         transport: httpx.AsyncBaseTransport = target
     elif callable(target):
+        from fpt.run.wsgi import as_asgi
+
         # Like a real server: an exception in the app is a 500 response, not a crash here.
-        transport = httpx.ASGITransport(app=target, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(app=as_asgi(target), raise_app_exceptions=False)
     else:
         raise ConfigError("target", target, "be a base URL, an ASGI app or an httpx transport")
     return lambda: {"base_url": ASGI_BASE, "timeout": timeout, "transport": transport}
@@ -191,7 +205,8 @@ class Run:
         self.users: list[User | None] = [None] * cfg.users
         self._identities = IdentityFactory(self.id_seed)
         self._client_kwargs = client_kwargs(target, fast=cfg.http_transport == "fast",
-                                            perimeter=Perimeter.of(cfg.live_hosts), note=note)
+                                            perimeter=Perimeter.of(cfg.live_hosts), note=note,
+                                            request_deadline=cfg.request_deadline)
         self.scanner = next((o for o in self.ctx.observers if isinstance(o, CanaryScanner)), None)
         self.probe = (CrossUserProbe(self.ctx, share=cfg.probe_share, seed=cfg.seed,
                                      public_paths=cfg.public_paths)
@@ -506,6 +521,11 @@ class Run:
                                            budget=max(cfg.grace, 1.0), not_kept=self.ctx.writes_dropped)
                 continuity = self.timeline.continuity(
                     cfg, self.ctx.metrics, self.watch, readback, self.ctx.findings.counts["session"])
+            if self.ctx.reasks:
+                # Leaks are named only after the same request was asked again alone: nothing in flight.
+                if self.hunter is not None:
+                    await self.hunter.drain(max(cfg.grace, 1.0))
+                await attribute(self.ctx, budget=max(cfg.grace, 1.0))
         finally:
             await sampler.stop()
             if timeline_task is not None and not timeline_task.done():

@@ -126,6 +126,9 @@ class RunContext:
     users: dict[int, User] = field(default_factory=dict)
     #: the first misuse of fpt by the flow (a reserved step name): the run stops and the test fails with it
     misuse: ConfigError | None = None
+    #: findings whose label is a guess, with the request that showed them: asked again alone after
+    #: the load (fpt.run.detectors.attribution)
+    reasks: list[tuple[Finding, Any]] = field(default_factory=list)
 
     async def aclose(self) -> None:
         """Stop the deadline sweeper and wait for it: no run leaves a pending task behind."""
@@ -374,6 +377,8 @@ class UserClient(httpx.AsyncClient):
             return
         user._request_done(start, error_kind(exc), 0,
                            why=(type(exc).__name__, f"{_where(request)}: {exc}"[:200]))
+        user.ctx.metrics.endpoint(request.method, request.url.path, (time.perf_counter() - start) * 1e6,
+                                  error_kind(exc))
 
     def _record_answer(self, request: httpx.Request, response: httpx.Response, start: float,
                        concurrent: bool, *, counted: bool) -> tuple[StepTally, bool]:
@@ -392,6 +397,8 @@ class UserClient(httpx.AsyncClient):
             user.last_error = f"{request.method} {request.url.path} answered {response.status_code}"
         user._request_done(start, None if ok else "status", nbytes, end,
                            why=None if ok else (f"HTTP {response.status_code}", _where(request)))
+        ctx.metrics.endpoint(request.method, request.url.path, (end - start) * 1e6, None if ok else "status")
+        ctx.metrics.endpoint(request.method, request.url.path, (end - start) * 1e6, None if ok else "status")
         tally = ctx.recorder.tally(user.current_step)
         tally.responses += 1
         if ok:
@@ -829,6 +836,7 @@ class User:
             self.fail("data_swap", f"{', '.join(m.path for m in wrong)} {verb} to {owner or 'someone else'}",
                       other_user=owner or "unknown", method=method,
                       path=path_, request_id=rid, concurrent=concurrent,
+                      reask=(request, owner),
                       evidence={"fields": [m.path for m in wrong],
                                 "expected": [mask(m.expected) for m in wrong],
                                 "found": [mask(m.found) for m in wrong],
@@ -842,9 +850,15 @@ class User:
         self._step_error = self._step_error or "check"
         self._iteration_error = self._iteration_error or "check"
         step = details.pop("step", None) or self.current_step
-        self.ctx.findings.add(Finding(kind=kind, message=scrub(message), flow=self.ctx.flow,
-                                      step=step, user=self.identity.label,
-                                      at=round(self.ctx.now(), 3), phase=self.ctx.phase, **details))
+        reask: tuple[httpx.Request | None, Identity | str] | None = details.pop("reask", None)
+        finding = Finding(kind=kind, message=scrub(message), flow=self.ctx.flow, step=step,
+                          user=self.identity.label, at=round(self.ctx.now(), 3), phase=self.ctx.phase,
+                          **details)
+        self.ctx.findings.add(finding)
+        if reask is not None:
+            from fpt.run.detectors.attribution import note
+
+            note(self.ctx, finding, self, *reask)
 
     def _status_ok(self, status: int) -> bool:
         if self._expect is not None:

@@ -289,7 +289,9 @@ def loopback_proxy() -> Iterator[tuple[str, list[str]]]:
 def test_a_proxy_in_the_environment_does_not_break_a_run_under_warnings_as_errors(
         pytester: pytest.Pytester, service: str, monkeypatch: pytest.MonkeyPatch, workers: list[str]) -> None:
     """CI runs with ``-W error`` and an HTTP_PROXY: the run goes through the proxy, and says so in a note."""
-    pytester.makepyprojecttoml(MINI)
+    # pytest-asyncio (installed with the dev extra) warns at configure time without this key.
+    pytester.makepyprojecttoml(MINI + '[tool.pytest.ini_options]\n'
+                                      'asyncio_default_fixture_loop_scope = "function"\n')
     with loopback_proxy() as (proxy, seen):
         for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
             monkeypatch.delenv(name, raising=False)

@@ -158,14 +158,17 @@ def test_bola_behind_a_per_request_token_is_caught_and_named(pytester: pytest.Py
 # -- 4. data-swap items need inspected answers that overlapped ---------------------------------------------
 
 def test_a_port_that_refuses_every_connection_evidences_nothing(pytester: pytest.Pytester) -> None:
-    _, data = session(pytester, f"""
+    res, data = session(pytester, f"""
         from hostile.flows import order
         def test_refused(fpt_load):
             fpt_load(order, profile="virtual", target="http://127.0.0.1:{free_port()}", users=10, rate=50,
                      duration="1s", arrivals="rendezvous", burst=10, alone=0, check=False)
     """)
     assert item(data, "data_swap.high_traffic_virtual")["status"] == "not_evidenced"
-    assert data["runs"][0]["overlap_request_pairs"] == 0
+    # Said at once and stopped before any load (issue 21): no run, a failed test, a failed checklist.
+    assert data["runs"] == []
+    assert data["verdict"] == "failed"
+    res.stdout.fnmatch_lines(["*fpt: target not reachable at http://127.0.0.1:* (connection refused)*"])
 
 
 @pytest.mark.parametrize("service", ["always_500"], indirect=True)

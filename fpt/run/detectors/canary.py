@@ -97,6 +97,7 @@ class CanaryScanner:
             other_user=owners[0], method=request.method, path=redact_url(request.url.path),
             request_id=request.headers.get("x-fpt-request", ""),
             concurrent=bool(response.extensions.get("fpt.concurrent")),
+            reask=(request, owners[0]),
             evidence={"canaries": foreign, "status": response.status_code,
                       "where": ["header" if t.encode() not in low else "body" for t in foreign]},
         )

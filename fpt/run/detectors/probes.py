@@ -167,7 +167,8 @@ class CrossUserProbe:
             user.fail("cross_user", f"read {owner_label}'s {entry.kind} with its own credentials",
                       other_user=owner_label, method="GET", path=path, step=PROBE_STEP,
                       request_id=response.request.headers.get("x-fpt-request", ""),
-                      evidence={"status": status, "owner_data": leaked})
+                      evidence={"status": status, "owner_data": leaked},
+                      reask=(response.request, owner))
         elif status in DENIED:
             # Refused to everybody, the owner too (deleted, expired): nothing proven about authorization.
             self._rec.probe("denied" if exists else "unproven", status)

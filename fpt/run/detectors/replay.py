@@ -46,6 +46,7 @@ from fpt.config.redact import SECRET_KEY
 from fpt.config.redact import url as redact_url
 from fpt.evidence.findings import Finding
 from fpt.run.bounds import finish_within
+from fpt.run.detectors.attribution import note
 from fpt.run.detectors.canary import carries, find_canaries
 from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
 from fpt.run.identity import Identity
@@ -273,22 +274,29 @@ class Hunter:
                            (who if seen_as_other else "anonymous") or "", label, method, shown, step,
                            seen_as_other or seen_as_nobody, concurrent=True)
                 return
+        # Asked again alone after the load (fpt.run.detectors.attribution): as the other user if it saw the
+        # owner's data, else as nobody.
+        asked = (other, httpx.Request(method, url, headers={**headers, **(creds or {})})) \
+            if seen_as_other and other is not None else (owner, httpx.Request(method, url, headers=headers))
         if seen_as_other and seen_as_nobody:
             # The answer does not depend on who asks: a cache or state kept without the user.
             self._find("data_swap", f"{method} {shown} answered {who} and a request without credentials "
                        f"with {label}'s data (replayed; cache or shared state)", who or "", label,
-                       method, shown, step, seen_as_other, concurrent=False)
+                       method, shown, step, seen_as_other, concurrent=False, reask=(*asked, label))
         elif with_own:
             # The URL answers per user (it held the other user's own data too) and mixed the owner's
             # in: a listing or state that leaks, not a read of the owner's object.
             self._find("data_swap", f"{method} {shown} replayed as {who} answered with {who}'s data and "
-                       f"{label}'s", who or "", label, method, shown, step, seen_as_other, concurrent=False)
+                       f"{label}'s", who or "", label, method, shown, step, seen_as_other, concurrent=False,
+                       reask=(*asked, label))
         elif seen_as_other:
             self._find("cross_user", f"{label}'s {method} {shown} replayed with {who}'s credentials "
-                       f"answered with {label}'s data", who or "", label, method, shown, step, seen_as_other)
+                       f"answered with {label}'s data", who or "", label, method, shown, step, seen_as_other,
+                       reask=(*asked, label))
         else:
             self._find("cross_user", f"{label}'s {method} {shown} replayed without credentials answered "
-                       f"with {label}'s data", "anonymous", label, method, shown, step, seen_as_nobody)
+                       f"with {label}'s data", "anonymous", label, method, shown, step, seen_as_nobody,
+                       reask=(*asked, label))
 
     def _leak(self, owner: User, viewer: Identity | None, body: bytes) -> list[str]:
         """The owner's data in ``body`` (or any canary but the viewer's): what a viewer must never get."""
@@ -339,18 +347,23 @@ class Hunter:
         self._find("data_swap", f"GET {redact_url(path)} asked by {who} right after {label} answered "
                    f"with {label}'s data ({why})", who, label, "GET",
                    redact_url(path), step, found, concurrent=concurrent,
+                   reask=(other, httpx.Request("GET", request.url, headers=creds), label),
                    extra={"cache_control": r.headers.get("cache-control", ""),
                           "age": r.headers.get("age", ""), "detector": "cache_probe"})
 
     def _find(self, kind: str, message: str, user: str, other: str, method: str, path: str, step: str,
               found: list[str], *, concurrent: bool | None = None,
-              extra: dict[str, Any] | None = None) -> None:
+              extra: dict[str, Any] | None = None,
+              reask: tuple[User, httpx.Request, str] | None = None) -> None:
         """A finding of the harness (not of the users' own iterations, which stay as they ended)."""
         ctx = self.ctx
-        ctx.findings.add(Finding(kind=kind, message=message, flow=ctx.flow, step=step, user=user,
-                                 other_user=other, method=method, path=path, at=round(ctx.now(), 3),
-                                 phase=ctx.phase, concurrent=concurrent,
-                                 evidence={"owner_data": found, **(extra or {"detector": "replay"})}))
+        finding = Finding(kind=kind, message=message, flow=ctx.flow, step=step, user=user,
+                          other_user=other, method=method, path=path, at=round(ctx.now(), 3),
+                          phase=ctx.phase, concurrent=concurrent,
+                          evidence={"owner_data": found, **(extra or {"detector": "replay"})})
+        ctx.findings.add(finding)
+        if reask is not None:
+            note(ctx, finding, reask[0], reask[1], reask[2])
 
 
 def _whose(owner: User, found: list[str]) -> str:

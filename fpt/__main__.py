@@ -1,0 +1,7 @@
+"""``python -m fpt``: the ``fpt`` command."""
+
+import sys
+
+from fpt.cli import main
+
+sys.exit(main())
