@@ -23,10 +23,21 @@ from fpt.config.redact import url as redact_url
 from fpt.config.shard import Shard
 from fpt.config.thresholds import Threshold, ThresholdOutcome, parse_threshold
 from fpt.evidence.checks import ProbeEvidence, ReplayEvidence
+from fpt.evidence.continuity import ContinuityEvidence, ReadBack
 from fpt.evidence.findings import SWAP_KINDS
 from fpt.evidence.result import RunResult
 from fpt.evidence.stats import FAILURE_ROWS, failure_rows, step_stats
+from fpt.judge.continuity import (
+    ContinuityJudgement,
+    Degradation,
+    Direction,
+    EventDegradation,
+    EventMove,
+    Move,
+    judge_run,
+)
 from fpt.judge.loadtypes import harness_series, resources_evidence, rss_span, service_series
+from fpt.judge.outcome import Status
 from fpt.judge.thresholds import measure
 from fpt.judge.verdict import examples, failures, swap_verdict
 
@@ -382,29 +393,50 @@ def _negative(results: Sequence[RunResult]) -> ItemOutcome:
                                  f"0 leaked" if rp.enabled else ""))
 
 
-def _scaled(results: Sequence[RunResult]) -> list[RunResult]:
-    return [r for r in results if r.continuity is not None]
+def _scaled(results: Sequence[RunResult]) -> list[tuple[RunResult, ContinuityEvidence, ContinuityJudgement]]:
+    out = []
+    for r in results:
+        j = judge_run(r)
+        if r.continuity is not None and j is not None:
+            out.append((r, r.continuity, j))
+    return out
+
+
+def _event_evidence(m: EventMove) -> dict[str, Any]:
+    return {**m.event.to_dict(), "index": m.index, "direction": str(m.direction), "moved_traffic": m.moved,
+            "move": str(m.move), "replicas": list(m.replicas)}
+
+
+_UNMOVED = {Move.NO_REPLICA_HEADER: "no response named its replica (is the served-by header set?)",
+            Move.NO_NEW_REPLICA: "no user reached a new replica",
+            Move.NOT_DRAINED: "no user's replica was drained"}
+
+
+def _unmoved(m: EventMove) -> str:
+    if m.move is Move.EVENT_FAILED:
+        return f"event failed: {m.event.error}"
+    return _UNMOVED.get(m.move, str(m.move))
 
 
 def _continuity(results: Sequence[RunResult]) -> ItemOutcome:
     name = "autoscaling.session_continuity"
-    runs = _scaled(results)
+    scaled = _scaled(results)
+    runs = [r for r, _, _ in scaled]
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no run had scale events")
     broken = _count(runs, ("session",))
-    directions = {e.get("direction") for r in runs for e in (r.continuity or {}).get("events", [])
-                  if e.get("moved_traffic")}
-    why = [(r.continuity or {}).get("not_evidenced_because", "") for r in runs
-           if not (r.continuity or {}).get("evidenced")]
+    directions = {d for _, _, j in scaled for d in j.directions}
+    unevidenced = [j for _, _, j in scaled if not j.evidenced]
     ev = {"runs": len(runs), "broken_sessions": broken, "examples": _examples(runs, ("session",)),
-          "events": [e for r in runs for e in (r.continuity or {}).get("events", [])],
-          "user_moves": sum((r.continuity or {}).get("user_moves", 0) for r in runs)}
+          "events": [_event_evidence(m) for _, _, j in scaled for m in j.moves],
+          "user_moves": sum(c.user_moves for _, c, _ in scaled)}
     if broken:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
                            detail=f"{broken} broken sessions across scale events")
-    if why or not {"out", "in"} <= directions:
-        missing = sorted({"out", "in"} - directions)
-        detail = "; ".join(w for w in why if w) or f"no scale-{'/'.join(missing)} that moved traffic"
+    if unevidenced or not {Direction.OUT, Direction.IN} <= directions:
+        missing = sorted({Direction.OUT, Direction.IN} - directions)
+        detail = ("; ".join(_unmoved(m) for j in unevidenced for m in j.unmoved)
+                  or f"no scale-{'/'.join(missing)} that moved traffic")
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev, detail=detail)
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                        detail=f"0 broken sessions; scale out and in moved traffic "
@@ -413,43 +445,68 @@ def _continuity(results: Sequence[RunResult]) -> ItemOutcome:
 
 def _data_loss(results: Sequence[RunResult]) -> ItemOutcome:
     name = "autoscaling.no_data_loss"
-    runs = _scaled(results)
-    rb = {k: sum((r.continuity or {}).get("readback", {}).get(k, 0) for r in runs)
-          for k in ("tried", "ok", "lost", "errors", "skipped", "not_kept")}
-    lost = max(rb["lost"], _count(runs, ("data_loss",)))
-    ev = {**rb, "examples": _examples(runs, ("data_loss",))}
+    scaled = _scaled(results)
+    runs = [r for r, _, _ in scaled]
+    rb = ReadBack()
+    for _, c, _ in scaled:
+        rb = rb + c.readback
+    lost = max(rb.lost, _count(runs, ("data_loss",)))
+    ev = {**rb.to_dict(), "examples": _examples(runs, ("data_loss",))}
     if lost:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
-                           detail=f"{lost} of {rb['tried']} acknowledged writes lost")
-    if not rb["tried"]:
+                           detail=f"{lost} of {rb.tried} acknowledged writes lost")
+    if not rb.tried:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                            detail="no acknowledged write was read back (no scale run, or empty ledgers)")
-    if rb["errors"] or rb["skipped"]:
+    if rb.errors or rb.skipped:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
-                           detail=f"{rb['errors']} read-backs failed and {rb['skipped']} were not made"
-                           + (f" ({rb['not_kept']} writes past the run's read-back sample)" if rb["not_kept"]
+                           detail=f"{rb.errors} read-backs failed and {rb.skipped} were not made"
+                           + (f" ({rb.not_kept} writes past the run's read-back sample)" if rb.not_kept
                               else ""))
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
-                       detail=f"all {rb['ok']} acknowledged writes read back")
+                       detail=f"all {rb.ok} acknowledged writes read back")
+
+
+def _degradation_text(d: EventDegradation) -> str:
+    if d.kind is Degradation.NO_ITERATIONS:
+        return f"event {d.index}: no iterations to compare before/during"
+    return (f"event {d.index}: p90 {(d.p90_before_us or 0) / 1000:.1f}ms -> "
+            f"{(d.p90_during_us or 0) / 1000:.1f}ms (limit x{d.p90_factor:g}), errors "
+            f"{(d.error_rate or 0) * 100:.2f}% (limit {d.error_rate_limit * 100:g}%) "
+            f"{'ok' if d.kind is Degradation.WITHIN else 'FAILED'}")
 
 
 def _degradation(results: Sequence[RunResult]) -> ItemOutcome:
     name = "autoscaling.degradation"
-    runs = _scaled(results)
+    scaled = _scaled(results)
+    runs = [r for r, _, _ in scaled]
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no run had scale events")
-    deg = [(r.continuity or {}).get("degradation", {}) for r in runs]
-    ev = {"phases": {r.name: (r.continuity or {}).get("phases", {}) for r in runs},
-          "detail": [d.get("detail", "") for d in deg]}
-    detail = "; ".join(d.get("detail", "") for d in deg if d.get("detail"))
-    if any("no iterations to compare" in d.get("detail", "") or "event failed" in d.get("detail", "")
-           for d in deg) or not all(e.get("ok", True) for r in runs
-                                    for e in (r.continuity or {}).get("events", [])):
+    details = ["; ".join(_degradation_text(d) for d in j.degradation) for _, _, j in scaled]
+    ev = {"phases": {r.name: _phases(r, c) for r, c, _ in scaled}, "detail": details,
+          "events": [{"index": d.index, "kind": str(d.kind), "p90_before_us": d.p90_before_us,
+                      "p90_during_us": d.p90_during_us, "error_rate": d.error_rate,
+                      "p90_factor": d.p90_factor, "error_rate_limit": d.error_rate_limit}
+                     for _, _, j in scaled for d in j.degradation]}
+    detail = "; ".join(d for d in details if d)
+    statuses = {j.degradation_status for _, _, j in scaled}
+    if Status.NOT_EVIDENCED in statuses:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                            detail=detail or "a scale event failed or a phase had no iterations")
-    if not all(d.get("passed") for d in deg):
-        return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev, detail=detail)
-    return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev, detail=detail)
+    status = FAILED if Status.FAILED in statuses else PASSED
+    return ItemOutcome(name=name, status=status, tests=_names(runs), evidence=ev, detail=detail)
+
+
+def _phases(r: RunResult, c: ContinuityEvidence) -> dict[str, dict[str, Any]]:
+    """Each phase's boundaries and figures (p90 in ms, error rate, iterations)."""
+    out = {}
+    for p in c.timeline.phases:
+        m = r.metrics.phases.get(p.name)
+        if m is not None:
+            out[p.name] = {"start": round(p.start, 3), "end": round(p.end, 3), "iterations": m.count,
+                           "p50_ms": m.hist.percentile(50) / 1000, "p90_ms": m.hist.percentile(90) / 1000,
+                           "error_rate": m.error_rate}
+    return out
 
 
 def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,

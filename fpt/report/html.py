@@ -29,6 +29,7 @@ from fpt.evidence.result import RunResult
 from fpt.evidence.stats import failure_rows, step_stats
 from fpt.judge.dod import ITEMS, Checklist
 from fpt.judge.verdict import failures, swap_verdict
+from fpt.report.continuity import continuity_view, phase_rows
 
 PERCENTILES = (50, 90, 99)
 READBACK_STEP = "fpt.readback"  # the read-back's step (fpt.run.detectors.continuity.READBACK_STEP)
@@ -65,7 +66,7 @@ def _whole_seconds(axes: Sequence[Any]) -> None:
 
 def _readback_start(r: RunResult) -> float | None:
     """Run second the read-back began (the end of the last load phase), None without one."""
-    phases = (r.continuity or {}).get("phases", {})
+    phases = phase_rows(r)
     ends = [p.get("end", 0.0) for p in phases.values()]
     return max(ends) if ends else None
 
@@ -83,7 +84,7 @@ def _load_seconds(r: RunResult) -> list[int]:
 
 def _mark_events(r: RunResult, axes: Sequence[Any], label_ax: Any) -> None:
     """Scale phases as shaded bands, events as lines, labelled above the top panel (off the data)."""
-    c = r.continuity or {}
+    c = continuity_view(r)
     for name, ph in c.get("phases", {}).items():
         if name.startswith("during") and "start" in ph and "end" in ph:
             for ax in axes:
@@ -186,7 +187,7 @@ def latency_plot(r: RunResult) -> str:
         ax.set_ylim(bottom=0)
         ax.tick_params(labelsize=7)
         # Scale phases shaded here too; their labels stay on the load plot.
-        for name, ph in (r.continuity or {}).get("phases", {}).items():
+        for name, ph in phase_rows(r).items():
             if name.startswith("during"):
                 ax.axvspan(ph["start"], ph["end"], color=EVENT_COLOUR, alpha=0.10, linewidth=0)
         if n % cols == 0:
@@ -284,7 +285,7 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
              "rate": f"{x['throughput_per_s']:.1f}"} for x in step_stats(r)]
     failing = failures(r)
     e = r.engine
-    c = r.continuity or {}
+    c = continuity_view(r)
     params = [
         ("flow", r.flow), ("profile", r.profile), ("target", redact_url(r.target)), ("shape", r.shape),
         ("arrivals", r.arrivals), ("users", str(r.users)), ("seed", str(r.seed)),

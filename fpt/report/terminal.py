@@ -11,6 +11,7 @@ from fpt.evidence.result import RunResult
 from fpt.judge.dod import Checklist
 from fpt.judge.loadtypes import load_lines
 from fpt.judge.verdict import failures, swap_verdict
+from fpt.report.continuity import continuity_view
 from fpt.report.hunting import hunt_lines  # data-swap hunting: arrivals, unevidenced steps, detectors
 
 COLUMNS = ("step", "count", "err %", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "rate /s")
@@ -122,7 +123,7 @@ def swap_line(r: RunResult) -> str:
 
 def scaling_lines(r: RunResult) -> list[str]:
     """Scale events (did they work, did they move traffic) and p90 / errors per phase."""
-    c = r.continuity
+    c = continuity_view(r)
     if not c:
         return []
     out = []
