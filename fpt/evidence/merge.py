@@ -61,6 +61,7 @@ def merge_parts(parts: Sequence[RunResult]) -> RunResult:
         evidence=merge_evidence(p.evidence for p in parts), users=sum(p.users for p in parts),
         target_rate=sum(p.target_rate for p in parts), first_user=min(p.first_user for p in parts),
         worker=",".join(p.worker for p in parts), workers=sum(p.workers for p in parts),
+        sharded=any(p.sharded for p in parts),
         continuity=merge_continuity([p.continuity for p in parts]),
         incomplete=any(p.incomplete for p in parts),
         broke_at_rate=None if all(p.broke_at_rate is None for p in parts)

@@ -40,6 +40,8 @@ class RunResult:
     worker: str = "main"
     #: how many processes' parts this result merges (xdist workers, shards' processes); 1 when not merged
     workers: int = 1
+    #: the parts ran as shards (``--fpt-shard``, merged by ``fpt merge``), not xdist workers of one session
+    sharded: bool = False
     started_at: float = 0.0
     broke_at_rate: float | None = None
     phase: str = "load"

@@ -294,7 +294,7 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
         ("iterations", f"{e.started} started, {e.dropped} dropped, {e.cancelled} cancelled"),
         ("in flight", f"{peak_text(r)}, mean {e.mean_inflight:.2f}"),
         ("overlap", f"{r.evidence.inspected_overlap_pairs} checked pairs of different users' answers "
-                    f"in flight together" + (" (counted within each worker)" if "," in r.worker else "")),
+                    f"in flight together" + (" (counted within each worker)" if r.workers > 1 else "")),
         ("checks", ", ".join(r.evidence.checks) or "none"),
         ("worker", r.worker),
     ]

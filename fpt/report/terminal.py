@@ -40,10 +40,8 @@ def _table(rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> list[st
 def run_summary(r: RunResult) -> list[str]:
     """Header line, per-step table (ms) and engine figures of one run."""
     e = r.engine
-    workers = r.worker.count(",") + 1
-    # Labels are fpt's own: ``shard2`` / ``shard2:gw0`` from fpt merge, ``gw0`` from xdist.
-    kind = "shards' processes" if r.worker.startswith("shard") else "xdist workers"
-    merged = f" merged from {workers} {kind} ({r.worker})" if workers > 1 else ""
+    kind = "shards' processes" if r.sharded else "xdist workers"
+    merged = f" merged from {r.workers} {kind} ({r.worker})" if r.workers > 1 else ""
     lines = [
         f"{r.name} — flow {r.flow} [{r.profile}] target {r.target}{merged}",
         f"  rate {r.achieved_rate:.2f}/s achieved of {r.target_rate:.2f}/s ({r.shape}, {r.arrivals}), "
@@ -95,7 +93,7 @@ def failure_lines(r: RunResult, top: int = 5) -> list[str]:
 def peak_text(r: RunResult) -> str:
     """Peak in-flight iterations; for a run merged from xdist workers, honest bounds."""
     e = r.engine
-    if e.peak_inflight_sum and "," in r.worker:
+    if e.peak_inflight_sum and r.workers > 1:
         return (f"peak between {e.peak_inflight} and {e.peak_inflight_sum} (largest worker's peak; "
                 f"sum of the workers' peaks, which need not coincide)")
     return f"peak {e.peak_inflight}"
@@ -110,8 +108,8 @@ def swap_line(r: RunResult) -> str:
     p = ev.probes
     probes = (f"; probes {p.tried} tried / {p.denied} refused / {p.unproven} unproven / "
               f"{p.allowed} allowed / {p.leaked} leaked / {p.errors} errors" if p.enabled else "")
-    kind = "shard's process, never across shards" if r.worker.startswith("shard") else "xdist worker"
-    within = f" (counted within each {kind})" if "," in r.worker else ""
+    kind = "shard's process, never across shards" if r.sharded else "xdist worker"
+    within = f" (counted within each {kind})" if r.workers > 1 else ""
     basis = (f"{', '.join(ev.checks) or 'no checks'}; {ev.inspected} checked answers, "
              f"{ev.inspected_overlap_pairs} overlapping pairs of different users{within}{probes}")
     if kinds:
