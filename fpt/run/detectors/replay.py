@@ -38,6 +38,7 @@ import random
 import re
 import time
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
@@ -213,7 +214,7 @@ class Hunter:
         path = url.path
         shown = redact_url(path)
         who: str | None = None
-        seen_as_other: list[str] = []
+        seen_as_other = NO_LEAK
         with_own = False
         other = self._other(owner)
         creds = last_credentials(self.ctx, other)
@@ -242,7 +243,7 @@ class Hunter:
                 else:
                     rec.bump(counts, "inconclusive")
         rec.bump(counts, "anon_tried")
-        seen_as_nobody: list[str] = []
+        seen_as_nobody = NO_LEAK
         try:
             r = await _client(owner).raw(method, url, headers=headers,
                                      content=content or None)
@@ -260,7 +261,7 @@ class Hunter:
                 rec.bump(counts, "anon_open")
         if shared or not (seen_as_other or seen_as_nobody):
             return
-        label = _whose(owner, seen_as_other or seen_as_nobody)
+        label = (seen_as_other or seen_as_nobody).whose
         if not with_own and not (seen_as_other and seen_as_nobody):
             # A read of the owner's object is refused or allowed every time; asked once more, an answer
             # that no longer holds the owner's data came from a request it overlapped (concurrency).
@@ -276,33 +277,36 @@ class Hunter:
                 self._find("data_swap", f"{label}'s {method} {shown} replayed as {who or 'nobody'} answered "
                            f"once with {label}'s data, not when asked again (concurrency)",
                            (who if seen_as_other else "anonymous") or "", label, method, shown, step,
-                           seen_as_other or seen_as_nobody, concurrent=True)
+                           (seen_as_other or seen_as_nobody).found, concurrent=True)
                 return
         if seen_as_other and seen_as_nobody:
             # The answer does not depend on who asks: a cache or state kept without the user.
             self._find("data_swap", f"{method} {shown} answered {who} and a request without credentials "
                        f"with {label}'s data (replayed; cache or shared state)", who or "", label,
-                       method, shown, step, seen_as_other, concurrent=False)
+                       method, shown, step, seen_as_other.found, concurrent=False)
         elif with_own:
             # The URL answers per user (it held the other user's own data too) and mixed the owner's
             # in: a listing or state that leaks, not a read of the owner's object.
             self._find("data_swap", f"{method} {shown} replayed as {who} answered with {who}'s data and "
-                       f"{label}'s", who or "", label, method, shown, step, seen_as_other, concurrent=False)
+                       f"{label}'s", who or "", label, method, shown, step, seen_as_other.found,
+                       concurrent=False)
         elif seen_as_other:
             self._find("cross_user", f"{label}'s {method} {shown} replayed with {who}'s credentials "
-                       f"answered with {label}'s data", who or "", label, method, shown, step, seen_as_other)
+                       f"answered with {label}'s data", who or "", label, method, shown, step,
+                       seen_as_other.found)
         else:
             self._find("cross_user", f"{label}'s {method} {shown} replayed without credentials answered "
-                       f"with {label}'s data", "anonymous", label, method, shown, step, seen_as_nobody)
+                       f"with {label}'s data", "anonymous", label, method, shown, step, seen_as_nobody.found)
 
-    def _leak(self, owner: User, viewer: Identity | None, body: bytes) -> list[str]:
+    def _leak(self, owner: User, viewer: Identity | None, body: bytes) -> Leak:
         """The owner's data in ``body`` (or any canary but the viewer's): what a viewer must never get."""
         found = owner_data(owner.identity, body)
+        if found:
+            return Leak(found=tuple(found), whose=owner.identity.label)
         mine = viewer.canary if viewer is not None else None
-        if not found:
-            found = [f"canary of {self.ctx.owners.owner_of(c) or 'unknown'}" for c in
-                     dict.fromkeys(find_canaries(body)) if c != mine]
-        return found
+        others = [self.ctx.owners.owner_of(c) or "unknown"
+                  for c in dict.fromkeys(find_canaries(body)) if c != mine]
+        return Leak(found=tuple(f"canary of {o}" for o in others), whose=others[0]) if others else NO_LEAK
 
     async def cache_probe(self, owner: User, request: httpx.Request, response: httpx.Response, step: str,
                           shared: bool = False) -> None:
@@ -322,7 +326,7 @@ class Hunter:
         except httpx.HTTPError:
             rec.bump(counts, "errors")
             return
-        found = self._leak(owner, other.identity, r.content) if r.status_code < 500 else []
+        found = self._leak(owner, other.identity, r.content) if r.status_code < 500 else NO_LEAK
         path = request.url.path
         if not found:
             rec.bump(counts, "errors" if r.status_code >= 500 else "clean")
@@ -331,7 +335,7 @@ class Hunter:
             rec.bump(counts, "shared")
             return
         rec.bump(counts, "leaked")
-        who, label = other.identity.label, _whose(owner, found)
+        who, label = other.identity.label, found.whose
         # Asked again at once: a cache answers the same; state swapped by an overlapping request does not.
         try:
             r2 = await _client(other).raw("GET", request.url, headers=creds)
@@ -343,25 +347,35 @@ class Hunter:
             "once, under concurrency; not when asked again"
         self._find("data_swap", f"GET {redact_url(path)} asked by {who} right after {label} answered "
                    f"with {label}'s data ({why})", who, label, "GET",
-                   redact_url(path), step, found, concurrent=concurrent,
+                   redact_url(path), step, found.found, concurrent=concurrent,
                    extra={"cache_control": r.headers.get("cache-control", ""),
                           "age": r.headers.get("age", ""), "detector": "cache_probe"})
 
     def _find(self, kind: str, message: str, user: str, other: str, method: str, path: str, step: str,
-              found: list[str], *, concurrent: bool | None = None,
+              found: tuple[str, ...], *, concurrent: bool | None = None,
               extra: dict[str, Any] | None = None) -> None:
         """A finding of the harness (not of the users' own iterations, which stay as they ended)."""
         ctx = self.ctx
         ctx.findings.add(Finding(kind=kind, message=message, flow=ctx.flow, step=step, user=user,
                                  other_user=other, method=method, path=path, at=round(ctx.now(), 3),
                                  phase=ctx.phase, concurrent=concurrent,
-                                 evidence={"owner_data": found, **(extra or {"detector": "replay"})}))
+                                 evidence={"owner_data": list(found), **(extra or {"detector": "replay"})}))
 
 
-def _whose(owner: User, found: list[str]) -> str:
-    """Whose data ``found`` (from :meth:`Hunter._leak`) is: the owner's, or the named canary's."""
-    first = found[0] if found else "canary"
-    return owner.identity.label if first in ("canary", *OWNER_VALUES) else first.removeprefix("canary of ")
+@dataclass(frozen=True)
+class Leak:
+    """What a body held that its viewer must never get, and whose it is: the owner's own values
+    (``found`` names the fields), or other users' canaries (``canary of user#3``: ``whose`` is
+    the first of them)."""
+
+    found: tuple[str, ...] = ()
+    whose: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.found)
+
+
+NO_LEAK = Leak()
 
 
 def _client(user: User) -> UserClient:
