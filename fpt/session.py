@@ -93,6 +93,7 @@ class FptSession:
         from fpt.judge import baseline
         from fpt.judge.dod import evaluate
         from fpt.report.outputs import write_all
+        from fpt.report.problems import problem_line
 
         if self.worker != "main":
             return None
@@ -117,7 +118,8 @@ class FptSession:
         tests = TestCounts(**self.outcomes)
         self.checklist = evaluate(self.results, level=cfg.dod_level, levels=self.levels, tests=tests,
                                   incomplete=self.incomplete, baseline=compared,
-                                  high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations)
+                                  high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations,
+                                  problem_words=problem_line)
         if self.shard is not None:
             self.checklist = dataclasses.replace(self.checklist, shard=self.shard)
         if cfg.save_baseline:

@@ -19,8 +19,8 @@ from fpt.config.settings import FptConfig
 from fpt.demo.fleet import DemoFleet, require_binaries
 from fpt.haproxy import HaproxyScaler
 from fpt.judge.dod import evaluate
-from fpt.judge.verdict import failures
 from fpt.report.continuity import continuity_view
+from fpt.report.problems import failures
 from fpt.run.runner import Run
 from fpt.run.scaling import CallableScaler, CommandScaler, ScaleError, at
 from fpt.run.shapes import constant

@@ -15,7 +15,7 @@ from fpt.evidence.checks import merge_evidence
 from fpt.evidence.continuity import merge_continuity
 from fpt.evidence.engine import EngineStats
 from fpt.evidence.findings import FindingLog
-from fpt.evidence.loadtypes import merge_load
+from fpt.evidence.loadtypes import LoadEvidence
 from fpt.evidence.metrics import Metrics
 from fpt.evidence.resources import merge as merge_resources
 from fpt.evidence.result import RunResult
@@ -41,8 +41,11 @@ def merge_engine(parts: Sequence[EngineStats]) -> EngineStats:
     )
 
 
-def merge_parts(parts: Sequence[RunResult]) -> RunResult:
+def merge_parts(parts: Sequence[RunResult], *, load: LoadEvidence) -> RunResult:
     """One result from the parts of the same test run on several workers.
+
+    ``load``: the parts' load-type evidence as merged by the judge (where one part must stand for
+    all, the worst as it ranks them: :func:`fpt.judge.loadtypes.merge_load`).
 
     Threshold outcomes cannot be merged: they come back unmeasured (failing), to be judged
     again on the merged evidence by :func:`fpt.judge.merge.merge_results`.
@@ -70,7 +73,7 @@ def merge_parts(parts: Sequence[RunResult]) -> RunResult:
         # The same service read by several workers is one series (each second once); each
         # worker's own process is a series of its own (``fpt:gw0``...).
         resources=merge_resources(s for p in parts for s in p.resources),
-        load=merge_load([p.load for p in parts]),
+        load=load,
     )
     unjudged = tuple(evaluate(t.threshold, None, "merged, not judged yet") for t in first.thresholds)
     return dataclasses.replace(merged, thresholds=unjudged)

@@ -25,6 +25,7 @@ from fpt.config.thresholds import Threshold, ThresholdOutcome, parse_threshold
 from fpt.evidence.checks import ProbeEvidence, ReplayEvidence
 from fpt.evidence.continuity import ContinuityEvidence, ReadBack
 from fpt.evidence.findings import SWAP_KINDS
+from fpt.evidence.loadtypes import SpikeEvidence, StressEvidence
 from fpt.evidence.result import RunResult
 from fpt.evidence.stats import FAILURE_ROWS, failure_rows, step_stats
 from fpt.judge.continuity import (
@@ -36,10 +37,24 @@ from fpt.judge.continuity import (
     Move,
     judge_run,
 )
-from fpt.judge.loadtypes import harness_series, resources_evidence, rss_span, service_series
-from fpt.judge.outcome import Status
+from fpt.judge.loadtypes import (
+    SpikeKind,
+    StressKind,
+    harness_series,
+    load_row,
+    recovered,
+    resources_evidence,
+    rss_span,
+    service_series,
+    spike_kind,
+    spike_passed,
+    spike_status,
+    stress_kind,
+    stress_status,
+)
+from fpt.judge.outcome import Problem, Status
 from fpt.judge.thresholds import measure
-from fpt.judge.verdict import examples, failures, swap_verdict
+from fpt.judge.verdict import examples, problems, swap_verdict
 
 if TYPE_CHECKING:
     from fpt.evidence.explore import ExploreRecord
@@ -243,8 +258,14 @@ def _names(results: Iterable[RunResult]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r.name for r in results))
 
 
-def run_evidence(r: RunResult) -> dict[str, Any]:
-    """What a run did, in numbers, for the checklist's ``runs`` list."""
+ProblemWords = Callable[[RunResult, Problem], str]
+"""How a run's problem is put in words (:func:`fpt.report.problems.problem_line`, given by the caller:
+the judge makes no sentences of its own for them)."""
+
+
+def run_evidence(r: RunResult, words: ProblemWords | None = None) -> dict[str, Any]:
+    """What a run did, in numbers, for the checklist's ``runs`` list (``words``: see :data:`ProblemWords`;
+    without it each problem is its compact :attr:`~fpt.judge.outcome.Problem.key`)."""
     e = r.engine
     return {
         "test": r.name, "flow": r.flow, "profile": r.profile, "target": redact_url(r.target),
@@ -263,10 +284,11 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
         "seed": r.seed,
         # per-step statistics and the failures table (fpt.evidence.stats), also written as CSV
         "steps": step_stats(r), "failures": failure_rows(r, FAILURE_ROWS),
-        "resources": resources_evidence(r.resources), "load": r.load.to_dict(),
+        "resources": resources_evidence(r.resources), "load": load_row(r.load),
         # Whatever the test did with them (check=False, pytest.raises, a skip after the run): a run
         # that failed its own checks fails the checklist. Thresholds are judged by the items.
-        "check_failures": failures(r, thresholds=False),
+        "check_failures": [words(r, p) if words is not None else p.key
+                           for p in problems(r, thresholds=False)],
     }
 
 
@@ -551,44 +573,70 @@ def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
     return judge
 
 
+def _stress_text(r: RunResult, st: StressEvidence) -> str:
+    kind = stress_kind(st)
+    if kind is StressKind.HELD_EVERY_STAIR:
+        return f"{r.name}: every stair held (up to {st.stairs[-1].rate if st.stairs else 0:g}/s)"
+    broke = f"{r.name}: broke at {st.broke_rate:g}/s ({'; '.join(st.how)})"
+    if kind is StressKind.RECOVERY_NOT_OBSERVED:
+        return f"{broke}; recovery not observed"
+    if kind is StressKind.RECOVERED:
+        return f"{broke}; recovered after {st.recovered_after:.0f}s (limit {st.recovery_within:g}s)"
+    return f"{broke}; did NOT recover within {st.recovery_within:g}s ({st.recovery_seconds:.0f}s watched)"
+
+
 def _stress(results: Sequence[RunResult]) -> ItemOutcome:
     name = "performance.stress_recovery"
-    runs = [r for r in results if r.load.stress is not None]
+    runs = [(r, r.load.stress) for r in results if r.load.stress is not None]
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no stress run (rate=fpt.step_up(...))")
-    ev = {"runs": [{"test": r.name, **r.load.stress.to_dict()} for r in runs if r.load.stress]}
-    lines = [r.load.stress.describe() for r in runs if r.load.stress]
-    bad = [r for r in runs if r.load.stress and r.load.stress.recovered is False]
-    if bad:
-        return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
-                           detail="; ".join(r.load.stress.describe() for r in bad if r.load.stress))
-    shown = [r for r in runs if r.load.stress and r.load.stress.recovered]
+    ev = {"runs": [{"test": r.name, **st.to_dict(), "recovered": recovered(st), "kind": str(stress_kind(st))}
+                   for r, st in runs]}
+    by = {s: [(r, st) for r, st in runs if stress_status(st) is s] for s in Status}
+    if by[Status.FAILED]:
+        bad = by[Status.FAILED]
+        return ItemOutcome(name=name, status=FAILED, tests=_names(r for r, _ in bad), evidence=ev,
+                           detail="; ".join(_stress_text(r, st) for r, st in bad[:EXAMPLES]))
+    shown = by[Status.PASSED]
     if not shown:
         # Holding every stair shows no breaking point, and a break without a watched
         # recovery window shows nothing about recovery.
-        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(r for r, _ in runs), evidence=ev,
                            detail="no stress run both broke a stair and watched a recovery window: "
-                                  + "; ".join(lines[:EXAMPLES]))
-    return ItemOutcome(name=name, status=PASSED, tests=_names(shown), evidence=ev,
-                       detail="; ".join(r.load.stress.describe() for r in shown[:EXAMPLES] if r.load.stress))
+                                  + "; ".join(_stress_text(r, st) for r, st in runs[:EXAMPLES]))
+    return ItemOutcome(name=name, status=PASSED, tests=_names(r for r, _ in shown), evidence=ev,
+                       detail="; ".join(_stress_text(r, st) for r, st in shown[:EXAMPLES]))
+
+
+_SPIKE_WORDS = {SpikeKind.NOT_EVIDENCED: "not evidenced (no baseline, no iteration during the spike, or no "
+                                         "time after it)",
+                SpikeKind.ERRORS_OVER: "errors during the spike over the limit",
+                SpikeKind.NOT_BACK: "NOT back to baseline in time",
+                SpikeKind.BACK: "back to baseline in time"}
+
+
+def _spike_text(r: RunResult, sp: SpikeEvidence) -> str:
+    kind = spike_kind(sp)
+    if kind is SpikeKind.NOT_EVIDENCED:
+        return f"{r.name}: {_SPIKE_WORDS[kind]}"
+    limit = f"limit {sp.error_limit * 100:g}%" if sp.error_limit is not None else "no errors allowed"
+    back = f"after {sp.back_after:.0f}s" if sp.back_after is not None else f"{sp.after_seconds:.0f}s watched"
+    return (f"{r.name}: {sp.base:g}/s -> {sp.peak:g}/s, {(sp.during_error_rate or 0) * 100:.2f}% errors "
+            f"during ({limit}); {_SPIKE_WORDS[kind]} ({back}, limit {sp.within:g}s)")
 
 
 def _spike(results: Sequence[RunResult]) -> ItemOutcome:
     name = "performance.spike"
-    runs = [r for r in results if r.load.spike is not None]
+    runs = [(r, r.load.spike) for r in results if r.load.spike is not None]
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no spike run (rate=fpt.spike(...))")
-    ev = {"runs": [{"test": r.name, **r.load.spike.to_dict()} for r in runs if r.load.spike]}
-    bad = [r for r in runs if r.load.spike and r.load.spike.passed is False]
-    if bad:
-        return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
-                           detail="; ".join(r.load.spike.describe() for r in bad[:EXAMPLES] if r.load.spike))
-    shown = [r for r in runs if r.load.spike and r.load.spike.passed]
-    if not shown:
-        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
-                           detail="; ".join(r.load.spike.describe() for r in runs[:EXAMPLES] if r.load.spike))
-    return ItemOutcome(name=name, status=PASSED, tests=_names(shown), evidence=ev,
-                       detail="; ".join(r.load.spike.describe() for r in shown[:EXAMPLES] if r.load.spike))
+    ev = {"runs": [{"test": r.name, **sp.to_dict(), "passed": spike_passed(sp), "kind": str(spike_kind(sp))}
+                   for r, sp in runs]}
+    by = {s: [(r, sp) for r, sp in runs if spike_status(sp) is s] for s in Status}
+    status = next(s for s in (Status.FAILED, Status.PASSED, Status.NOT_EVIDENCED) if by[s])
+    shown = by[status]
+    return ItemOutcome(name=name, status=str(status), tests=_names(r for r, _ in shown), evidence=ev,
+                       detail="; ".join(_spike_text(r, sp) for r, sp in shown[:EXAMPLES]))
 
 
 def _soak(results: Sequence[RunResult]) -> ItemOutcome:
@@ -689,8 +737,9 @@ def _executed(results: Sequence[RunResult], tests: TestCounts) -> ItemOutcome:
 def evaluate(results: Sequence[RunResult], *, level: str = "squad",
              levels: Mapping[str, Sequence[str]] | None = None, tests: TestCounts | None = None,
              incomplete: Sequence[str] = (), baseline: ItemOutcome | None = None,
-             high_traffic_rate: float = 50.0, explorations: Sequence[ExploreRecord] = ()) -> Checklist:
-    """The checklist of a session's results at ``level``."""
+             high_traffic_rate: float = 50.0, explorations: Sequence[ExploreRecord] = (),
+             problem_words: ProblemWords | None = None) -> Checklist:
+    """The checklist of a session's results at ``level`` (``problem_words``: see :data:`ProblemWords`)."""
     levels = dict(levels or DEFAULT_LEVELS)
     if level not in levels:
         raise ValueError(f"unknown DoD level {level!r}; known: {', '.join(sorted(levels))}")
@@ -704,7 +753,8 @@ def evaluate(results: Sequence[RunResult], *, level: str = "squad",
     items.sort(key=lambda i: order.index(i.name))
     missing = list(incomplete) + [f"run {r.name} is missing a worker's part" for r in results if r.incomplete]
     return Checklist(level=level, required=tuple(levels[level]), items=tuple(items), tests=tests,
-                     incomplete=tuple(dict.fromkeys(missing)), runs=tuple(run_evidence(r) for r in results),
+                     incomplete=tuple(dict.fromkeys(missing)),
+                     runs=tuple(run_evidence(r, problem_words) for r in results),
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      explorations=tuple(e.to_dict() for e in explorations))
 

@@ -28,8 +28,10 @@ from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.result import RunResult
 from fpt.evidence.stats import failure_rows, step_stats
 from fpt.judge.dod import ITEMS, Checklist
-from fpt.judge.verdict import failures, swap_verdict
+from fpt.judge.outcome import ProblemKind
+from fpt.judge.verdict import problems, swap_verdict
 from fpt.report.continuity import continuity_view, phase_rows
+from fpt.report.problems import problem_line
 
 PERCENTILES = (50, 90, 99)
 READBACK_STEP = "fpt.readback"  # the read-back's step (fpt.run.detectors.continuity.READBACK_STEP)
@@ -283,7 +285,9 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
              "why": ", ".join(f"{k} {v}" for k, v in {**x["errors"], **x["statuses"]}.items()),
              **{k: _ms(x[f"{k}_ms"]) for k in ("p50", "p90", "p95", "p99", "max")},
              "rate": f"{x['throughput_per_s']:.1f}"} for x in step_stats(r)]
-    failing = failures(r)
+    found = problems(r)
+    # the thresholds have a table of their own
+    failing = [problem_line(r, p) for p in found if p.kind is not ProblemKind.THRESHOLD]
     e = r.engine
     c = continuity_view(r)
     params = [
@@ -300,10 +304,10 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
     ]
     rb = c.get("readback")
     return {
-        "anchor": f"run-{n}", "name": r.name, "passed": not failing,
-        "headline": headline(r) if failing else "all checks passed",
+        "anchor": f"run-{n}", "name": r.name, "passed": not found,
+        "headline": headline(r) if found else "all checks passed",
         "params": [params[i:i + 3] for i in range(0, len(params), 3)],
-        "failing": [f for f in failing if f not in {t.detail for t in r.thresholds}],
+        "failing": failing,
         "verdict": swap_verdict(r), "rows": rows,
         "thresholds": [{"detail": t.detail, "passed": t.passed} for t in r.thresholds],
         "load_plot": load_plot(r) if r.metrics.series else "",

@@ -9,10 +9,12 @@ from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.progress import Progress
 from fpt.evidence.result import RunResult
 from fpt.judge.dod import Checklist
-from fpt.judge.loadtypes import load_lines
-from fpt.judge.verdict import failures, swap_verdict
+from fpt.judge.outcome import ProblemKind, Status
+from fpt.judge.verdict import problems, swap_verdict
 from fpt.report.continuity import continuity_view
 from fpt.report.hunting import hunt_lines  # data-swap hunting: arrivals, unevidenced steps, detectors
+from fpt.report.loadtypes import load_lines
+from fpt.report.problems import problem_line
 
 COLUMNS = ("step", "count", "err %", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "rate /s")
 LEGEND = ("(flow) = whole iterations of the flow; (requests) = every HTTP request, in steps or not; "
@@ -68,9 +70,9 @@ def run_summary(r: RunResult) -> list[str]:
     lines.extend("  " + x for x in scaling_lines(r))
     for t in r.thresholds:
         lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
-    for f in failures(r):
-        if not f.endswith(("ok", "FAILED")) and "not evidenced" not in f:
-            lines.append(f"  FAIL {f}")
+    # Thresholds are shown above; a check that could show nothing is not a failure line.
+    lines.extend(f"  FAIL {problem_line(r, p)}" for p in problems(r)
+                 if p.kind is not ProblemKind.THRESHOLD and p.status is Status.FAILED)
     return lines
 
 
