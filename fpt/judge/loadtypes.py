@@ -354,15 +354,18 @@ def spike_status(sp: SpikeEvidence) -> Status:
     return Status.NOT_EVIDENCED if p is None else Status.PASSED if p else Status.FAILED
 
 
+_RANK = {Status.FAILED: 0, Status.NOT_EVIDENCED: 1, Status.PASSED: 2}
+
+
 def worst_stress(parts: Sequence[StressEvidence]) -> StressEvidence:
     """The part that stands for all when merged: one that did not recover, else one that shows
-    nothing, else the slowest recovery."""
-    return min(parts, key=lambda s: (recovered(s) is not False, s.broke, -(s.recovered_after or 0)))
+    nothing (a recovered part never vouches for one that showed nothing), else the slowest recovery."""
+    return min(parts, key=lambda s: (_RANK[stress_status(s)], -(s.recovered_after or 0)))
 
 
 def worst_spike(parts: Sequence[SpikeEvidence]) -> SpikeEvidence:
     """The part that stands for all when merged: a failed one, else the most errors during the spike."""
-    return min(parts, key=lambda s: (spike_passed(s) is not False, -(s.during_error_rate or 0)))
+    return min(parts, key=lambda s: (_RANK[spike_status(s)], -(s.during_error_rate or 0)))
 
 
 def merge_load(parts: Sequence[LoadEvidence]) -> LoadEvidence:
