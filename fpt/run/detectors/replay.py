@@ -208,57 +208,15 @@ class Hunter:
                      content: bytes, step: str, shared: bool = False) -> None:
         """Repeat the owner's request as another user and with no credentials; judge both answers."""
         rec = self.ctx.recorder
-        counts = rec.replay
-        rec.bump(counts, "tried")
+        rec.bump(rec.replay, "tried")
         rec.bump(rec.replay_methods, method)
-        path = url.path
-        shown = redact_url(path)
-        who: str | None = None
-        seen_as_other = NO_LEAK
-        with_own = False
+        shown = redact_url(url.path)
         other = self._other(owner)
         creds = last_credentials(self.ctx, other)
-        if other is None or creds is None or not await self._control(other, creds):
-            rec.bump(counts, "unproven")
-        else:
-            who = other.identity.label
-            try:
-                r = await _client(other).raw(method, url, headers={**headers, **creds},
-                                         content=content or None)
-            except httpx.HTTPError:
-                rec.bump(counts, "errors")
-            else:
-                seen_as_other = self._leak(owner, other.identity, r.content)
-                with_own = bool(seen_as_other) and bool(owner_data(other.identity, r.content))
-                if seen_as_other:
-                    rec.bump(counts, "shared" if shared else "leaked")
-                elif r.status_code in DENIED:
-                    # Refused to the owner too (deleted, expired: a DELETE replayed after the owner's own)
-                    # proves nothing about authorization.
-                    rec.bump(counts, "denied" if await self._owner_reads(owner, url) else "unproven")
-                elif r.status_code >= 500:
-                    rec.bump(counts, "errors")
-                elif 200 <= r.status_code < 300:
-                    rec.bump(counts, "public" if self._public_path(path) else "own")
-                else:
-                    rec.bump(counts, "inconclusive")
-        rec.bump(counts, "anon_tried")
-        seen_as_nobody = NO_LEAK
-        try:
-            r = await _client(owner).raw(method, url, headers=headers,
-                                     content=content or None)
-        except httpx.HTTPError:
-            rec.bump(counts, "anon_errors")
-        else:
-            seen_as_nobody = self._leak(owner, None, r.content)
-            if seen_as_nobody:
-                rec.bump(counts, "anon_shared" if shared else "anon_leaked")
-            elif r.status_code >= 500:
-                rec.bump(counts, "anon_errors")
-            elif r.status_code in DENIED:
-                rec.bump(counts, "anon_denied")
-            else:
-                rec.bump(counts, "anon_open")
+        who = other.identity.label if other is not None else None
+        seen_as_other, with_own = await self._as_other(owner, other, creds, method, url, headers, content,
+                                                       shared)
+        seen_as_nobody = await self._as_nobody(owner, method, url, headers, content, shared)
         if shared or not (seen_as_other or seen_as_nobody):
             return
         label = (seen_as_other or seen_as_nobody).whose
@@ -274,9 +232,10 @@ class Hunter:
             except httpx.HTTPError:
                 confirmed = True
             if not confirmed:
-                self._find("data_swap", f"{label}'s {method} {shown} replayed as {who or 'nobody'} answered "
-                           f"once with {label}'s data, not when asked again (concurrency)",
-                           (who if seen_as_other else "anonymous") or "", label, method, shown, step,
+                as_whom = who if seen_as_other else None  # the leak seen without credentials: as nobody
+                self._find("data_swap", f"{label}'s {method} {shown} replayed as {as_whom or 'nobody'} "
+                           f"answered once with {label}'s data, not when asked again (concurrency)",
+                           as_whom or "anonymous", label, method, shown, step,
                            (seen_as_other or seen_as_nobody).found, concurrent=True)
                 return
         if seen_as_other and seen_as_nobody:
@@ -297,6 +256,59 @@ class Hunter:
         else:
             self._find("cross_user", f"{label}'s {method} {shown} replayed without credentials answered "
                        f"with {label}'s data", "anonymous", label, method, shown, step, seen_as_nobody.found)
+
+    async def _as_other(self, owner: User, other: User | None, creds: dict[str, str] | None, method: str,
+                        url: httpx.URL, headers: dict[str, str], content: bytes, shared: bool
+                        ) -> tuple[Leak, bool]:
+        """The owner's request replayed with another user's working credentials, counted: what leaked,
+        and whether the answer held that user's own data too."""
+        rec = self.ctx.recorder
+        counts = rec.replay
+        if other is None or creds is None or not await self._control(other, creds):
+            rec.bump(counts, "unproven")
+            return NO_LEAK, False
+        try:
+            r = await _client(other).raw(method, url, headers={**headers, **creds}, content=content or None)
+        except httpx.HTTPError:
+            rec.bump(counts, "errors")
+            return NO_LEAK, False
+        seen = self._leak(owner, other.identity, r.content)
+        if seen:
+            rec.bump(counts, "shared" if shared else "leaked")
+            return seen, bool(owner_data(other.identity, r.content))
+        if r.status_code in DENIED:
+            # Refused to the owner too (deleted, expired: a DELETE replayed after the owner's own)
+            # proves nothing about authorization.
+            rec.bump(counts, "denied" if await self._owner_reads(owner, url) else "unproven")
+        elif r.status_code >= 500:
+            rec.bump(counts, "errors")
+        elif 200 <= r.status_code < 300:
+            rec.bump(counts, "public" if self._public_path(url.path) else "own")
+        else:
+            rec.bump(counts, "inconclusive")
+        return NO_LEAK, False
+
+    async def _as_nobody(self, owner: User, method: str, url: httpx.URL, headers: dict[str, str],
+                         content: bytes, shared: bool) -> Leak:
+        """The owner's request replayed without credentials, counted: what leaked."""
+        rec = self.ctx.recorder
+        counts = rec.replay
+        rec.bump(counts, "anon_tried")
+        try:
+            r = await _client(owner).raw(method, url, headers=headers, content=content or None)
+        except httpx.HTTPError:
+            rec.bump(counts, "anon_errors")
+            return NO_LEAK
+        seen = self._leak(owner, None, r.content)
+        if seen:
+            rec.bump(counts, "anon_shared" if shared else "anon_leaked")
+        elif r.status_code >= 500:
+            rec.bump(counts, "anon_errors")
+        elif r.status_code in DENIED:
+            rec.bump(counts, "anon_denied")
+        else:
+            rec.bump(counts, "anon_open")
+        return seen
 
     def _leak(self, owner: User, viewer: Identity | None, body: bytes) -> Leak:
         """The owner's data in ``body`` (or any canary but the viewer's): what a viewer must never get."""
