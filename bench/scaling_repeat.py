@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpt.config.settings import FptConfig
 from fpt.demo.fleet import DemoFleet
+from fpt.report.continuity import continuity_view
 from fpt.run.runner import Run
 from fpt.run.scaling import at
 from fpt.run.shapes import constant
@@ -33,7 +34,7 @@ def one(sessions: str, seed: int, seconds: float) -> tuple[bool, str]:
                   events=[at(seconds * 0.3, fleet.scaler.scale_to, 3),
                           at(seconds * 0.65, fleet.scaler.scale_to, 1)])
         r = asyncio.run(run.execute())
-    c = r.continuity or {}
+    c = continuity_view(r)
     broken = r.findings.counts.get("session", 0)
     lost = c.get("readback", {}).get("lost", 0)
     lost = max(lost, r.findings.counts.get("data_loss", 0))

@@ -12,7 +12,7 @@ from fpt.config.settings import FptConfig
 from fpt.config.thresholds import Threshold, parse_threshold
 from fpt.evidence.result import RunResult
 from fpt.judge.thresholds import measure
-from fpt.judge.verdict import failures
+from fpt.report.problems import failures
 from fpt.run.runner import new_context
 from fpt.run.scaling import Event
 from fpt.run.shapes import Shape, constant

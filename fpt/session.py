@@ -104,6 +104,7 @@ class FptSession:
         from fpt.judge import baseline
         from fpt.judge.dod import evaluate
         from fpt.report.outputs import write_all
+        from fpt.report.problems import problem_line
 
         if self.worker != "main":
             return None
@@ -129,7 +130,8 @@ class FptSession:
         self.checklist = evaluate(self.results, level=cfg.dod_level, levels=self.levels, tests=tests,
                                   incomplete=self.incomplete, baseline=compared,
                                   high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations,
-                                  session=self.provenance, selection=self.selection, weakened=of_session(cfg))
+                                  session=self.provenance, selection=self.selection, weakened=of_session(cfg),
+                                  problem_words=problem_line)
         if self.shard is not None:
             self.checklist = dataclasses.replace(self.checklist, shard=self.shard)
         if cfg.save_baseline:

@@ -73,7 +73,8 @@ def relabel(r: RunResult, shard: Shard) -> RunResult:
     resources = tuple(
         dataclasses.replace(s, source=f"{HARNESS}:shard{shard.index}" + s.source[len(HARNESS):])
         if s.source == HARNESS or s.source.startswith(HARNESS + ":") else s for s in r.resources)
-    return dataclasses.replace(r, worker=",".join(name(w) for w in r.worker.split(",")), resources=resources)
+    return dataclasses.replace(r, worker=",".join(name(w) for w in r.worker.split(",")), resources=resources,
+                               sharded=True)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ reports p90 and error rate per phase. Point the scaler at your own platform with
 from __future__ import annotations
 
 import fpt
+from fpt.report.continuity import continuity_view
 from suites.flows import book_visit
 
 
@@ -19,4 +20,5 @@ def test_sessions_survive_scale_out_and_in(fpt_load, demo_fleet):
                  served_by="x-served-by",
                  events=[fpt.at("4s", fleet.scaler.scale_to, 3), fpt.at("9s", fleet.scaler.scale_to, 1)])
     assert r.continuity is not None
-    assert r.continuity["evidenced"], r.continuity["not_evidenced_because"]
+    scaled = continuity_view(r)  # the scale events as judged (fpt.judge.continuity), in plain form
+    assert scaled["evidenced"], scaled["not_evidenced_because"]

@@ -16,7 +16,8 @@ import pytest
 import fpt
 from fpt.config.settings import FptConfig
 from fpt.demo import create_app
-from fpt.judge.verdict import failures, swap_kinds, swap_verdict
+from fpt.judge.verdict import swap_kinds, swap_verdict
+from fpt.report.problems import failures
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
 from suites.flows import book_visit

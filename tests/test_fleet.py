@@ -19,7 +19,8 @@ from fpt.config.settings import FptConfig
 from fpt.demo.fleet import DemoFleet, require_binaries
 from fpt.haproxy import HaproxyScaler
 from fpt.judge.dod import evaluate
-from fpt.judge.verdict import failures
+from fpt.report.continuity import continuity_view
+from fpt.report.problems import failures
 from fpt.run.runner import Run
 from fpt.run.scaling import CallableScaler, CommandScaler, ScaleError, at
 from fpt.run.shapes import constant
@@ -72,8 +73,8 @@ def out_and_in(fleet: DemoFleet) -> tuple[list[object], float]:
 def test_redis_sessions_survive_scale_out_and_in(fleet_factory: type[DemoFleet]) -> None:
     with fleet_factory(sessions="redis", slots=3) as fleet:
         r = scale_run(fleet, *out_and_in(fleet))
-    c = r.continuity
-    assert c is not None
+    assert r.continuity is not None
+    c = continuity_view(r)  # the evidence as judged, in the reports' plain form
     assert r.findings.counts.get("session", 0) == 0, r.findings.of("session")[:3]
     assert r.findings.counts.get("data_loss", 0) == 0
     assert [e["direction"] for e in c["events"]] == ["out", "in"]
@@ -136,8 +137,8 @@ def test_bad_scaler_input_is_clear_and_not_evidenced(fleet_factory: type[DemoFle
         failing = CommandScaler("false {n}", "echo 1")
         slow = CommandScaler("sleep 30 {n}", "echo 1", timeout=0.5)
         r = scale_run(fleet, [at(1.0, failing.scale_to, 2), at(2.0, slow.scale_to, 2)], duration=3.5)
-    c = r.continuity
-    assert c is not None
+    assert r.continuity is not None
+    c = continuity_view(r)  # the evidence as judged, in the reports' plain form
     assert "command failed (exit 1)" in c["events"][0]["error"]
     assert "timed out after 0.5s" in c["events"][1]["error"]
     assert not c["evidenced"]

@@ -17,7 +17,7 @@ from fpt.config.settings import FptConfig
 from fpt.demo import create_app
 from fpt.evidence.result import RunResult
 from fpt.har import HarError, har2flow
-from fpt.judge.verdict import failures
+from fpt.report.problems import failures
 from fpt.run.identity import IdentityFactory
 from fpt.run.runner import Run
 from fpt.run.shapes import constant

@@ -23,11 +23,12 @@ from fpt.demo.server import Server, serve
 from fpt.evidence.metrics import Metrics
 from fpt.evidence.result import RunResult
 from fpt.judge.dod import evaluate
-from fpt.judge.loadtypes import judge_stress, stairs
+from fpt.judge.loadtypes import judge_stress, spike_errors_ok, spike_evidenced, spike_passed, stairs
+from fpt.judge.loadtypes import recovered as came_back
 from fpt.judge.merge import merge_results
 from fpt.judge.thresholds import measure
-from fpt.judge.verdict import failures
 from fpt.load import LoadRunner
+from fpt.report.problems import failures
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
 from suites.flows import sign_in
@@ -99,7 +100,7 @@ def test_recovery_is_the_first_run_of_good_seconds(recovery: list[float], after:
         seconds(m, 2 + k, 10, latency)
     ev = judge_stress(m, stairs(m, [10, 20], 1.0, TH, until=2), TH, recovery_rate=10, recovery_start=2.0,
                       recovery_end=8.0, recovery_within=3.0)
-    assert (ev.held_rate, ev.broke_rate, ev.recovered_after, ev.recovered) == (10, 20, after, recovered)
+    assert (ev.held_rate, ev.broke_rate, ev.recovered_after, came_back(ev)) == (10, 20, after, recovered)
     assert StressRoundTrip.same(ev)
 
 
@@ -110,7 +111,7 @@ def test_a_break_without_a_watched_recovery_shows_nothing() -> None:
                       recovery_end=4.0, recovery_within=3.0)
     assert ev.held_rate is None
     assert ev.broke_rate == 10
-    assert ev.recovered is None  # the window finished nothing: not a pass, not a fail
+    assert came_back(ev) is None  # the window finished nothing: not a pass, not a fail
     status, detail = item([_result(stress=ev)], "performance.stress_recovery")
     assert status == "not_evidenced"
     assert "recovery not observed" in detail
@@ -193,7 +194,7 @@ def test_stress_breaks_then_judges_recovery(bugs: list[str], recovered: bool | N
                thresholds=["p90<100ms", "errors<1%"], recovery_within="2s", **FAST)
     stress = r.load.stress
     assert stress is not None
-    assert stress.recovered is recovered
+    assert came_back(stress) is recovered
     if bugs:
         # 25 requests a second: the 30/s stair breaks (on a busy machine a burst may break 20/s)
         assert stress.broke_rate in (20, 30)
@@ -212,7 +213,7 @@ def test_stress_breaks_then_judges_recovery(bugs: list[str], recovered: bool | N
     merged = merge_results([r, dataclasses.replace(r, worker="gw1")])
     assert all(t.passed for t in merged.thresholds), merged.thresholds
     assert merged.load.stress is not None
-    assert merged.load.stress.recovered is recovered
+    assert came_back(merged.load.stress) is recovered
     assert item([r], "performance.stress_recovery")[0] == status
 
 
@@ -223,10 +224,10 @@ def test_spike_judges_errors_during_and_the_way_back(bugs: list[str], passed: bo
                thresholds=["errors<1%"], recovery_within="2s", **FAST)
     spike = r.load.spike
     assert spike is not None
-    assert spike.evidenced
-    assert spike.passed is passed
+    assert spike_evidenced(spike)
+    assert spike_passed(spike) is passed
     if not passed:
-        assert not spike.errors_ok
+        assert not spike_errors_ok(spike)
         assert spike.back_after is None
         assert any("NOT back to baseline" in f for f in failures(r))
     assert item([r], "performance.spike")[0] == ("passed" if passed else "failed")
@@ -381,7 +382,8 @@ def test_bad_volume_and_growth_thresholds_are_refused() -> None:
 
 
 def test_workers_stress_evidence_merges_to_the_worst() -> None:
-    from fpt.evidence.loadtypes import LoadEvidence, merge_load
+    from fpt.evidence.loadtypes import LoadEvidence
+    from fpt.judge.loadtypes import merge_load
 
     m = Metrics()
     seconds(m, 0, 10, 5)
@@ -394,7 +396,7 @@ def test_workers_stress_evidence_merges_to_the_worst() -> None:
     stuck = dataclasses.replace(ok, recovered_after=None)
     merged = merge_load([LoadEvidence(stress=ok), LoadEvidence(stress=stuck)]).stress
     assert merged is not None
-    assert merged.recovered is False  # one worker's service never came back: not a pass
+    assert came_back(merged) is False  # one worker's service never came back: not a pass
     assert (merged.held_rate, merged.broke_rate, merged.recovery_rate) == (10, 20, 10)
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fpt.config.hist import Histogram
+from fpt.evidence.continuity import ContinuityEvidence, ReadBack
 from fpt.evidence.engine import EngineStats
 from fpt.evidence.findings import MAX_MESSAGE_KEYS, Finding, FindingLog
 from fpt.evidence.metrics import MAX_FAILURE_KEYS, MAX_SERIES_BUCKETS, OTHER_MESSAGES, Metrics
@@ -237,7 +238,7 @@ def _scaled_run(readback: dict[str, int]) -> RunResult:
                         mean_inflight=1.0, lateness=Histogram())
     return RunResult(name="t", flow="f", profile="live", target="x", shape="1/s", target_rate=1, duration=1,
                      users=4, seed=1, arrivals="uniform", engine=stats, metrics=Metrics(),
-                     findings=FindingLog(), continuity={"events": [], "phases": {}, "readback": readback})
+                     findings=FindingLog(), continuity=ContinuityEvidence(readback=ReadBack(**readback)))
 
 
 def test_resource_series_stay_within_their_cap_keeping_baseline_end_and_slope() -> None:

@@ -23,8 +23,9 @@ from fpt.evidence.coverage import (
     merge_coverage,
 )
 from fpt.evidence.result import RunResult
-from fpt.judge.verdict import failures, swap_verdict
+from fpt.judge.verdict import swap_verdict
 from fpt.load import LoadRunner
+from fpt.report.problems import failures
 from fpt.run.openapi import Overrides, plan
 from tests.notes_api import auth, create_app
 

@@ -13,8 +13,8 @@ from fpt.config.settings import FptConfig
 from fpt.demo import create_app
 from fpt.evidence.coverage import OpOutcome
 from fpt.evidence.result import RunResult
-from fpt.judge.verdict import failures
 from fpt.load import LoadRunner
+from fpt.report.problems import failures
 from suites.flows import sign_in
 
 #: bug -> (finding kind, step where it shows)

@@ -14,6 +14,7 @@ from inprocess_fleet import Fleet, flow
 
 import fpt
 from fpt.config.settings import FptConfig
+from fpt.report.continuity import continuity_view
 from fpt.run.runner import Run
 from fpt.run.scaling import CallableScaler, CommandScaler, ScaleError, at, check_size
 from fpt.run.shapes import constant
@@ -30,8 +31,8 @@ def run_fleet(shared: bool) -> fpt.RunResult:
 
 def test_shared_sessions_survive_scale_out_and_in() -> None:
     r = run_fleet(shared=True)
-    c = r.continuity
-    assert c is not None
+    assert r.continuity is not None
+    c = continuity_view(r)  # the evidence as judged, in the reports' plain form
     assert r.findings.counts.get("session", 0) == 0
     assert [e["ok"] for e in c["events"]] == [True, True]
     assert [e["direction"] for e in c["events"]] == ["out", "in"]
@@ -61,8 +62,8 @@ def test_failing_scaler_is_not_evidenced_and_the_run_ends() -> None:
     run = Run(flow, cfg=cfg, shape=constant(20), duration=1.0, target=fleet.app(), thresholds=(),
               name="scale", events=[at(0.3, scaler.scale_to, 2), at(5, scaler.scale_to, 1)])
     r = asyncio.run(run.execute())
-    c = r.continuity
-    assert c is not None
+    assert r.continuity is not None
+    c = continuity_view(r)  # the evidence as judged, in the reports' plain form
     assert c["evidenced"] is False
     assert c["events"][0]["error"] == "RuntimeError: cloud API down"
     assert c["events"][1]["error"] == "not reached before the run ended"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -63,41 +63,17 @@ class StressEvidence:
         """A recovery window ran and finished iterations."""
         return self.recovery_start is not None and self.recovery_iterations > 0
 
-    @property
-    def recovered(self) -> bool | None:
-        """Back within the thresholds within ``recovery_within``; ``None`` when nothing could show it."""
-        if not self.broke or not self.recovery_observed:
-            return None
-        return self.recovered_after is not None and self.recovered_after <= self.recovery_within
-
-    def describe(self) -> str:
-        """One line: held, broke, how, recovered."""
-        if not self.broke:
-            top = self.stairs[-1].rate if self.stairs else 0.0
-            return f"stress: every stair held (up to {top:g}/s): no breaking point found"
-        held = f"{self.held_rate:g}/s" if self.held_rate is not None else "no stair"
-        first = f"; first: {self.first_step}" if self.first_step else ""
-        line = f"stress: held {held}, broke at {self.broke_rate:g}/s ({'; '.join(self.how)}{first})"
-        if not self.recovery_observed:
-            return line + "; recovery not observed"
-        if self.recovered:
-            return (line + f"; recovered at {self.recovery_rate:g}/s after {self.recovered_after:.0f}s "
-                    f"(limit {self.recovery_within:g}s)")
-        return (line + f"; did NOT recover at {self.recovery_rate:g}/s within {self.recovery_within:g}s "
-                f"({self.recovery_seconds:.0f}s watched)")
-
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
         d = _plain(self)
         d["stairs"] = [s.to_dict() for s in self.stairs]
         d["how"] = list(self.how)
-        d["recovered"] = self.recovered
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StressEvidence:
         """Inverse of :meth:`to_dict`."""
-        d = {k: v for k, v in d.items() if k != "recovered"}
+        d = {k: v for k, v in d.items() if k != "recovered"}  # a verdict older files carry
         return cls(**{**d, "stairs": tuple(Stair.from_dict(s) for s in d["stairs"]), "how": tuple(d["how"])})
 
 
@@ -119,45 +95,14 @@ class SpikeEvidence:
     back_after: float | None
     within: float
 
-    @property
-    def evidenced(self) -> bool:
-        """Baseline and spike both finished iterations, and some time after the spike was watched."""
-        return (self.baseline_p90_ms is not None and self.during_iterations > 0
-                and self.after_seconds >= HOLD_SECONDS)
-
-    @property
-    def errors_ok(self) -> bool:
-        """Errors during the spike within the run's ``errors`` threshold (none set: any error fails)."""
-        rate = self.during_error_rate or 0.0
-        return rate < self.error_limit if self.error_limit is not None else rate == 0.0
-
-    @property
-    def passed(self) -> bool | None:
-        """Survived the spike and came back within ``within``; ``None`` when not evidenced."""
-        if not self.evidenced:
-            return None
-        return self.errors_ok and self.back_after is not None and self.back_after <= self.within
-
-    def describe(self) -> str:
-        """One line."""
-        if not self.evidenced:
-            return "spike: not evidenced (no baseline, no iteration during the spike, or no time after it)"
-        back = (f"back to baseline after {self.back_after:.0f}s" if self.back_after is not None
-                else f"NOT back to baseline within {self.after_seconds:.0f}s watched")
-        limit = f"limit {self.error_limit * 100:g}%" if self.error_limit is not None else "no errors allowed"
-        over = "" if self.errors_ok else ": OVER"
-        errors = f"{(self.during_error_rate or 0) * 100:.2f}% errors during ({limit}{over})"
-        return (f"spike {self.base:g}/s -> {self.peak:g}/s: {errors}, p90 {self.during_p90_ms or 0:.1f}ms "
-                f"(baseline {self.baseline_p90_ms:.1f}ms); {back} (limit {self.within:g}s)")
-
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        return {**_plain(self), "passed": self.passed}
+        return _plain(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SpikeEvidence:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{k: v for k, v in d.items() if k != "passed"})
+        return cls(**{k: v for k, v in d.items() if k != "passed"})  # a verdict written by older files
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,16 +143,6 @@ class VolumeEvidence:
         if lo is None or hi is None or lo <= 0:
             return None
         return hi / lo - 1.0
-
-    def describe(self) -> str:
-        """One line: p90 per volume."""
-        parts = [f"{s.volume}: {s.p90_ms.get(FLOW, float('nan')):.1f}ms" for s in self.steps]
-        g = self.growth()
-        failed = next((s for s in self.steps if s.seed_failures), None)
-        why = (f" (growth not shown: seeding {failed.volume} failed for {failed.seed_failures} users, "
-               f"e.g. {failed.seed_error})" if failed else " (growth not shown)")
-        return f"volume p90 by records per user {', '.join(parts)}" + (
-            f" (growth {g * 100:+.0f}%)" if g is not None else why)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -250,8 +185,16 @@ def _growth_or_inf(v: VolumeEvidence) -> float:
     return g if g is not None else float("inf")  # an unshown growth wins: never better than a part
 
 
-def merge_load(parts: Sequence[LoadEvidence]) -> LoadEvidence:
-    """Workers' load evidence as one: rates add, verdicts take the worst part (never better than any)."""
+def _add(values: Iterable[float | None]) -> float | None:
+    vs = list(values)
+    return None if any(v is None for v in vs) else sum(v for v in vs if v is not None)
+
+
+def merge_load(parts: Sequence[LoadEvidence], *,
+               worst_stress: Callable[[Sequence[StressEvidence]], StressEvidence],
+               worst_spike: Callable[[Sequence[SpikeEvidence]], SpikeEvidence]) -> LoadEvidence:
+    """Workers' load evidence as one: rates add; where a part must stand for all, the worst part
+    as the judge ranks them (``worst_stress``, ``worst_spike``: never better than any part)."""
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
@@ -260,21 +203,16 @@ def merge_load(parts: Sequence[LoadEvidence]) -> LoadEvidence:
     vols = [p.volume for p in parts if p.volume]
     merged_stress = None
     if stress:
-        worst = min(stress, key=lambda s: (s.recovered is not False, s.broke, -(s.recovered_after or 0)))
-
-        def add(values: Iterable[float | None]) -> float | None:
-            vs = list(values)
-            return None if any(v is None for v in vs) else sum(v for v in vs if v is not None)
+        worst = worst_stress(stress)
         # Each worker drove its share of every stair: the stairs' rates add up.
         n = min(len(s.stairs) for s in stress)
         steps = tuple(replace(worst.stairs[k], rate=sum(s.stairs[k].rate for s in stress)) for k in range(n))
-        merged_stress = replace(worst, stairs=steps, held_rate=add(s.held_rate for s in stress),
-                                broke_rate=add(s.broke_rate for s in stress) if all(s.broke for s in stress)
+        merged_stress = replace(worst, stairs=steps, held_rate=_add(s.held_rate for s in stress),
+                                broke_rate=_add(s.broke_rate for s in stress) if all(s.broke for s in stress)
                                 else worst.broke_rate,
-                                recovery_rate=add(s.recovery_rate for s in stress),
+                                recovery_rate=_add(s.recovery_rate for s in stress),
                                 recovery_iterations=sum(s.recovery_iterations for s in stress))
-    merged_spike = min(spikes, key=lambda s: (s.passed is not False, -(s.during_error_rate or 0))) if spikes \
-        else None
+    merged_spike = worst_spike(spikes) if spikes else None
     merged_volume = max(vols, key=_growth_or_inf) if vols else None
     return LoadEvidence(stress=merged_stress, spike=merged_spike, volume=merged_volume,
                         soak_min_span=max(p.soak_min_span for p in parts) if parts else first.soak_min_span)

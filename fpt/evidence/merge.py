@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from fpt.config.hist import Histogram
 from fpt.config.thresholds import evaluate
 from fpt.evidence.checks import merge_evidence
+from fpt.evidence.continuity import merge_continuity
 from fpt.evidence.coverage import merge_coverage
 from fpt.evidence.engine import EngineStats
 from fpt.evidence.findings import FindingLog
-from fpt.evidence.loadtypes import merge_load
+from fpt.evidence.loadtypes import LoadEvidence
 from fpt.evidence.metrics import Metrics
 from fpt.evidence.resources import merge as merge_resources
 from fpt.evidence.result import RunResult
@@ -42,40 +42,11 @@ def merge_engine(parts: Sequence[EngineStats]) -> EngineStats:
     )
 
 
-def merge_continuity(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Scale-event evidence of every worker: an event moved traffic if any worker saw it move,
-    read-back and session counts add, degradation passes only where every worker's passed."""
-    present = [p for p in parts if p is not None]
-    if not present:
-        return None
-    if len(present) == 1:
-        return present[0]
-    first = present[0]
-    events = []
-    for i, e in enumerate(first.get("events", [])):
-        same = [p["events"][i] for p in present if i < len(p.get("events", []))]
-        moved = [x for x in same if x.get("moved_traffic")]
-        events.append({**e, "ok": all(x.get("ok", False) for x in same), "moved_traffic": bool(moved),
-                       "moved_detail": (moved or same)[0].get("moved_detail", "")})
-    readback: dict[str, int] = {}
-    for p in present:
-        for k, v in p.get("readback", {}).items():
-            readback[k] = readback.get(k, 0) + v
-    evidenced = bool(events) and all(e["ok"] and e["moved_traffic"] for e in events)
-    return {
-        **first, "events": events, "evidenced": evidenced,
-        "not_evidenced_because": "" if evidenced else "; ".join(
-            e["moved_detail"] for e in events if not e["moved_traffic"]),
-        "broken_sessions": sum(p.get("broken_sessions", 0) for p in present),
-        "user_moves": sum(p.get("user_moves", 0) for p in present), "readback": readback,
-        "degradation": {"passed": all(p.get("degradation", {}).get("passed", False) for p in present),
-                        "detail": " | ".join(p.get("degradation", {}).get("detail", "") for p in present)},
-        "workers": len(present),
-    }
-
-
-def merge_parts(parts: Sequence[RunResult]) -> RunResult:
+def merge_parts(parts: Sequence[RunResult], *, load: LoadEvidence) -> RunResult:
     """One result from the parts of the same test run on several workers.
+
+    ``load``: the parts' load-type evidence as merged by the judge (where one part must stand for
+    all, the worst as it ranks them: :func:`fpt.judge.loadtypes.merge_load`).
 
     Threshold outcomes cannot be merged: they come back unmeasured (failing), to be judged
     again on the merged evidence by :func:`fpt.judge.merge.merge_results`.
@@ -93,7 +64,9 @@ def merge_parts(parts: Sequence[RunResult]) -> RunResult:
         engine=merge_engine([p.engine for p in parts]), metrics=metrics, findings=findings,
         evidence=merge_evidence(p.evidence for p in parts), users=sum(p.users for p in parts),
         target_rate=sum(p.target_rate for p in parts), first_user=min(p.first_user for p in parts),
-        worker=",".join(p.worker for p in parts), continuity=merge_continuity([p.continuity for p in parts]),
+        worker=",".join(p.worker for p in parts), workers=sum(p.workers for p in parts),
+        sharded=any(p.sharded for p in parts),
+        continuity=merge_continuity([p.continuity for p in parts]),
         incomplete=any(p.incomplete for p in parts),
         broke_at_rate=None if all(p.broke_at_rate is None for p in parts)
         else sum(p.broke_at_rate or 0.0 for p in parts),
@@ -101,7 +74,7 @@ def merge_parts(parts: Sequence[RunResult]) -> RunResult:
         # The same service read by several workers is one series (each second once); each
         # worker's own process is a series of its own (``fpt:gw0``...).
         resources=merge_resources(s for p in parts for s in p.resources),
-        load=merge_load([p.load for p in parts]),
+        load=load,
         coverage=merge_coverage(p.coverage for p in parts),
         # Every worker's part had the same settings: one weakening each, what it hid summed.
         weakened=tuple(dataclasses.replace(w, hid={k: sum(q.weakened[i].hid.get(k, 0) for q in parts

@@ -7,6 +7,7 @@ from typing import Any
 
 from fpt.config.thresholds import ThresholdOutcome
 from fpt.evidence.checks import Evidence
+from fpt.evidence.continuity import ContinuityEvidence
 from fpt.evidence.coverage import ApiCoverage
 from fpt.evidence.engine import EngineStats
 from fpt.evidence.findings import SWAP_KINDS, FindingLog
@@ -15,7 +16,8 @@ from fpt.evidence.metrics import Metrics
 from fpt.evidence.narrowing import Weakening
 from fpt.evidence.resources import ResourceSeries
 
-SCHEMA = 2
+SCHEMA = 3
+"""3: continuity is a typed record (ContinuityEvidence), ``workers`` counts merged parts."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,13 +40,17 @@ class RunResult:
     thresholds: tuple[ThresholdOutcome, ...] = ()
     first_user: int = 0
     worker: str = "main"
+    #: how many processes' parts this result merges (xdist workers, shards' processes); 1 when not merged
+    workers: int = 1
+    #: the parts ran as shards (``--fpt-shard``, merged by ``fpt merge``), not xdist workers of one session
+    sharded: bool = False
     started_at: float = 0.0
     broke_at_rate: float | None = None
     phase: str = "load"
     #: what the checks inspected: per step, overlap, scan, probes, the single-user phase
     evidence: Evidence = field(default_factory=Evidence, compare=False)
     #: scale events and phases (before / during / after), when the run had events
-    continuity: dict[str, Any] | None = None
+    continuity: ContinuityEvidence | None = None
     #: True when part of the run is missing (a crashed xdist worker): it cannot pass
     incomplete: bool = False
     #: the service's CPU / RSS / fds once a second, and fpt's own process (source ``fpt``)
@@ -85,6 +91,8 @@ class RunResult:
             v = getattr(self, k)
             if k in ("engine", "metrics", "findings", "evidence", "load"):
                 v = v.to_dict()
+            elif k == "continuity":
+                v = v.to_dict() if v is not None else None
             elif k == "resources":
                 v = [r.to_dict() for r in v]
             elif k in ("thresholds", "weakened"):
@@ -109,4 +117,5 @@ class RunResult:
         d["load"] = LoadEvidence.from_dict(d["load"]) if d.get("load") else LoadEvidence()
         d["coverage"] = ApiCoverage.from_dict(d["coverage"]) if d.get("coverage") else None
         d["weakened"] = tuple(Weakening.from_dict(w) for w in d.get("weakened", ()))
+        d["continuity"] = ContinuityEvidence.from_dict(d["continuity"]) if d.get("continuity") else None
         return cls(**d)

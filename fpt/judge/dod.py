@@ -23,14 +23,40 @@ from fpt.config.redact import url as redact_url
 from fpt.config.shard import Shard
 from fpt.config.thresholds import Threshold, ThresholdOutcome, parse_threshold
 from fpt.evidence.checks import ProbeEvidence, ReplayEvidence
+from fpt.evidence.continuity import ContinuityEvidence, ReadBack
 from fpt.evidence.findings import SWAP_KINDS
+from fpt.evidence.loadtypes import SpikeEvidence, StressEvidence
 from fpt.evidence.narrowing import SELECTION_ITEM, STRENGTH_ITEM, Selection, Weakening
 from fpt.evidence.provenance import Provenance
 from fpt.evidence.result import RunResult
 from fpt.evidence.stats import FAILURE_ROWS, failure_rows, step_stats
-from fpt.judge.loadtypes import harness_series, resources_evidence, rss_span, service_series
+from fpt.judge.continuity import (
+    ContinuityJudgement,
+    Degradation,
+    Direction,
+    EventDegradation,
+    EventMove,
+    Move,
+    judge_run,
+)
+from fpt.judge.loadtypes import (
+    SpikeKind,
+    StressKind,
+    harness_series,
+    load_row,
+    recovered,
+    resources_evidence,
+    rss_span,
+    service_series,
+    spike_kind,
+    spike_passed,
+    spike_status,
+    stress_kind,
+    stress_status,
+)
+from fpt.judge.outcome import Problem, Status
 from fpt.judge.thresholds import measure
-from fpt.judge.verdict import SHORT_WORDS, examples, failures, swap_kinds, swap_verdict
+from fpt.judge.verdict import SHORT_WORDS, examples, problems, swap_kinds, swap_verdict
 
 if TYPE_CHECKING:
     from fpt.evidence.explore import ExploreRecord
@@ -249,8 +275,14 @@ def _names(results: Iterable[RunResult]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r.name for r in results))
 
 
-def run_evidence(r: RunResult) -> dict[str, Any]:
-    """What a run did, in numbers, for the checklist's ``runs`` list."""
+ProblemWords = Callable[[RunResult, Problem], str]
+"""How a run's problem is put in words (:func:`fpt.report.problems.problem_line`, given by the caller:
+the judge makes no sentences of its own for them)."""
+
+
+def run_evidence(r: RunResult, words: ProblemWords | None = None) -> dict[str, Any]:
+    """What a run did, in numbers, for the checklist's ``runs`` list (``words``: see :data:`ProblemWords`;
+    without it each problem is its compact :attr:`~fpt.judge.outcome.Problem.key`)."""
     e = r.engine
     return {
         "test": r.name, "flow": r.flow, "profile": r.profile, "target": redact_url(r.target),
@@ -270,10 +302,11 @@ def run_evidence(r: RunResult) -> dict[str, Any]:
         "seed": r.seed,
         # per-step statistics and the failures table (fpt.evidence.stats), also written as CSV
         "steps": step_stats(r), "failures": failure_rows(r, FAILURE_ROWS),
-        "resources": resources_evidence(r.resources), "load": r.load.to_dict(),
+        "resources": resources_evidence(r.resources), "load": load_row(r.load),
         # Whatever the test did with them (check=False, pytest.raises, a skip after the run): a run
         # that failed its own checks fails the checklist. Thresholds are judged by the items.
-        "check_failures": failures(r, thresholds=False),
+        "check_failures": [words(r, p) if words is not None else p.key
+                           for p in problems(r, thresholds=False)],
         # an OpenAPI hunt: every operation of the document, exercised, checked, probed or skipped (why)
         **({"coverage": r.coverage.to_dict()} if r.coverage is not None else {}),
     }
@@ -416,29 +449,50 @@ def _negative(results: Sequence[RunResult]) -> ItemOutcome:
                                  f"0 leaked" if rp.enabled else ""))
 
 
-def _scaled(results: Sequence[RunResult]) -> list[RunResult]:
-    return [r for r in results if r.continuity is not None]
+def _scaled(results: Sequence[RunResult]) -> list[tuple[RunResult, ContinuityEvidence, ContinuityJudgement]]:
+    out = []
+    for r in results:
+        j = judge_run(r)
+        if r.continuity is not None and j is not None:
+            out.append((r, r.continuity, j))
+    return out
+
+
+def _event_evidence(m: EventMove) -> dict[str, Any]:
+    return {**m.event.to_dict(), "index": m.index, "direction": str(m.direction), "moved_traffic": m.moved,
+            "move": str(m.move), "replicas": list(m.replicas)}
+
+
+_UNMOVED = {Move.NO_REPLICA_HEADER: "no response named its replica (is the served-by header set?)",
+            Move.NO_NEW_REPLICA: "no user reached a new replica",
+            Move.NOT_DRAINED: "no user's replica was drained"}
+
+
+def _unmoved(m: EventMove) -> str:
+    if m.move is Move.EVENT_FAILED:
+        return f"event failed: {m.event.error}"
+    return _UNMOVED.get(m.move, str(m.move))
 
 
 def _continuity(results: Sequence[RunResult]) -> ItemOutcome:
     name = "autoscaling.session_continuity"
-    runs = _scaled(results)
+    scaled = _scaled(results)
+    runs = [r for r, _, _ in scaled]
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no run had scale events")
     broken = _count(runs, ("session",))
-    directions = {e.get("direction") for r in runs for e in (r.continuity or {}).get("events", [])
-                  if e.get("moved_traffic")}
-    why = [(r.continuity or {}).get("not_evidenced_because", "") for r in runs
-           if not (r.continuity or {}).get("evidenced")]
+    directions = {d for _, _, j in scaled for d in j.directions}
+    unevidenced = [j for _, _, j in scaled if not j.evidenced]
     ev = {"runs": len(runs), "broken_sessions": broken, "examples": _examples(runs, ("session",)),
-          "events": [e for r in runs for e in (r.continuity or {}).get("events", [])],
-          "user_moves": sum((r.continuity or {}).get("user_moves", 0) for r in runs)}
+          "events": [_event_evidence(m) for _, _, j in scaled for m in j.moves],
+          "user_moves": sum(c.user_moves for _, c, _ in scaled)}
     if broken:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
                            detail=f"{broken} broken sessions across scale events")
-    if why or not {"out", "in"} <= directions:
-        missing = sorted({"out", "in"} - directions)
-        detail = "; ".join(w for w in why if w) or f"no scale-{'/'.join(missing)} that moved traffic"
+    if unevidenced or not {Direction.OUT, Direction.IN} <= directions:
+        missing = sorted({Direction.OUT, Direction.IN} - directions)
+        detail = ("; ".join(_unmoved(m) for j in unevidenced for m in j.unmoved)
+                  or f"no scale-{'/'.join(missing)} that moved traffic")
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev, detail=detail)
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                        detail=f"0 broken sessions; scale out and in moved traffic "
@@ -447,43 +501,68 @@ def _continuity(results: Sequence[RunResult]) -> ItemOutcome:
 
 def _data_loss(results: Sequence[RunResult]) -> ItemOutcome:
     name = "autoscaling.no_data_loss"
-    runs = _scaled(results)
-    rb = {k: sum((r.continuity or {}).get("readback", {}).get(k, 0) for r in runs)
-          for k in ("tried", "ok", "lost", "errors", "skipped", "not_kept")}
-    lost = max(rb["lost"], _count(runs, ("data_loss",)))
-    ev = {**rb, "examples": _examples(runs, ("data_loss",))}
+    scaled = _scaled(results)
+    runs = [r for r, _, _ in scaled]
+    rb = ReadBack()
+    for _, c, _ in scaled:
+        rb = rb + c.readback
+    lost = max(rb.lost, _count(runs, ("data_loss",)))
+    ev = {**rb.to_dict(), "examples": _examples(runs, ("data_loss",))}
     if lost:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
-                           detail=f"{lost} of {rb['tried']} acknowledged writes lost")
-    if not rb["tried"]:
+                           detail=f"{lost} of {rb.tried} acknowledged writes lost")
+    if not rb.tried:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                            detail="no acknowledged write was read back (no scale run, or empty ledgers)")
-    if rb["errors"] or rb["skipped"]:
+    if rb.errors or rb.skipped:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
-                           detail=f"{rb['errors']} read-backs failed and {rb['skipped']} were not made"
-                           + (f" ({rb['not_kept']} writes past the run's read-back sample)" if rb["not_kept"]
+                           detail=f"{rb.errors} read-backs failed and {rb.skipped} were not made"
+                           + (f" ({rb.not_kept} writes past the run's read-back sample)" if rb.not_kept
                               else ""))
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
-                       detail=f"all {rb['ok']} acknowledged writes read back")
+                       detail=f"all {rb.ok} acknowledged writes read back")
+
+
+def _degradation_text(d: EventDegradation) -> str:
+    if d.kind is Degradation.NO_ITERATIONS:
+        return f"event {d.index}: no iterations to compare before/during"
+    return (f"event {d.index}: p90 {(d.p90_before_us or 0) / 1000:.1f}ms -> "
+            f"{(d.p90_during_us or 0) / 1000:.1f}ms (limit x{d.p90_factor:g}), errors "
+            f"{(d.error_rate or 0) * 100:.2f}% (limit {d.error_rate_limit * 100:g}%) "
+            f"{'ok' if d.kind is Degradation.WITHIN else 'FAILED'}")
 
 
 def _degradation(results: Sequence[RunResult]) -> ItemOutcome:
     name = "autoscaling.degradation"
-    runs = _scaled(results)
+    scaled = _scaled(results)
+    runs = [r for r, _, _ in scaled]
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no run had scale events")
-    deg = [(r.continuity or {}).get("degradation", {}) for r in runs]
-    ev = {"phases": {r.name: (r.continuity or {}).get("phases", {}) for r in runs},
-          "detail": [d.get("detail", "") for d in deg]}
-    detail = "; ".join(d.get("detail", "") for d in deg if d.get("detail"))
-    if any("no iterations to compare" in d.get("detail", "") or "event failed" in d.get("detail", "")
-           for d in deg) or not all(e.get("ok", True) for r in runs
-                                    for e in (r.continuity or {}).get("events", [])):
+    details = ["; ".join(_degradation_text(d) for d in j.degradation) for _, _, j in scaled]
+    ev = {"phases": {r.name: _phases(r, c) for r, c, _ in scaled}, "detail": details,
+          "events": [{"index": d.index, "kind": str(d.kind), "p90_before_us": d.p90_before_us,
+                      "p90_during_us": d.p90_during_us, "error_rate": d.error_rate,
+                      "p90_factor": d.p90_factor, "error_rate_limit": d.error_rate_limit}
+                     for _, _, j in scaled for d in j.degradation]}
+    detail = "; ".join(d for d in details if d)
+    statuses = {j.degradation_status for _, _, j in scaled}
+    if Status.NOT_EVIDENCED in statuses:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                            detail=detail or "a scale event failed or a phase had no iterations")
-    if not all(d.get("passed") for d in deg):
-        return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev, detail=detail)
-    return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev, detail=detail)
+    status = FAILED if Status.FAILED in statuses else PASSED
+    return ItemOutcome(name=name, status=status, tests=_names(runs), evidence=ev, detail=detail)
+
+
+def _phases(r: RunResult, c: ContinuityEvidence) -> dict[str, dict[str, Any]]:
+    """Each phase's boundaries and figures (p90 in ms, error rate, iterations)."""
+    out = {}
+    for p in c.timeline.phases:
+        m = r.metrics.phases.get(p.name)
+        if m is not None:
+            out[p.name] = {"start": round(p.start, 3), "end": round(p.end, 3), "iterations": m.count,
+                           "p50_ms": m.hist.percentile(50) / 1000, "p90_ms": m.hist.percentile(90) / 1000,
+                           "error_rate": m.error_rate}
+    return out
 
 
 def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
@@ -528,44 +607,70 @@ def _threshold_item(name: str, metrics: Callable[[str], bool], what: str,
     return judge
 
 
+def _stress_text(r: RunResult, st: StressEvidence) -> str:
+    kind = stress_kind(st)
+    if kind is StressKind.HELD_EVERY_STAIR:
+        return f"{r.name}: every stair held (up to {st.stairs[-1].rate if st.stairs else 0:g}/s)"
+    broke = f"{r.name}: broke at {st.broke_rate:g}/s ({'; '.join(st.how)})"
+    if kind is StressKind.RECOVERY_NOT_OBSERVED:
+        return f"{broke}; recovery not observed"
+    if kind is StressKind.RECOVERED:
+        return f"{broke}; recovered after {st.recovered_after:.0f}s (limit {st.recovery_within:g}s)"
+    return f"{broke}; did NOT recover within {st.recovery_within:g}s ({st.recovery_seconds:.0f}s watched)"
+
+
 def _stress(results: Sequence[RunResult]) -> ItemOutcome:
     name = "performance.stress_recovery"
-    runs = [r for r in results if r.load.stress is not None]
+    runs = [(r, r.load.stress) for r in results if r.load.stress is not None]
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no stress run (rate=fpt.step_up(...))")
-    ev = {"runs": [{"test": r.name, **r.load.stress.to_dict()} for r in runs if r.load.stress]}
-    lines = [r.load.stress.describe() for r in runs if r.load.stress]
-    bad = [r for r in runs if r.load.stress and r.load.stress.recovered is False]
-    if bad:
-        return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
-                           detail="; ".join(r.load.stress.describe() for r in bad if r.load.stress))
-    shown = [r for r in runs if r.load.stress and r.load.stress.recovered]
+    ev = {"runs": [{"test": r.name, **st.to_dict(), "recovered": recovered(st), "kind": str(stress_kind(st))}
+                   for r, st in runs]}
+    by = {s: [(r, st) for r, st in runs if stress_status(st) is s] for s in Status}
+    if by[Status.FAILED]:
+        bad = by[Status.FAILED]
+        return ItemOutcome(name=name, status=FAILED, tests=_names(r for r, _ in bad), evidence=ev,
+                           detail="; ".join(_stress_text(r, st) for r, st in bad[:EXAMPLES]))
+    shown = by[Status.PASSED]
     if not shown:
         # Holding every stair shows no breaking point, and a break without a watched
         # recovery window shows nothing about recovery.
-        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(r for r, _ in runs), evidence=ev,
                            detail="no stress run both broke a stair and watched a recovery window: "
-                                  + "; ".join(lines[:EXAMPLES]))
-    return ItemOutcome(name=name, status=PASSED, tests=_names(shown), evidence=ev,
-                       detail="; ".join(r.load.stress.describe() for r in shown[:EXAMPLES] if r.load.stress))
+                                  + "; ".join(_stress_text(r, st) for r, st in runs[:EXAMPLES]))
+    return ItemOutcome(name=name, status=PASSED, tests=_names(r for r, _ in shown), evidence=ev,
+                       detail="; ".join(_stress_text(r, st) for r, st in shown[:EXAMPLES]))
+
+
+_SPIKE_WORDS = {SpikeKind.NOT_EVIDENCED: "not evidenced (no baseline, no iteration during the spike, or no "
+                                         "time after it)",
+                SpikeKind.ERRORS_OVER: "errors during the spike over the limit",
+                SpikeKind.NOT_BACK: "NOT back to baseline in time",
+                SpikeKind.BACK: "back to baseline in time"}
+
+
+def _spike_text(r: RunResult, sp: SpikeEvidence) -> str:
+    kind = spike_kind(sp)
+    if kind is SpikeKind.NOT_EVIDENCED:
+        return f"{r.name}: {_SPIKE_WORDS[kind]}"
+    limit = f"limit {sp.error_limit * 100:g}%" if sp.error_limit is not None else "no errors allowed"
+    back = f"after {sp.back_after:.0f}s" if sp.back_after is not None else f"{sp.after_seconds:.0f}s watched"
+    return (f"{r.name}: {sp.base:g}/s -> {sp.peak:g}/s, {(sp.during_error_rate or 0) * 100:.2f}% errors "
+            f"during ({limit}); {_SPIKE_WORDS[kind]} ({back}, limit {sp.within:g}s)")
 
 
 def _spike(results: Sequence[RunResult]) -> ItemOutcome:
     name = "performance.spike"
-    runs = [r for r in results if r.load.spike is not None]
+    runs = [(r, r.load.spike) for r in results if r.load.spike is not None]
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, detail="no spike run (rate=fpt.spike(...))")
-    ev = {"runs": [{"test": r.name, **r.load.spike.to_dict()} for r in runs if r.load.spike]}
-    bad = [r for r in runs if r.load.spike and r.load.spike.passed is False]
-    if bad:
-        return ItemOutcome(name=name, status=FAILED, tests=_names(bad), evidence=ev,
-                           detail="; ".join(r.load.spike.describe() for r in bad[:EXAMPLES] if r.load.spike))
-    shown = [r for r in runs if r.load.spike and r.load.spike.passed]
-    if not shown:
-        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
-                           detail="; ".join(r.load.spike.describe() for r in runs[:EXAMPLES] if r.load.spike))
-    return ItemOutcome(name=name, status=PASSED, tests=_names(shown), evidence=ev,
-                       detail="; ".join(r.load.spike.describe() for r in shown[:EXAMPLES] if r.load.spike))
+    ev = {"runs": [{"test": r.name, **sp.to_dict(), "passed": spike_passed(sp), "kind": str(spike_kind(sp))}
+                   for r, sp in runs]}
+    by = {s: [(r, sp) for r, sp in runs if spike_status(sp) is s] for s in Status}
+    status = next(s for s in (Status.FAILED, Status.PASSED, Status.NOT_EVIDENCED) if by[s])
+    shown = by[status]
+    return ItemOutcome(name=name, status=str(status), tests=_names(r for r, _ in shown), evidence=ev,
+                       detail="; ".join(_spike_text(r, sp) for r, sp in shown[:EXAMPLES]))
 
 
 def _soak(results: Sequence[RunResult]) -> ItemOutcome:
@@ -668,8 +773,8 @@ def evaluate(results: Sequence[RunResult], *, level: str = "squad",
              incomplete: Sequence[str] = (), baseline: ItemOutcome | None = None,
              high_traffic_rate: float = 50.0, explorations: Sequence[ExploreRecord] = (),
              session: Provenance | None = None, selection: Selection | None = None,
-             weakened: Sequence[Weakening] = ()) -> Checklist:
-    """The checklist of a session's results at ``level``."""
+             weakened: Sequence[Weakening] = (), problem_words: ProblemWords | None = None) -> Checklist:
+    """The checklist of a session's results at ``level`` (``problem_words``: see :data:`ProblemWords`)."""
     levels = dict(levels or DEFAULT_LEVELS)
     if level not in levels:
         raise ValueError(f"unknown DoD level {level!r}; known: {', '.join(sorted(levels))}")
@@ -687,7 +792,8 @@ def evaluate(results: Sequence[RunResult], *, level: str = "squad",
     items.sort(key=lambda i: order.index(i.name))
     missing = list(incomplete) + [f"run {r.name} is missing a worker's part" for r in results if r.incomplete]
     return Checklist(level=level, required=tuple(levels[level]), items=tuple(items), tests=tests,
-                     incomplete=tuple(dict.fromkeys(missing)), runs=tuple(run_evidence(r) for r in results),
+                     incomplete=tuple(dict.fromkeys(missing)),
+                     runs=tuple(run_evidence(r, problem_words) for r in results),
                      created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      explorations=tuple(e.to_dict() for e in explorations), session=session,
                      selection=selection, weakened=tuple(weakened))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from enum import StrEnum
 from typing import Any
 
 from fpt.config.thresholds import Threshold, ThresholdOutcome, evaluate
@@ -31,8 +32,10 @@ from fpt.evidence.loadtypes import (
     StressEvidence,
     VolumeStep,
 )
+from fpt.evidence.loadtypes import merge_load as _merge_load
 from fpt.evidence.metrics import Metrics, StepMetrics
 from fpt.evidence.resources import HARNESS, ResourceSeries
+from fpt.judge.outcome import Status
 
 SPIKE_P90_FACTOR = 2.0
 """After a spike, p90 is back when within this multiple of the baseline p90 (or 5 ms above it)."""
@@ -266,25 +269,114 @@ def volume_step(volume: int, seeded: int, failures: int, metrics: Metrics, error
 
 
 
-# -- the run's load-type evidence -------------------------------------------------------------------
+# -- the verdicts: pure functions of the recorded evidence -----------------------------------------
+
+
+class StressKind(StrEnum):
+    """What a step_up run showed."""
+
+    HELD_EVERY_STAIR = "held_every_stair"
+    """no breaking point found: nothing to recover from"""
+    RECOVERY_NOT_OBSERVED = "recovery_not_observed"
+    """a stair broke, but no recovery window finished iterations"""
+    RECOVERED = "recovered"
+    """back within the thresholds within ``recovery_within``"""
+    NOT_RECOVERED = "not_recovered"
+
+
+def stress_kind(st: StressEvidence) -> StressKind:
+    """What ``st`` shows."""
+    if not st.broke:
+        return StressKind.HELD_EVERY_STAIR
+    if not st.recovery_observed:
+        return StressKind.RECOVERY_NOT_OBSERVED
+    if st.recovered_after is not None and st.recovered_after <= st.recovery_within:
+        return StressKind.RECOVERED
+    return StressKind.NOT_RECOVERED
+
+
+def recovered(st: StressEvidence) -> bool | None:
+    """Back within the thresholds within ``recovery_within``; ``None`` when nothing could show it."""
+    kind = stress_kind(st)
+    return None if kind in (StressKind.HELD_EVERY_STAIR, StressKind.RECOVERY_NOT_OBSERVED) \
+        else kind is StressKind.RECOVERED
+
+
+def stress_status(st: StressEvidence) -> Status:
+    """Passed when it broke and recovered in time, failed when it did not recover, else not evidenced."""
+    r = recovered(st)
+    return Status.NOT_EVIDENCED if r is None else Status.PASSED if r else Status.FAILED
+
+
+class SpikeKind(StrEnum):
+    """What a spike run showed."""
+
+    NOT_EVIDENCED = "not_evidenced"
+    """no baseline, no iteration during the spike, or too little time watched after it"""
+    ERRORS_OVER = "errors_over"
+    """errors during the spike over the run's ``errors`` limit (none set: any error)"""
+    NOT_BACK = "not_back"
+    """not back to the baseline within ``within``"""
+    BACK = "back"
+
+
+def spike_evidenced(sp: SpikeEvidence) -> bool:
+    """Baseline and spike both finished iterations, and some time after the spike was watched."""
+    return sp.baseline_p90_ms is not None and sp.during_iterations > 0 and sp.after_seconds >= HOLD_SECONDS
+
+
+def spike_errors_ok(sp: SpikeEvidence) -> bool:
+    """Errors during the spike within the run's ``errors`` threshold (none set: any error fails)."""
+    rate = sp.during_error_rate or 0.0
+    return rate < sp.error_limit if sp.error_limit is not None else rate == 0.0
+
+
+def spike_kind(sp: SpikeEvidence) -> SpikeKind:
+    """What ``sp`` shows (errors first: a spike that failed requests failed, back or not)."""
+    if not spike_evidenced(sp):
+        return SpikeKind.NOT_EVIDENCED
+    if not spike_errors_ok(sp):
+        return SpikeKind.ERRORS_OVER
+    if sp.back_after is None or sp.back_after > sp.within:
+        return SpikeKind.NOT_BACK
+    return SpikeKind.BACK
+
+
+def spike_passed(sp: SpikeEvidence) -> bool | None:
+    """Survived the spike and came back within ``within``; ``None`` when not evidenced."""
+    kind = spike_kind(sp)
+    return None if kind is SpikeKind.NOT_EVIDENCED else kind is SpikeKind.BACK
+
+
+def spike_status(sp: SpikeEvidence) -> Status:
+    """Passed, failed, or not evidenced."""
+    p = spike_passed(sp)
+    return Status.NOT_EVIDENCED if p is None else Status.PASSED if p else Status.FAILED
+
+
+_RANK = {Status.FAILED: 0, Status.NOT_EVIDENCED: 1, Status.PASSED: 2}
+
+
+def worst_stress(parts: Sequence[StressEvidence]) -> StressEvidence:
+    """The part that stands for all when merged: one that did not recover, else one that shows
+    nothing (a recovered part never vouches for one that showed nothing), else the slowest recovery."""
+    return min(parts, key=lambda s: (_RANK[stress_status(s)], -(s.recovered_after or 0)))
+
+
+def worst_spike(parts: Sequence[SpikeEvidence]) -> SpikeEvidence:
+    """The part that stands for all when merged: a failed one, else the most errors during the spike."""
+    return min(parts, key=lambda s: (_RANK[spike_status(s)], -(s.during_error_rate or 0)))
+
+
+def merge_load(parts: Sequence[LoadEvidence]) -> LoadEvidence:
+    """Workers' load evidence as one (:func:`fpt.evidence.loadtypes.merge_load`), never better than a part."""
+    return _merge_load(parts, worst_stress=worst_stress, worst_spike=worst_spike)
 
 
 
 
 
 
-
-
-def load_failures(load: LoadEvidence) -> list[str]:
-    """Why the run fails as a stress or spike test (empty when it does not, or was neither)."""
-    out = []
-    st = load.stress
-    if st is not None and st.broke and st.recovered is not True:
-        out.append(st.describe())
-    sp = load.spike
-    if sp is not None and sp.passed is not True:
-        out.append(sp.describe())
-    return out
 
 
 # -- soak: the service's memory ---------------------------------------------------------------------
@@ -323,32 +415,14 @@ def service_rss_growth(resources: Sequence[ResourceSeries], min_span: float) -> 
     return max((s.rss_growth or 1.0) - 1.0 for s in long_enough), ""
 
 
-def _mib(v: float | None) -> str:
-    return "?" if v is None else f"{v / 2**20:.1f}MiB"
-
-
-def resource_line(resources: Sequence[ResourceSeries]) -> str | None:
-    """One line: service RSS first-minute -> end, CPU mean/max, fds max; fpt's own RSS."""
-    if not resources:
-        return None
-    parts = []
-    for s in service_series(resources):
-        cpu = (f"CPU mean {s.cpu_mean:.0f}% max {s.cpu_max:.0f}%" if s.cpu_mean is not None
-               else "CPU ?")
-        growth = f" ({(s.rss_growth - 1) * 100:+.1f}%)" if s.rss_growth is not None else ""
-        parts.append(f"{s.source} RSS {_mib(s.rss_first_minute)} -> {_mib(s.rss_end)}{growth}, {cpu}, "
-                     f"fds max {s.fds_max if s.fds_max is not None else '?'}"
-                     + (f", {s.gaps} gaps" if s.gaps else ""))
-    for s in harness_series(resources):
-        parts.append(f"fpt's own RSS {_mib(s.rss_first_minute)} -> {_mib(s.rss_end)}")
-    return "resources: " + "; ".join(parts)
-
-
-def load_lines(load: LoadEvidence, resources: Sequence[ResourceSeries]) -> list[str]:
-    """The run summary's lines for resources, stress, spike and volume (only those the run had)."""
-    lines = [resource_line(resources)]
-    lines += [x.describe() if x is not None else None for x in (load.stress, load.spike, load.volume)]
-    return [x for x in lines if x]
+def load_row(load: LoadEvidence) -> dict[str, Any]:
+    """The load evidence as plain data with its verdicts (``recovered``, ``passed``), for ``fpt-dod.json``."""
+    d = load.to_dict()
+    if load.stress is not None:
+        d["stress"] = {**d["stress"], "recovered": recovered(load.stress)}
+    if load.spike is not None:
+        d["spike"] = {**d["spike"], "passed": spike_passed(load.spike)}
+    return d
 
 
 def resources_evidence(resources: Sequence[ResourceSeries]) -> list[dict[str, Any]]:

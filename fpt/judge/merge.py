@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from fpt.evidence import merge
 from fpt.evidence.result import RunResult
+from fpt.judge.loadtypes import merge_load
 from fpt.judge.thresholds import measure
 
 
@@ -17,7 +18,9 @@ def judged(r: RunResult) -> RunResult:
 
 def merge_results(parts: Sequence[RunResult]) -> RunResult:
     """One judged result from the parts of the same test run on several workers."""
-    return parts[0] if len(parts) == 1 else judged(merge.merge_parts(parts))
+    if len(parts) == 1:
+        return parts[0]
+    return judged(merge.merge_parts(parts, load=merge_load([p.load for p in parts])))
 
 
 def merge_by_test(results: Iterable[RunResult]) -> list[RunResult]:

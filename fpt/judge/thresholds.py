@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from fpt.config.thresholds import GROWTH_METRICS, Threshold, ThresholdOutcome, evaluate
+from fpt.evidence.loadtypes import VolumeEvidence
 from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.result import RunResult
 from fpt.judge.loadtypes import service_rss_growth, window_outcome
+
+
+def _unshown(vol: VolumeEvidence) -> str:
+    failed = next((s for s in vol.steps if s.seed_failures), None)
+    if failed is not None:
+        return (f"volume p90 growth not shown: seeding {failed.volume} failed for {failed.seed_failures} "
+                f"users, e.g. {failed.seed_error}")
+    return "volume p90 growth not shown (two volumes with a p90 each are needed)"
 
 
 def measure(r: RunResult, th: Threshold) -> ThresholdOutcome:
@@ -32,7 +41,7 @@ def measure(r: RunResult, th: Threshold) -> ThresholdOutcome:
         vol = r.load.volume
         growth = vol.growth(th.step) if vol is not None else None
         return evaluate(th, growth, "no volume run (seed_volume=)" if vol is None
-                        else vol.describe() if growth is None else "")
+                        else _unshown(vol) if growth is None else "")
     m: StepMetrics | None = r.metrics.steps.get(th.step) if th.step else r.metrics.flow
     if m is None or m.count == 0:
         what = f"step '{th.step}' never ran" if th.step else "no iteration completed"

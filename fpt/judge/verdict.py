@@ -15,8 +15,10 @@ that overlapped another user's; otherwise it is *no overlap* or *not checked*.
 from __future__ import annotations
 
 from fpt.evidence.findings import SWAP_KINDS, Finding
+from fpt.evidence.loadtypes import LoadEvidence
 from fpt.evidence.result import RunResult
-from fpt.judge.loadtypes import load_failures
+from fpt.judge.loadtypes import recovered, spike_kind, spike_passed, stress_kind
+from fpt.judge.outcome import Problem, ProblemKind, Status
 
 VERDICT_WORDS = {
     "fails_alone": "fails alone (a functional bug: it fails for one user with nobody else around)",
@@ -94,20 +96,6 @@ def examples(findings: list[Finding], n: int = 3) -> list[Finding]:
     return out
 
 
-def example_line(f: Finding) -> str:
-    """A finding's line with what reproduces it: request id, time, and masked values side by side."""
-    line = f.one_line()
-    ev = f.evidence
-    if ev.get("expected") and ev.get("found"):
-        fps = (ev.get("expected_fp") or [""] * len(ev["expected"]),
-               ev.get("found_fp") or [""] * len(ev["found"]))
-        pairs = [f"expected {e}{(' ' + ef) if ef else ''}, found {x}{(' ' + xf) if xf else ''}"
-                 for e, x, ef, xf in zip(ev["expected"], ev["found"], *fps, strict=False)]
-        line += f"; {'; '.join(pairs[:2])}"
-    where = [f"request {f.request_id}" if f.request_id else "", f"at {f.at:.2f}s"]
-    return f"{line} ({', '.join(w for w in where if w)})"
-
-
 SHORT_WORDS = {"fails_alone": "fails alone", "authorization": "authorization",
                "cache_shared_state": "cache/shared state", "concurrency": "concurrency"}
 """Verdict words short enough for the first line of a failure."""
@@ -139,41 +127,44 @@ def headline(r: RunResult) -> str:
     return ", ".join(parts)
 
 
-def failures(r: RunResult, *, thresholds: bool = True) -> list[str]:
-    """Readable reasons this run fails its checks (empty when it passes).
+def problems(r: RunResult, *, thresholds: bool = True) -> tuple[Problem, ...]:
+    """Why this run fails its checks (empty when it passes), in the order the reports show them.
 
     ``thresholds=False`` leaves the run's own thresholds out (the checklist judges them in
     its performance items, where a stress run's breaking point is expected).
     """
-    out = [t.detail for t in r.thresholds if not t.passed] if thresholds else []
-    for kind, n in sorted(r.findings.counts.items()):
-        shown = examples(r.findings.of(kind))
-        words = {f.verdict_kind for f in shown}
-        label = f" ({', '.join(sorted(words))})" if kind in (*SWAP_KINDS, "cross_user") else ""
-        users = len({f.user for f in r.findings.of(kind)})
-        kept = len(r.findings.of(kind))
-        seen_by = f", {users} users among the {kept} kept" if kept else ""
-        out.append(f"{n} {kind} finding{'s' if n != 1 else ''}{label}{seen_by}"
-                   + "".join(f"\n      e.g. {example_line(f)}" for f in shown))
+    out = [Problem(kind=ProblemKind.THRESHOLD, subject=t.expr) for t in r.thresholds if not t.passed] \
+        if thresholds else []
+    out.extend(Problem(kind=ProblemKind.FINDINGS, subject=kind, count=n)
+               for kind, n in sorted(r.findings.counts.items()))
     e = r.engine
     if e.cancelled:
-        out.append(f"{e.cancelled} iterations did not finish within the grace and were cancelled")
+        out.append(Problem(kind=ProblemKind.CANCELLED, count=e.cancelled))
     if r.abandoned:
-        out.append(f"{r.abandoned} iterations did not stop when cancelled and were abandoned (a flow that "
-                   "swallows cancellation: a bare except around an await)")
+        out.append(Problem(kind=ProblemKind.ABANDONED, count=r.abandoned))
     if e.crashed:
-        out.append(f"{e.crashed} iterations crashed inside fpt")
+        out.append(Problem(kind=ProblemKind.CRASHED, count=e.crashed))
     if e.started == 0:
-        out.append("no iteration started: nothing was tested")
+        out.append(Problem(kind=ProblemKind.NOTHING_STARTED))
     alone = r.evidence.alone
     if alone is not None and not alone.passed:
-        out.append("fails for one user alone (a functional bug, not a concurrency one): "
-                   + "; ".join(alone.failures[:3]))
-    probes = r.evidence.probes
-    if probes.allowed:
-        out.append(f"{probes.allowed} cross-user probes were answered 2xx without a refusal "
-                   "(declare the route in public_paths if any user may read it)")
+        out.append(Problem(kind=ProblemKind.FAILS_ALONE, count=len(alone.failures)))
+    if r.evidence.probes.allowed:
+        out.append(Problem(kind=ProblemKind.PROBES_ALLOWED, count=r.evidence.probes.allowed))
     if r.incomplete:
-        out.append("incomplete: part of the run is missing (a worker crashed or was interrupted)")
-    out.extend(load_failures(r.load))
+        out.append(Problem(kind=ProblemKind.INCOMPLETE))
+    out.extend(load_problems(r.load))
+    return tuple(out)
+
+
+def load_problems(load: LoadEvidence) -> list[Problem]:
+    """Why the run fails as a stress or spike test (empty when it does not, or was neither)."""
+    out = []
+    st = load.stress
+    if st is not None and st.broke and recovered(st) is not True:
+        out.append(Problem(kind=ProblemKind.STRESS, subject=str(stress_kind(st))))
+    sp = load.spike
+    if sp is not None and spike_passed(sp) is not True:
+        out.append(Problem(kind=ProblemKind.SPIKE, subject=str(spike_kind(sp)),
+                           status=Status.NOT_EVIDENCED if spike_passed(sp) is None else Status.FAILED))
     return out

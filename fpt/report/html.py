@@ -27,7 +27,10 @@ from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.result import RunResult
 from fpt.evidence.stats import failure_rows, step_stats
 from fpt.judge.dod import ITEMS, Checklist
-from fpt.judge.verdict import failures, swap_verdict
+from fpt.judge.outcome import ProblemKind
+from fpt.judge.verdict import problems, swap_verdict
+from fpt.report.continuity import continuity_view, phase_rows
+from fpt.report.problems import failures, problem_line
 
 PERCENTILES = (50, 90, 99)
 READBACK_STEP = "fpt.readback"  # the read-back's step (fpt.run.detectors.continuity.READBACK_STEP)
@@ -64,7 +67,7 @@ def _whole_seconds(axes: Sequence[Any]) -> None:
 
 def _readback_start(r: RunResult) -> float | None:
     """Run second the read-back began (the end of the last load phase), None without one."""
-    phases = (r.continuity or {}).get("phases", {})
+    phases = phase_rows(r)
     ends = [p.get("end", 0.0) for p in phases.values()]
     return max(ends) if ends else None
 
@@ -82,7 +85,7 @@ def _load_seconds(r: RunResult) -> list[int]:
 
 def _mark_events(r: RunResult, axes: Sequence[Any], label_ax: Any) -> None:
     """Scale phases as shaded bands, events as lines, labelled above the top panel (off the data)."""
-    c = r.continuity or {}
+    c = continuity_view(r)
     for name, ph in c.get("phases", {}).items():
         if name.startswith("during") and "start" in ph and "end" in ph:
             for ax in axes:
@@ -185,7 +188,7 @@ def latency_plot(r: RunResult) -> str:
         ax.set_ylim(bottom=0)
         ax.tick_params(labelsize=7)
         # Scale phases shaded here too; their labels stay on the load plot.
-        for name, ph in (r.continuity or {}).get("phases", {}).items():
+        for name, ph in phase_rows(r).items():
             if name.startswith("during"):
                 ax.axvspan(ph["start"], ph["end"], color=EVENT_COLOUR, alpha=0.10, linewidth=0)
         if n % cols == 0:
@@ -365,9 +368,11 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
              "why": ", ".join(f"{k} {v}" for k, v in {**x["errors"], **x["statuses"]}.items()),
              **{k: _ms(x[f"{k}_ms"]) for k in ("p50", "p90", "p95", "p99", "max")},
              "rate": f"{x['throughput_per_s']:.1f}"} for x in step_stats(r)]
-    failing = failures(r)
+    found = problems(r)
+    # the thresholds have a table of their own
+    failing = [problem_line(r, p) for p in found if p.kind is not ProblemKind.THRESHOLD]
     e = r.engine
-    c = r.continuity or {}
+    c = continuity_view(r)
     params = [
         ("flow", r.flow), ("profile", r.profile), ("target", redact_url(r.target)), ("shape", r.shape),
         ("arrivals", r.arrivals), ("users", str(r.users)), ("seed", str(r.seed)),
@@ -376,16 +381,16 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
         ("iterations", f"{e.started} started, {e.dropped} dropped, {e.cancelled} cancelled"),
         ("in flight", f"{peak_text(r)}, mean {e.mean_inflight:.2f}"),
         ("overlap", f"{r.evidence.inspected_overlap_pairs} checked pairs of different users' answers "
-                    f"in flight together" + (" (counted within each worker)" if "," in r.worker else "")),
+                    f"in flight together" + (" (counted within each worker)" if r.workers > 1 else "")),
         ("checks", ", ".join(r.evidence.checks) or "none"),
         ("worker", r.worker),
     ]
     rb = c.get("readback")
     return {
-        "anchor": f"run-{n}", "name": r.name, "passed": not failing,
-        "headline": headline(r) if failing else "all checks passed",
+        "anchor": f"run-{n}", "name": r.name, "passed": not found,
+        "headline": headline(r) if found else "all checks passed",
         "params": [params[i:i + 3] for i in range(0, len(params), 3)],
-        "failing": [f for f in failing if f not in {t.detail for t in r.thresholds}],
+        "failing": failing,
         "verdict": swap_verdict(r), "rows": rows,
         "thresholds": [{"detail": t.detail, "passed": t.passed} for t in r.thresholds],
         "load_plot": load_plot(r) if r.metrics.series else "",

@@ -9,9 +9,12 @@ from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.progress import Progress
 from fpt.evidence.result import RunResult
 from fpt.judge.dod import Checklist
-from fpt.judge.loadtypes import load_lines
-from fpt.judge.verdict import failures, swap_verdict
+from fpt.judge.outcome import ProblemKind, Status
+from fpt.judge.verdict import problems, swap_verdict
+from fpt.report.continuity import continuity_view
 from fpt.report.hunting import hunt_lines  # data-swap hunting: arrivals, unevidenced steps, detectors
+from fpt.report.loadtypes import load_lines
+from fpt.report.problems import problem_line
 
 COLUMNS = ("step", "count", "err %", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "rate /s")
 LEGEND = ("(flow) = whole iterations of the flow; (requests) = every HTTP request, in steps or not; "
@@ -39,10 +42,8 @@ def _table(rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> list[st
 def run_summary(r: RunResult) -> list[str]:
     """Header line, per-step table (ms) and engine figures of one run."""
     e = r.engine
-    workers = r.worker.count(",") + 1
-    # Labels are fpt's own: ``shard2`` / ``shard2:gw0`` from fpt merge, ``gw0`` from xdist.
-    kind = "shards' processes" if r.worker.startswith("shard") else "xdist workers"
-    merged = f" merged from {workers} {kind} ({r.worker})" if workers > 1 else ""
+    kind = "shards' processes" if r.sharded else "xdist workers"
+    merged = f" merged from {r.workers} {kind} ({r.worker})" if r.workers > 1 else ""
     lines = [
         f"{r.name} — flow {r.flow} [{r.profile}] target {r.target}{merged}",
         f"  rate {r.achieved_rate:.2f}/s achieved of {r.target_rate:.2f}/s ({r.shape}, {r.arrivals}), "
@@ -71,9 +72,9 @@ def run_summary(r: RunResult) -> list[str]:
     lines.extend("  " + x for x in coverage_lines(r.coverage))
     for t in r.thresholds:
         lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
-    for f in failures(r):
-        if not f.endswith(("ok", "FAILED")) and "not evidenced" not in f:
-            lines.append(f"  FAIL {f}")
+    # Thresholds are shown above; a check that could show nothing is not a failure line.
+    lines.extend(f"  FAIL {problem_line(r, p)}" for p in problems(r)
+                 if p.kind is not ProblemKind.THRESHOLD and p.status is Status.FAILED)
     return lines
 
 
@@ -96,7 +97,7 @@ def failure_lines(r: RunResult, top: int = 5) -> list[str]:
 def peak_text(r: RunResult) -> str:
     """Peak in-flight iterations; for a run merged from xdist workers, honest bounds."""
     e = r.engine
-    if e.peak_inflight_sum and "," in r.worker:
+    if e.peak_inflight_sum and r.workers > 1:
         return (f"peak between {e.peak_inflight} and {e.peak_inflight_sum} (largest worker's peak; "
                 f"sum of the workers' peaks, which need not coincide)")
     return f"peak {e.peak_inflight}"
@@ -111,8 +112,8 @@ def swap_line(r: RunResult) -> str:
     p = ev.probes
     probes = (f"; probes {p.tried} tried / {p.denied} refused / {p.unproven} unproven / "
               f"{p.allowed} allowed / {p.leaked} leaked / {p.errors} errors" if p.enabled else "")
-    kind = "shard's process, never across shards" if r.worker.startswith("shard") else "xdist worker"
-    within = f" (counted within each {kind})" if "," in r.worker else ""
+    kind = "shard's process, never across shards" if r.sharded else "xdist worker"
+    within = f" (counted within each {kind})" if r.workers > 1 else ""
     basis = (f"{', '.join(ev.checks) or 'no checks'}; {ev.inspected} checked answers, "
              f"{ev.inspected_overlap_pairs} overlapping pairs of different users{within}{probes}")
     if kinds:
@@ -124,7 +125,7 @@ def swap_line(r: RunResult) -> str:
 
 def scaling_lines(r: RunResult) -> list[str]:
     """Scale events (did they work, did they move traffic) and p90 / errors per phase."""
-    c = r.continuity
+    c = continuity_view(r)
     if not c:
         return []
     out = []

@@ -47,7 +47,7 @@ OK = frozenset(range(200, 300))
 REFUSED = frozenset({403})
 #: identity fields whose values prove whose an answer is
 OWNER_FIELDS = ("canary", "email", "member_id")
-_STATE = "fpt.openapi"
+_STATE = "fpt.run.openapi"
 
 Auth = Callable[[User], Awaitable[Any]]
 

@@ -519,8 +519,8 @@ class Run:
                 owners = {u.index: u for u in self.users if u is not None}
                 readback = await read_back(list(self.ctx.writes), owners, self.ctx,
                                            budget=max(cfg.grace, 1.0), not_kept=self.ctx.writes_dropped)
-                continuity = self.timeline.continuity(
-                    cfg, self.ctx.metrics, self.watch, readback, self.ctx.findings.counts["session"])
+                continuity = self.timeline.evidence(cfg, self.watch, readback,
+                                                    self.ctx.findings.counts["session"])
             if self.ctx.reasks:
                 # Leaks are named only after the same request was asked again alone: nothing in flight.
                 if self.hunter is not None:

@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter, defaultdict
-from typing import Any
 
 import httpx
 
 from fpt.config.redact import url as redact_url
-from fpt.evidence.metrics import StepMetrics
 from fpt.run.bounds import finish_within
 from fpt.run.detectors.canary import carries
 from fpt.run.user import LedgerEntry, RunContext, User
@@ -137,34 +135,3 @@ async def read_back(entries: list[LedgerEntry], users: dict[int, User], ctx: Run
     cancelled, _ = await finish_within([asyncio.ensure_future(one(e)) for e in entries], budget)
     counts["skipped"] += cancelled
     return counts
-
-
-QUIET = 0.5
-"""Seconds a replica must stay silent, while others still answer, to count as drained."""
-
-
-def moved_traffic(watch: SessionWatch, at: float, until: float, kind: str) -> tuple[bool, str]:
-    """Did the event at ``at`` move traffic before ``until`` (the next event or the run's end)?
-
-    A scale-out moved traffic when a replica that had never answered answers after
-    the event; a scale-in when a replica that answered before the event falls
-    silent while the others go on answering.
-    """
-    if not watch.first_seen:
-        return False, "no response named its replica (is the served-by header set?)"
-    if kind == "out":
-        new = sorted(r for r, t in watch.first_seen.items() if at <= t < until)
-        return (bool(new), f"new replicas served users: {', '.join(new)}" if new
-                else "no user reached a new replica")
-    end = min(until, watch.last_any)
-    gone = sorted(r for r, t in watch.first_seen.items()
-                  if t < at and watch.last_seen[r] + QUIET <= end and watch.last_seen[r] >= at - 5)
-    return (bool(gone), f"drained replicas: {', '.join(gone)}" if gone
-            else "no user's replica was drained")
-
-
-def phase_stats(m: StepMetrics, seconds: float) -> dict[str, Any]:
-    """p50/p90 (ms), error rate, iterations and throughput of one phase."""
-    return {"p50_ms": m.hist.percentile(50) / 1000, "p90_ms": m.hist.percentile(90) / 1000,
-            "error_rate": m.error_rate, "iterations": m.count,
-            "throughput": m.count / seconds if seconds > 0 else 0.0, "seconds": round(seconds, 3)}

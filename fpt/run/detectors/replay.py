@@ -38,6 +38,7 @@ import random
 import re
 import time
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
@@ -203,60 +204,18 @@ class Hunter:
                      content: bytes, step: str, shared: bool = False) -> None:
         """Repeat the owner's request as another user and with no credentials; judge both answers."""
         rec = self.ctx.recorder
-        counts = rec.replay
-        rec.bump(counts, "tried")
+        rec.bump(rec.replay, "tried")
         rec.bump(rec.replay_methods, method)
-        path = url.path
-        shown = redact_url(path)
-        who: str | None = None
-        seen_as_other: list[str] = []
-        with_own = False
+        shown = redact_url(url.path)
         other = self._other(owner)
         creds = last_credentials(self.ctx, other)
-        if other is None or creds is None or not await self._control(other, creds):
-            rec.bump(counts, "unproven")
-        else:
-            who = other.identity.label
-            try:
-                r = await _client(other).raw(method, url, headers={**headers, **creds},
-                                         content=content or None)
-            except httpx.HTTPError:
-                rec.bump(counts, "errors")
-            else:
-                seen_as_other = self._leak(owner, other.identity, r.content)
-                with_own = bool(seen_as_other) and bool(owner_data(other.identity, r.content))
-                if seen_as_other:
-                    rec.bump(counts, "shared" if shared else "leaked")
-                elif r.status_code in DENIED:
-                    # Refused to the owner too (deleted, expired: a DELETE replayed after the owner's own)
-                    # proves nothing about authorization.
-                    rec.bump(counts, "denied" if await self._owner_reads(owner, url) else "unproven")
-                elif r.status_code >= 500:
-                    rec.bump(counts, "errors")
-                elif 200 <= r.status_code < 300:
-                    rec.bump(counts, "public" if self._public_path(path) else "own")
-                else:
-                    rec.bump(counts, "inconclusive")
-        rec.bump(counts, "anon_tried")
-        seen_as_nobody: list[str] = []
-        try:
-            r = await _client(owner).raw(method, url, headers=headers,
-                                     content=content or None)
-        except httpx.HTTPError:
-            rec.bump(counts, "anon_errors")
-        else:
-            seen_as_nobody = self._leak(owner, None, r.content)
-            if seen_as_nobody:
-                rec.bump(counts, "anon_shared" if shared else "anon_leaked")
-            elif r.status_code >= 500:
-                rec.bump(counts, "anon_errors")
-            elif r.status_code in DENIED:
-                rec.bump(counts, "anon_denied")
-            else:
-                rec.bump(counts, "anon_open")
+        who = other.identity.label if other is not None else None
+        seen_as_other, with_own = await self._as_other(owner, other, creds, method, url, headers, content,
+                                                       shared)
+        seen_as_nobody = await self._as_nobody(owner, method, url, headers, content, shared)
         if shared or not (seen_as_other or seen_as_nobody):
             return
-        label = _whose(owner, seen_as_other or seen_as_nobody)
+        label = (seen_as_other or seen_as_nobody).whose
         if not with_own and not (seen_as_other and seen_as_nobody):
             # A read of the owner's object is refused or allowed every time; asked once more, an answer
             # that no longer holds the owner's data came from a request it overlapped (concurrency).
@@ -269,10 +228,11 @@ class Hunter:
             except httpx.HTTPError:
                 confirmed = True
             if not confirmed:
-                self._find("data_swap", f"{label}'s {method} {shown} replayed as {who or 'nobody'} answered "
-                           f"once with {label}'s data, not when asked again (concurrency)",
-                           (who if seen_as_other else "anonymous") or "", label, method, shown, step,
-                           seen_as_other or seen_as_nobody, concurrent=True)
+                as_whom = who if seen_as_other else None  # the leak seen without credentials: as nobody
+                self._find("data_swap", f"{label}'s {method} {shown} replayed as {as_whom or 'nobody'} "
+                           f"answered once with {label}'s data, not when asked again (concurrency)",
+                           as_whom or "anonymous", label, method, shown, step,
+                           (seen_as_other or seen_as_nobody).found, concurrent=True)
                 return
         # Asked again alone after the load (fpt.run.detectors.attribution): as the other user if it saw the
         # owner's data, else as nobody.
@@ -282,30 +242,84 @@ class Hunter:
             # The answer does not depend on who asks: a cache or state kept without the user.
             self._find("data_swap", f"{method} {shown} answered {who} and a request without credentials "
                        f"with {label}'s data (replayed; cache or shared state)", who or "", label,
-                       method, shown, step, seen_as_other, concurrent=False, reask=(*asked, label))
+                       method, shown, step, seen_as_other.found, concurrent=False, reask=(*asked, label))
         elif with_own:
             # The URL answers per user (it held the other user's own data too) and mixed the owner's
             # in: a listing or state that leaks, not a read of the owner's object.
             self._find("data_swap", f"{method} {shown} replayed as {who} answered with {who}'s data and "
-                       f"{label}'s", who or "", label, method, shown, step, seen_as_other, concurrent=False,
-                       reask=(*asked, label))
+                       f"{label}'s", who or "", label, method, shown, step, seen_as_other.found,
+                       concurrent=False, reask=(*asked, label))
         elif seen_as_other:
             self._find("cross_user", f"{label}'s {method} {shown} replayed with {who}'s credentials "
-                       f"answered with {label}'s data", who or "", label, method, shown, step, seen_as_other,
-                       reask=(*asked, label))
+                       f"answered with {label}'s data", who or "", label, method, shown, step,
+                       seen_as_other.found, reask=(*asked, label))
         else:
             self._find("cross_user", f"{label}'s {method} {shown} replayed without credentials answered "
-                       f"with {label}'s data", "anonymous", label, method, shown, step, seen_as_nobody,
+                       f"with {label}'s data", "anonymous", label, method, shown, step, seen_as_nobody.found,
                        reask=(*asked, label))
 
-    def _leak(self, owner: User, viewer: Identity | None, body: bytes) -> list[str]:
+    async def _as_other(self, owner: User, other: User | None, creds: dict[str, str] | None, method: str,
+                        url: httpx.URL, headers: dict[str, str], content: bytes, shared: bool
+                        ) -> tuple[Leak, bool]:
+        """The owner's request replayed with another user's working credentials, counted: what leaked,
+        and whether the answer held that user's own data too."""
+        rec = self.ctx.recorder
+        counts = rec.replay
+        if other is None or creds is None or not await self._control(other, creds):
+            rec.bump(counts, "unproven")
+            return NO_LEAK, False
+        try:
+            r = await _client(other).raw(method, url, headers={**headers, **creds}, content=content or None)
+        except httpx.HTTPError:
+            rec.bump(counts, "errors")
+            return NO_LEAK, False
+        seen = self._leak(owner, other.identity, r.content)
+        if seen:
+            rec.bump(counts, "shared" if shared else "leaked")
+            return seen, bool(owner_data(other.identity, r.content))
+        if r.status_code in DENIED:
+            # Refused to the owner too (deleted, expired: a DELETE replayed after the owner's own)
+            # proves nothing about authorization.
+            rec.bump(counts, "denied" if await self._owner_reads(owner, url) else "unproven")
+        elif r.status_code >= 500:
+            rec.bump(counts, "errors")
+        elif 200 <= r.status_code < 300:
+            rec.bump(counts, "public" if self._public_path(url.path) else "own")
+        else:
+            rec.bump(counts, "inconclusive")
+        return NO_LEAK, False
+
+    async def _as_nobody(self, owner: User, method: str, url: httpx.URL, headers: dict[str, str],
+                         content: bytes, shared: bool) -> Leak:
+        """The owner's request replayed without credentials, counted: what leaked."""
+        rec = self.ctx.recorder
+        counts = rec.replay
+        rec.bump(counts, "anon_tried")
+        try:
+            r = await _client(owner).raw(method, url, headers=headers, content=content or None)
+        except httpx.HTTPError:
+            rec.bump(counts, "anon_errors")
+            return NO_LEAK
+        seen = self._leak(owner, None, r.content)
+        if seen:
+            rec.bump(counts, "anon_shared" if shared else "anon_leaked")
+        elif r.status_code >= 500:
+            rec.bump(counts, "anon_errors")
+        elif r.status_code in DENIED:
+            rec.bump(counts, "anon_denied")
+        else:
+            rec.bump(counts, "anon_open")
+        return seen
+
+    def _leak(self, owner: User, viewer: Identity | None, body: bytes) -> Leak:
         """The owner's data in ``body`` (or any canary but the viewer's): what a viewer must never get."""
         found = owner_data(owner.identity, body)
+        if found:
+            return Leak(found=tuple(found), whose=owner.identity.label)
         mine = viewer.canary if viewer is not None else None
-        if not found:
-            found = [f"canary of {self.ctx.owners.owner_of(c) or 'unknown'}" for c in
-                     dict.fromkeys(find_canaries(body)) if c != mine]
-        return found
+        others = [self.ctx.owners.owner_of(c) or "unknown"
+                  for c in dict.fromkeys(find_canaries(body)) if c != mine]
+        return Leak(found=tuple(f"canary of {o}" for o in others), whose=others[0]) if others else NO_LEAK
 
     async def cache_probe(self, owner: User, request: httpx.Request, response: httpx.Response, step: str,
                           shared: bool = False) -> None:
@@ -325,7 +339,7 @@ class Hunter:
         except httpx.HTTPError:
             rec.bump(counts, "errors")
             return
-        found = self._leak(owner, other.identity, r.content) if r.status_code < 500 else []
+        found = self._leak(owner, other.identity, r.content) if r.status_code < 500 else NO_LEAK
         path = request.url.path
         if not found:
             rec.bump(counts, "errors" if r.status_code >= 500 else "clean")
@@ -334,7 +348,7 @@ class Hunter:
             rec.bump(counts, "shared")
             return
         rec.bump(counts, "leaked")
-        who, label = other.identity.label, _whose(owner, found)
+        who, label = other.identity.label, found.whose
         # Asked again at once: a cache answers the same; state swapped by an overlapping request does not.
         try:
             r2 = await _client(other).raw("GET", request.url, headers=creds)
@@ -346,13 +360,13 @@ class Hunter:
             "once, under concurrency; not when asked again"
         self._find("data_swap", f"GET {redact_url(path)} asked by {who} right after {label} answered "
                    f"with {label}'s data ({why})", who, label, "GET",
-                   redact_url(path), step, found, concurrent=concurrent,
+                   redact_url(path), step, found.found, concurrent=concurrent,
                    reask=(other, httpx.Request("GET", request.url, headers=creds), label),
                    extra={"cache_control": r.headers.get("cache-control", ""),
                           "age": r.headers.get("age", ""), "detector": "cache_probe"})
 
     def _find(self, kind: str, message: str, user: str, other: str, method: str, path: str, step: str,
-              found: list[str], *, concurrent: bool | None = None,
+              found: tuple[str, ...], *, concurrent: bool | None = None,
               extra: dict[str, Any] | None = None,
               reask: tuple[User, httpx.Request, str] | None = None) -> None:
         """A finding of the harness (not of the users' own iterations, which stay as they ended)."""
@@ -360,16 +374,26 @@ class Hunter:
         finding = Finding(kind=kind, message=message, flow=ctx.flow, step=step, user=user,
                           other_user=other, method=method, path=path, at=round(ctx.now(), 3),
                           phase=ctx.phase, concurrent=concurrent,
-                          evidence={"owner_data": found, **(extra or {"detector": "replay"})})
+                          evidence={"owner_data": list(found), **(extra or {"detector": "replay"})})
         ctx.findings.add(finding)
         if reask is not None:
             note(ctx, finding, reask[0], reask[1], reask[2])
 
 
-def _whose(owner: User, found: list[str]) -> str:
-    """Whose data ``found`` (from :meth:`Hunter._leak`) is: the owner's, or the named canary's."""
-    first = found[0] if found else "canary"
-    return owner.identity.label if first in ("canary", *OWNER_VALUES) else first.removeprefix("canary of ")
+@dataclass(frozen=True)
+class Leak:
+    """What a body held that its viewer must never get, and whose it is: the owner's own values
+    (``found`` names the fields), or other users' canaries (``canary of user#3``: ``whose`` is
+    the first of them)."""
+
+    found: tuple[str, ...] = ()
+    whose: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.found)
+
+
+NO_LEAK = Leak()
 
 
 def _client(user: User) -> UserClient:
