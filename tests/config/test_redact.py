@@ -17,7 +17,7 @@ import pytest
 
 from fpt.config import redact
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

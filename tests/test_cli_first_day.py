@@ -9,8 +9,9 @@ import sys
 import httpx
 import pytest
 
-from fpt import cli, dod
+from fpt import cli
 from fpt.demo.server import free_port
+from fpt.judge import dod
 from fpt.judge.dod import evaluate
 from fpt.report.terminal import checklist_lines
 
