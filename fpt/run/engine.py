@@ -14,6 +14,7 @@ import contextlib
 import gc
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from enum import StrEnum
 
 from fpt.config.errors import EngineError
 from fpt.config.hist import Histogram
@@ -65,6 +66,14 @@ class _QuietGc:
     saved: tuple[int, int, int] = (0, 0, 0)
 
 
+class Drop(StrEnum):
+    """Why a due iteration did not start."""
+
+    LATE = "late"
+    NO_USER = "no_user"
+    CAP = "cap"
+
+
 class LoadEngine:
     """Run ``work`` for each due time of a schedule with a bounded set of users."""
 
@@ -96,7 +105,8 @@ class LoadEngine:
         idle = deque(range(self.users))
         tasks: set[asyncio.Task[None]] = set()
         lateness = Histogram()
-        planned = dropped_no_user = dropped_cap = dropped_late = crashed = overlapped = peak = 0
+        planned = crashed = overlapped = peak = 0
+        drops = dict.fromkeys(Drop, 0)
         skip_to = getattr(due_times, "skip_to", None)
         area = 0.0
         t0 = loop.time()
@@ -137,20 +147,14 @@ class LoadEngine:
                         stopped_at = now - t0
                         break
                     planned += 1
-                    if now - due > LATE_LIMIT:
-                        # Far behind (a blocked loop, an absurd rate): drop what is overdue at once
-                        # rather than start it late or walk every past-due time.
-                        dropped_late += 1
-                        if skip_to is not None:
+                    drop = self._refused(now - due, bool(idle))
+                    if drop is not None:
+                        drops[drop] += 1
+                        if drop is Drop.LATE and skip_to is not None:
+                            # Far behind: what else is overdue is dropped at once, not walked.
                             passed = skip_to(now - t0)
                             planned += passed
-                            dropped_late += passed
-                        continue
-                    if not idle:
-                        dropped_no_user += 1
-                        continue
-                    if self.inflight >= self.cap:
-                        dropped_cap += 1
+                            drops[drop] += passed
                         continue
                     lateness.record((now - due) * 1e6)  # start lateness: of iterations that started
                     account(now)
@@ -175,11 +179,25 @@ class LoadEngine:
         window = (stopped_at if stopped_at is not None else duration) or 1e-9
         return EngineStats(
             planned=planned, started=self.started, completed=self.completed, crashed=crashed,
-            dropped_no_user=dropped_no_user, dropped_cap=dropped_cap, cancelled=cancelled,
-            dropped_late=dropped_late, window=window, elapsed=elapsed, peak_inflight=peak,
+            dropped_no_user=drops[Drop.NO_USER], dropped_cap=drops[Drop.CAP], cancelled=cancelled,
+            dropped_late=drops[Drop.LATE], window=window, elapsed=elapsed, peak_inflight=peak,
             mean_inflight=area / elapsed if elapsed > 0 else 0.0, overlapped_starts=overlapped,
             lateness=lateness, stopped_at=stopped_at,
         )
+
+    def _refused(self, late_by: float, user_idle: bool) -> Drop | None:
+        """Why an iteration due now is dropped, never delayed (None: it starts).
+
+        Far behind (a blocked loop, an absurd rate), what is overdue is dropped rather than
+        started late; with no idle user or at the in-flight cap, it is dropped too.
+        """
+        if late_by > LATE_LIMIT:
+            return Drop.LATE
+        if not user_idle:
+            return Drop.NO_USER
+        if self.inflight >= self.cap:
+            return Drop.CAP
+        return None
 
     async def _sleep_until(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         delay = due - loop.time() - self.spin

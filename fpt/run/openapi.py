@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -557,13 +557,39 @@ def plan(doc: Mapping[str, Any], overrides: Overrides | None = None) -> Plan:
     excluded = _selected(ops, overrides.exclude, "exclude", "exclude")
     public = _selected(ops, overrides.public, "public", "public")
     shared = _selected(ops, overrides.shared, "shared", "shared")
+    _check_params(overrides, by_id)
+    creates, declared = _creates(ops, excluded, by_id)
+    skipped: list[Skipped] = []
+    planned: list[Planned] = []
+    for op in ops:
+        kind = _kind(op)
+        if op.op_id not in creates and kind == OpKind.CREATE:
+            kind = OpKind.ACTION
+        given = _given(op, overrides)
+        step = _skipped(op, kind, excluded) or _bound(op, kind, given, creates, declared, by_id)
+        if isinstance(step, Skipped):
+            skipped.append(step)
+        else:
+            planned.append(step)
+    return Plan(title=str((doc.get("info") or {}).get("title", "")), planned=tuple(planned),
+                skipped=tuple(skipped),
+                public_paths=tuple(by_id[i].path_regex() for i in by_id if i in public),
+                shared_paths=tuple(by_id[i].path_regex() for i in by_id if i in shared),
+                order=tuple(o.op_id for o in ops))
+
+
+def _check_params(overrides: Overrides, by_id: Mapping[str, Operation]) -> None:
+    """A squad's ``params`` name parameters, or ``operationId.name`` of an operation of the document."""
     for name in overrides.params:
         if "." in name and name.split(".", 1)[0] not in by_id:
             raise ConfigError("params", name, "be a parameter name, or 'operationId.name' of an operation "
                               "of the document")
-    skipped: list[Skipped] = []
-    planned: list[Planned] = []
-    creates: dict[str, str] = {}   # op_id -> id field
+
+
+def _creates(ops: Sequence[Operation], excluded: Collection[str], by_id: Mapping[str, Operation]
+             ) -> tuple[dict[str, str], dict[str, list[Link]]]:
+    """The operations that create a resource (op_id -> its id field), and the links they declare."""
+    creates: dict[str, str] = {}
     declared: dict[str, list[Link]] = {}
     for op in ops:
         if op.op_id in excluded or AUTH_PATH.search(op.path) or op.method not in ("GET", "POST", "PUT",
@@ -576,55 +602,54 @@ def plan(doc: Mapping[str, Any], overrides: Overrides | None = None) -> Plan:
                 creates[op.op_id] = id_field
             for target, link in found:
                 declared.setdefault(target, []).append(link)
-    for op in ops:
-        kind = _kind(op)
-        if op.op_id not in creates and kind == OpKind.CREATE:
-            kind = OpKind.ACTION
-        given = {**{k: v for k, v in overrides.params.items() if "." not in k},
-                 **{k.split(".", 1)[1]: v for k, v in overrides.params.items()
-                    if k.startswith(op.op_id + ".")},
-                 **dict(op.x_fpt.get("params") or {})}
-        if op.op_id in excluded:
-            why = op.x_fpt.get("exclude")
-            skipped.append(Skipped(op=op, kind=kind, reason=SkipReason.EXCLUDED,
-                                   detail=why if isinstance(why, str) else ""))
-            continue
-        if AUTH_PATH.search(op.path):
-            skipped.append(Skipped(op=op, kind=kind, reason=SkipReason.AUTH))
-            continue
-        body = _body_problem(op)
-        if body is not None:
-            skipped.append(Skipped(op=op, kind=kind, reason=body[0], detail=body[1]))
-            continue
-        links: list[Link] = []
-        create = ""
-        unbound = [p for p in op.path_params if p.name not in given and not _identity_value(p.name)]
-        if unbound:
-            links = [lk for lk in declared.get(op.op_id, []) if lk.create in creates]
-            if not links:
-                for cid, id_field in creates.items():
-                    if cid != op.op_id:
-                        links = _inferred_link(op, by_id[cid], id_field)
-                        if links:
-                            break
-            create = links[0].create if links else ""
-            missing = [p.name for p in unbound if p.name not in {lk.param for lk in links}]
-            if missing:
-                skipped.append(Skipped(op=op, kind=kind, reason=SkipReason.NO_PARAMETER, detail=missing[0]))
-                continue
-            if kind == OpKind.LIST or kind == OpKind.CREATE:  # a sub-collection of one resource
-                kind = OpKind.READ if kind == OpKind.LIST else OpKind.ACTION
-        missing_hdr = [p.name for p in op.params if p.where in ("header", "cookie") and p.required
-                       and p.name.lower() in CREDENTIAL_HEADERS]
-        if missing_hdr:  # the auth function sets these: not generated, not a reason to skip
-            pass
-        planned.append(Planned(op=op, kind=kind, create=create, links=tuple(links),
-                               id_field=creates.get(op.op_id, ""), given=given))
-    return Plan(title=str((doc.get("info") or {}).get("title", "")), planned=tuple(planned),
-                skipped=tuple(skipped),
-                public_paths=tuple(by_id[i].path_regex() for i in by_id if i in public),
-                shared_paths=tuple(by_id[i].path_regex() for i in by_id if i in shared),
-                order=tuple(o.op_id for o in ops))
+    return creates, declared
+
+
+def _given(op: Operation, overrides: Overrides) -> dict[str, Any]:
+    """Parameter values the squad gave: for every operation, for this one, and in its ``x-fpt``."""
+    return {**{k: v for k, v in overrides.params.items() if "." not in k},
+            **{k.split(".", 1)[1]: v for k, v in overrides.params.items() if k.startswith(op.op_id + ".")},
+            **dict(op.x_fpt.get("params") or {})}
+
+
+def _skipped(op: Operation, kind: OpKind, excluded: Collection[str]) -> Skipped | None:
+    """Why ``op`` is not called at all: excluded by the squad, a sign-in route, a body fpt cannot build."""
+    if op.op_id in excluded:
+        why = op.x_fpt.get("exclude")
+        return Skipped(op=op, kind=kind, reason=SkipReason.EXCLUDED,
+                       detail=why if isinstance(why, str) else "")
+    if AUTH_PATH.search(op.path):
+        return Skipped(op=op, kind=kind, reason=SkipReason.AUTH)
+    body = _body_problem(op)
+    if body is not None:
+        return Skipped(op=op, kind=kind, reason=body[0], detail=body[1])
+    return None
+
+
+def _bound(op: Operation, kind: OpKind, given: dict[str, Any], creates: Mapping[str, str],
+           declared: Mapping[str, list[Link]], by_id: Mapping[str, Operation]) -> Planned | Skipped:
+    """``op`` with its path parameters bound to the ids the user created (declared links first, then
+    inferred ones), or skipped naming the parameter nothing can fill."""
+    links: list[Link] = []
+    create = ""
+    unbound = [p for p in op.path_params if p.name not in given and not _identity_value(p.name)]
+    if unbound:
+        links = [lk for lk in declared.get(op.op_id, []) if lk.create in creates]
+        if not links:
+            for cid, id_field in creates.items():
+                if cid != op.op_id:
+                    links = _inferred_link(op, by_id[cid], id_field)
+                    if links:
+                        break
+        create = links[0].create if links else ""
+        missing = [p.name for p in unbound if p.name not in {lk.param for lk in links}]
+        if missing:
+            return Skipped(op=op, kind=kind, reason=SkipReason.NO_PARAMETER, detail=missing[0])
+        if kind == OpKind.LIST or kind == OpKind.CREATE:  # a sub-collection of one resource
+            kind = OpKind.READ if kind == OpKind.LIST else OpKind.ACTION
+    # Required credential headers or cookies are left to the auth function: not generated, not skipped.
+    return Planned(op=op, kind=kind, create=create, links=tuple(links), id_field=creates.get(op.op_id, ""),
+                   given=given)
 
 
 def _body_problem(op: Operation) -> tuple[SkipReason, str] | None:
