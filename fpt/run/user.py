@@ -696,11 +696,11 @@ class _Step:
 
 
 class User:
+    """One virtual user: a synthetic identity with its own client, state and ledger."""
+
     #: set when an iteration of this user refused to stop and was abandoned: its requests
     #: then wait forever instead of reaching the service (fpt.run.bounds)
     parked = False
-
-    """One virtual user: a synthetic identity with its own client, state and ledger."""
 
     def __init__(self, identity: Identity, ctx: RunContext, **client_kwargs: Any) -> None:
         self.identity = identity
