@@ -97,7 +97,7 @@ class ScanEvidence:
                             streamed=self.streamed + o.streamed, shared=self.shared + o.shared)
 
 
-PROBE_OUTCOMES = ("denied", "unproven", "allowed", "public", "leaked", "errors", "inconclusive")
+PROBE_OUTCOMES = ("denied", "unproven", "allowed", "public", "shared", "leaked", "errors", "inconclusive")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,9 +109,12 @@ class ProbeEvidence:
     - ``unproven``: the control failed or could not be made (no successful request to
       copy credentials from), or the owner no longer reads the object either (deleted,
       expired): the probe proves nothing;
-    - ``allowed``: 2xx without the owner's data (fails unless the route is public);
-    - ``public``: 2xx on a route declared public;
-    - ``leaked``: the answer carried the owner's data;
+    - ``allowed``: 2xx without the owner's data: unproven (a soft refusal, an empty answer, the
+      prober's own view), shown and never a leak nor a refusal;
+    - ``public`` / ``shared``: 2xx, or the owner's data, on a route declared in ``public_paths``
+      / ``shared_paths``;
+    - ``leaked``: the answer carried the owner's data (not what the prober itself sent: an echo
+      of the URL or body proves nothing);
     - ``errors``: 5xx or a transport error (not evidence either way);
     - ``inconclusive``: any other status (3xx, other 4xx).
     """
@@ -123,6 +126,7 @@ class ProbeEvidence:
     unproven: int = 0
     allowed: int = 0
     public: int = 0
+    shared: int = 0
     leaked: int = 0
     errors: int = 0
     inconclusive: int = 0

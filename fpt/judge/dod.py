@@ -360,10 +360,6 @@ def _negative(results: Sequence[RunResult]) -> ItemOutcome:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
                            detail=f"{leaked} of {p.tried + rp.tried + rp.anon_tried} cross-user attempts "
                                   "(probes and replays) got the owner's data (authorization: BOLA/IDOR)")
-    if p.allowed:
-        return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
-                           detail=f"{p.allowed} of {p.tried} cross-user attempts were answered 2xx, not "
-                                  "refused (declare public routes in public_paths)")
     if not p.denied and rp.denied:
         return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                            detail=f"{rp.denied} of {rp.tried} requests replayed as another user refused with "
@@ -372,12 +368,14 @@ def _negative(results: Sequence[RunResult]) -> ItemOutcome:
     if not p.denied:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                            detail=f"no cross-user attempt was refused with working credentials "
-                                  f"({p.tried} tried: {p.unproven} unproven, {p.errors} errors, "
+                                  f"({p.tried} tried: {p.unproven} unproven, {p.allowed} answered 2xx "
+                                  f"without the owner's data (unproven), {p.errors} errors, "
                                   f"{p.inconclusive} inconclusive, {p.public} public, {p.no_target} "
                                   "without a target)")
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                        detail=f"{p.denied} of {p.tried} cross-user attempts refused with the prober's own "
-                              f"working credentials, 0 leaked ({p.unproven} unproven, {p.errors} errors)"
+                              f"working credentials, 0 leaked ({p.unproven} unproven, {p.allowed} answered "
+                              f"2xx without the owner's data (unproven), {p.errors} errors)"
                               + (f"; replays as another user: {rp.denied} refused, {rp.own} own data, "
                                  f"0 leaked" if rp.enabled else ""))
 

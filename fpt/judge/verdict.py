@@ -165,10 +165,6 @@ def failures(r: RunResult, *, thresholds: bool = True) -> list[str]:
     if alone is not None and not alone.passed:
         out.append("fails for one user alone (a functional bug, not a concurrency one): "
                    + "; ".join(alone.failures[:3]))
-    probes = r.evidence.probes
-    if probes.allowed:
-        out.append(f"{probes.allowed} cross-user probes were answered 2xx without a refusal "
-                   "(declare the route in public_paths if any user may read it)")
     if r.incomplete:
         out.append("incomplete: part of the run is missing (a worker crashed or was interrupted)")
     out.extend(load_failures(r.load))

@@ -72,6 +72,7 @@ def new_context(cfg: FptConfig, *, flow: str, phase: str, owners: OwnerIndex, sc
         ctx.request_id_header = cfg.request_id_header
         ctx.shared_steps = frozenset(cfg.shared_steps)
         ctx.shared_paths = tuple(re.compile(p) for p in cfg.shared_paths)
+        ctx.public_paths = tuple(re.compile(p) for p in cfg.public_paths)
         if cfg.canary_scan:
             ctx.observers.append(CanaryScanner(owners, limit=cfg.scan_limit))
     return ctx

@@ -121,6 +121,8 @@ class RunContext:
     #: where a user may legitimately see another user's data (declared by the squad)
     shared_steps: frozenset[str] = frozenset()
     shared_paths: tuple[re.Pattern[str], ...] = ()
+    #: routes any user may read (``public_paths``): another user's data there is not a finding either
+    public_paths: tuple[re.Pattern[str], ...] = ()
     #: every user of the run, by index (the detectors pick "another user" here)
     users: dict[int, User] = field(default_factory=dict)
     #: the first misuse of fpt by the flow (a reserved step name): the run stops and the test fails with it
@@ -132,6 +134,18 @@ class RunContext:
         if sweeper is not None and not sweeper.done():
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
+
+    def declared(self, path: str) -> str:
+        """``"shared"`` or ``"public"`` when the squad declared ``path`` so (in that order), else ``""``.
+
+        Every detector asks this one question (scan, probes, replays, cache probes): a route
+        declared legitimately shared is so for all of them.
+        """
+        if any(p.search(path) for p in self.shared_paths):
+            return "shared"
+        if any(p.search(path) for p in self.public_paths):
+            return "public"
+        return ""
 
     def now(self) -> float:
         """Seconds since the run started."""
@@ -700,7 +714,7 @@ class User:
                 return True
         elif step in self.ctx.shared_steps:
             return True
-        return any(p.search(path) for p in self.ctx.shared_paths)
+        return bool(self.ctx.declared(path))
 
     def check(self, condition: object, message: str) -> bool:
         """Count a functional failure when ``condition`` is false; never raises."""

@@ -46,7 +46,7 @@ from fpt.config.redact import SECRET_KEY
 from fpt.config.redact import url as redact_url
 from fpt.evidence.findings import Finding
 from fpt.run.detectors.canary import carries, find_canaries
-from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
+from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, not_echoed, reads_own, sent_by
 from fpt.run.identity import Identity
 from fpt.run.user import IDEMPOTENT, RunContext, User, UserClient
 
@@ -57,11 +57,12 @@ _BODY_HEADERS = ("content-type",)
 MAX_TASKS = 64
 
 
-def owner_data(owner: Identity, body: bytes) -> list[str]:
-    """Which of ``owner``'s identifying values ``body`` carries, in any case (canary first)."""
+def owner_data(owner: Identity, body: bytes, sent: bytes = b"") -> list[str]:
+    """Which of ``owner``'s identifying values ``body`` carries, in any case (canary first), less what
+    the asker ``sent`` itself (:func:`fpt.run.detectors.probes.sent_by`: an echo proves nothing)."""
     names = ("canary", *OWNER_VALUES)
     values = {str(getattr(owner, name)): name for name in names}
-    return [values[v] for v in carries(body, values)]
+    return [values[v] for v in not_echoed(carries(body, values), sent)]
 
 
 def storable(request: httpx.Request, response: httpx.Response) -> bool:
@@ -140,8 +141,9 @@ class Hunter:
         if roll < self.cancel_below:
             return
         method = request.method
-        # Declared sharing is read now, inside the step that made the request.
-        shared = user.sees_shared(request.url.path)
+        # Declared sharing (shared step or path, public path) is read now, inside the step that made
+        # the request.
+        shared = user.sees_shared(request.url.path) or self._public_path(request.url.path)
         step = str(response.extensions.get("fpt.step", user.current_step))
         if roll < self.replay_below:
             if method in self.methods and self.allow("replay", step):
@@ -201,7 +203,7 @@ class Hunter:
                                                      lambda body: owner_data(owner.identity, body))
 
     def _public_path(self, path: str) -> bool:
-        return any(p.search(path) for p in self._public)
+        return self.ctx.declared(path) == "public" or any(p.search(path) for p in self._public)
 
     async def replay(self, owner: User, method: str, url: httpx.URL, headers: dict[str, str],
                      content: bytes, step: str, shared: bool = False) -> None:
@@ -212,6 +214,9 @@ class Hunter:
         rec.bump(rec.replay_methods, method)
         path = url.path
         shown = redact_url(path)
+        # The owner's reference in the URL or body, echoed back ("no order ORD-12", "jane@... is not
+        # yours"), is no proof: what the replay sent is discounted from every answer.
+        sent = sent_by(httpx.Request(method, url, content=content or None))
         who: str | None = None
         seen_as_other: list[str] = []
         with_own = False
@@ -227,10 +232,11 @@ class Hunter:
             except httpx.HTTPError:
                 rec.bump(counts, "errors")
             else:
-                seen_as_other = self._leak(owner, other.identity, r.content)
-                with_own = bool(seen_as_other) and bool(owner_data(other.identity, r.content))
+                seen_as_other = self._leak(owner, other.identity, r.content, sent)
+                with_own = bool(seen_as_other) and bool(owner_data(other.identity, r.content, sent))
                 if seen_as_other:
-                    rec.bump(counts, "shared" if shared else "leaked")
+                    rec.bump(counts, ("public" if self._public_path(path) else "shared") if shared
+                             else "leaked")
                 elif r.status_code in DENIED:
                     # Refused to the owner too (deleted, expired: a DELETE replayed after the owner's own)
                     # proves nothing about authorization.
@@ -249,7 +255,7 @@ class Hunter:
         except httpx.HTTPError:
             rec.bump(counts, "anon_errors")
         else:
-            seen_as_nobody = self._leak(owner, None, r.content)
+            seen_as_nobody = self._leak(owner, None, r.content, sent)
             if seen_as_nobody:
                 rec.bump(counts, "anon_shared" if shared else "anon_leaked")
             elif r.status_code >= 500:
@@ -269,7 +275,7 @@ class Hunter:
             try:
                 r2 = await _client(viewer).raw(method, url, headers={**headers, **(again or {})},  # type: ignore[arg-type]
                                                content=content or None)
-                confirmed = bool(owner_data(owner.identity, r2.content))
+                confirmed = bool(owner_data(owner.identity, r2.content, sent))
             except httpx.HTTPError:
                 confirmed = True
             if not confirmed:
@@ -295,13 +301,14 @@ class Hunter:
             self._find("cross_user", f"{label}'s {method} {shown} replayed without credentials answered "
                        f"with {label}'s data", "anonymous", label, method, shown, step, seen_as_nobody)
 
-    def _leak(self, owner: User, viewer: Identity | None, body: bytes) -> list[str]:
-        """The owner's data in ``body`` (or any canary but the viewer's): what a viewer must never get."""
-        found = owner_data(owner.identity, body)
+    def _leak(self, owner: User, viewer: Identity | None, body: bytes, sent: bytes = b"") -> list[str]:
+        """The owner's data in ``body`` (or any canary but the viewer's), less what the asker ``sent``
+        itself: what a viewer must never get."""
+        found = owner_data(owner.identity, body, sent)
         mine = viewer.canary if viewer is not None else None
         if not found:
             found = [f"canary of {self.ctx.owners.owner_of(c) or 'unknown'}" for c in
-                     dict.fromkeys(find_canaries(body)) if c != mine]
+                     not_echoed(list(dict.fromkeys(find_canaries(body))), sent) if c != mine]
         return found
 
     async def cache_probe(self, owner: User, request: httpx.Request, response: httpx.Response, step: str,
@@ -322,7 +329,8 @@ class Hunter:
         except httpx.HTTPError:
             rec.bump(counts, "errors")
             return
-        found = self._leak(owner, other.identity, r.content) if r.status_code < 500 else []
+        sent = sent_by(request)
+        found = self._leak(owner, other.identity, r.content, sent) if r.status_code < 500 else []
         path = request.url.path
         if not found:
             rec.bump(counts, "errors" if r.status_code >= 500 else "clean")
@@ -335,7 +343,7 @@ class Hunter:
         # Asked again at once: a cache answers the same; state swapped by an overlapping request does not.
         try:
             r2 = await _client(other).raw("GET", request.url, headers=creds)
-            stays = bool(self._leak(owner, other.identity, r2.content))
+            stays = bool(self._leak(owner, other.identity, r2.content, sent))
         except httpx.HTTPError:
             stays = True
         concurrent = not stays and bool(r.extensions.get("fpt.concurrent"))
