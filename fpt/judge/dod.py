@@ -298,6 +298,16 @@ def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                                detail=f"step{'s' if len(dark) > 1 else ''} {', '.join(dark)} answered only "
                                       "errors: no answer there could be checked for another user's data")
+        cut = [r for r in runs if r.evidence.scan.truncated]
+        if cut:
+            # Every byte a user receives is scanned, or counted as not scanned: an answer not seen whole
+            # could have carried another user's data past the limit.
+            ev["unscanned_answers"] = sum(r.evidence.scan.truncated for r in cut)
+            ev["unscanned_bytes"] = sum(r.evidence.scan.skipped_bytes for r in cut)
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(cut), evidence=ev,
+                               detail=f"{ev['unscanned_answers']} answers were larger than scan_limit, "
+                                      f"not scanned whole ({ev['unscanned_bytes']} bytes unscanned): another "
+                                      "user's data there could not have shown (raise scan_limit)")
         if ev["steps_without_overlap"]:
             # A checked step that never ran concurrently could not have shown a concurrency swap.
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,

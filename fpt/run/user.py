@@ -570,6 +570,8 @@ class _ObservedStream(httpx.AsyncByteStream):
         self._shared = user._shared
         self._kept: list[bytes] = []
         self._room = user.ctx.stream_scan_limit
+        #: bytes read past the scan limit: not scanned, and counted so (the answer was not seen whole)
+        self._past = 0
         self._done = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -577,7 +579,11 @@ class _ObservedStream(httpx.AsyncByteStream):
         async for chunk in self._inner:
             if self._room > 0:
                 self._kept.append(chunk[: self._room])
+                if len(chunk) > self._room:
+                    self._past += len(chunk) - self._room
                 self._room -= len(chunk)
+            else:
+                self._past += len(chunk)
             yield chunk
         self._observe()
 
@@ -593,7 +599,7 @@ class _ObservedStream(httpx.AsyncByteStream):
         r = self._response
         seen = httpx.Response(r.status_code, headers=r.headers, content=b"".join(self._kept),
                               request=r.request,
-                              extensions={"fpt.streamed": True,
+                              extensions={"fpt.streamed": True, "fpt.unscanned": self._past,
                                           "fpt.concurrent": r.extensions.get("fpt.concurrent")})
         user = self._user
         prev, user.current_step = user.current_step, self._step

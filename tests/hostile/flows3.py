@@ -68,10 +68,11 @@ async def posting(user: fpt.User) -> None:
 
 
 async def events(user: fpt.User) -> None:
-    """Read my event stream to its end (server-sent events)."""
+    """Read my profile, then my event stream to its end (server-sent events)."""
     auth = await signin(user)
     if auth is None:
         return
+    await profile(user)
     async with user.step("events"), user.http.stream("GET", "/events", headers=auth) as r:
         async for _ in r.aiter_bytes():
             pass

@@ -9,20 +9,26 @@ QA engineer reads, and each has a control that stays quiet (or fires) where it m
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 import fpt
 from fpt.config.settings import FptConfig
-from fpt.judge.dod import FAILED, PASSED, item_judges
+from fpt.judge.dod import FAILED, NOT_EVIDENCED, PASSED, item_judges
+from fpt.run.detectors.canary import CanaryScanner
+from fpt.run.identity import Identity, IdentityFactory
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
-from fpt.run.user import User
-from hostile.flows3 import members, posting
-from hostile.services3 import member_app
+from fpt.run.user import RunContext, User
+from hostile.flows3 import events, members, posting, profile
+from hostile.services import serve
+from hostile.services3 import conn_app, member_app
 
+QUIET = {"probe_share": 0, "replay_share": 0, "cache_probe_share": 0, "cancel_share": 0}
 HUNT = {"probe_share": 1.0, "replay_share": 0.4, "cache_probe_share": 0.4, "cancel_share": 0,
         "hunt_max_rate": 0}
 
@@ -90,3 +96,161 @@ def test_undeclared_public_posts_are_reported() -> None:
     """Control: the same posts undeclared are another member's data in an answer."""
     r = run(posting, **HUNT)
     assert r.findings.total > 0
+
+
+# -- 2. another member's personal data, not only canaries ----------------------------------------------------
+
+def test_a_profile_with_another_members_phone_and_address_is_a_swap_naming_both() -> None:
+    """The caller's own email, member id and canary (so expect_owner passes), with the previous
+    caller's phone and address: a mixed record. Before: passed."""
+    r = run(profile, "mixed", **QUIET)
+    swaps = [f for f in r.findings.examples if f.evidence.get("detector") == "personal_data"]
+    assert swaps, r.findings.counts
+    f = swaps[0]
+    assert f.kind == "data_swap"
+    assert f.other_user.startswith("user#")
+    assert f.other_user != f.user
+    assert set(f.evidence["fields"]) == {"phone", "address"}
+    assert {"email", "member_id", "canary"} <= set(f.evidence["own_fields"])
+    assert f.other_user in f.message
+    assert "phone" in f.message
+    assert judge("data_swap.high_traffic_virtual", r).status == FAILED
+
+
+def test_a_correct_profile_with_the_whole_identity_passes() -> None:
+    """Control: every field the caller's own."""
+    r = run(profile, **QUIET)
+    assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]
+    assert judge("data_swap.high_traffic_virtual", r).status == PASSED
+
+
+def _identity(i: int, **over: str) -> Identity:
+    base = IdentityFactory(3).make(i)
+    return Identity(**{**base.to_dict(), **over})
+
+
+def _scan(body: str, request_body: str = "", *, shared: Identity | None = None) -> RunContext:
+    """users 0..2 (0 and 1 share a name and a city); user 0 receives ``body`` (after sending
+    ``request_body``)."""
+    ctx = RunContext(flow="f")
+    same = {"name": "Alex Kim"}
+    ids = [_identity(0, **same), _identity(1, **same), _identity(2)]
+    users = [User(i, ctx, base_url="http://t",
+                  transport=httpx.MockTransport(lambda r: httpx.Response(200, text=body)))
+             for i in ids]
+    ctx.observers.append(CanaryScanner(ctx.owners))
+
+    async def main() -> None:
+        async with users[0].step("me"):
+            await users[0].http.post("/m", content=request_body.encode())
+
+    asyncio.run(main())
+    return ctx
+
+
+def test_values_shared_by_two_users_or_the_callers_own_do_not_count() -> None:
+    """A name two users share, a city in every address, and the caller's own values: nobody's alone."""
+    me, two = _identity(0), _identity(2)
+    city = two.address.split(", ")[1]
+    ctx = _scan(json.dumps({"name": "Alex Kim", "city": city, "email": me.email, "phone": me.phone}))
+    assert ctx.findings.total == 0, [f.one_line() for f in ctx.findings.examples]
+
+
+def test_another_users_unique_phone_counts_and_a_value_the_caller_sent_does_not() -> None:
+    """user#2's phone in the answer is a swap; the same phone echoed from the caller's own request
+    (a message it addressed to user#2) is not."""
+    two = _identity(2)
+    ctx = _scan(json.dumps({"to": two.phone}))
+    assert ctx.findings.counts == {"data_swap": 1}
+    assert ctx.findings.examples[0].other_user == "user#2"
+    quiet = _scan(json.dumps({"to": two.phone}), request_body=json.dumps({"to": two.phone}))
+    assert quiet.findings.total == 0
+
+
+# -- 1. every byte scanned, or counted as not scanned ------------------------------------------------------
+
+def test_a_stream_past_the_scan_limit_is_counted_and_never_passes() -> None:
+    """Server-sent events: the caller's canary first, 1.1 MiB of events, then the previous
+    caller's canary. The part past scan_limit was not scanned: counted, and the item is not
+    evidenced (before: passed)."""
+    r = run(events, "sse_tail", rate=20, profile="live", **QUIET)
+    assert r.evidence.scan.truncated > 0
+    assert r.evidence.scan.skipped_bytes > 0
+    item = judge("data_swap.multi_user_live", r)
+    assert item.status == NOT_EVIDENCED, item.detail
+    assert "scan_limit" in item.detail
+
+
+def test_a_stream_scanned_whole_shows_its_foreign_canary() -> None:
+    """Control: scan_limit raised past the stream: every byte seen, the swap found."""
+    r = run(events, "sse_tail", rate=20, profile="live", scan_limit=4 << 20, **QUIET)
+    assert r.evidence.scan.truncated == 0
+    assert r.findings.counts.get("foreign_canary", 0) > 0, r.findings.counts
+
+
+def test_a_short_stream_of_the_callers_own_events_passes() -> None:
+    """Control: a stream within the limit, the caller's own canary only."""
+    r = run(events, rate=20, profile="live", **QUIET)
+    assert r.evidence.scan.truncated == 0
+    assert r.findings.total == 0
+    assert r.evidence.step("events").scanned > 0
+    assert judge("data_swap.multi_user_live", r).status == PASSED
+
+
+@pytest.mark.parametrize("mode", ["utf16", "utf16le", "utf32", "utf16be", "escaped"])
+def test_a_body_in_another_encoding_is_decoded_before_the_scan(mode: str) -> None:
+    """UTF-16/32 (BOM, declared charset, or neither: detected as JSON's RFC does) and JSON \\u escapes
+    carry the previous caller's canary; expect_owner (which decodes JSON) passes them. Before: passed."""
+    r = run(profile, mode, **QUIET)
+    assert r.findings.counts.get("foreign_canary", 0) > 0, r.findings.counts
+    assert judge("data_swap.high_traffic_virtual", r).status == FAILED
+
+
+def test_a_utf16_body_of_the_callers_own_is_inspected_and_quiet() -> None:
+    """Control: the caller's own profile in UTF-16: its canary seen (inspected), nothing foreign."""
+    me = _identity(0)
+    body = json.dumps({"email": me.email, "canary": me.canary}).encode("utf-16")
+    ctx = RunContext(flow="f")
+    user = User(me, ctx, base_url="http://t", transport=httpx.MockTransport(
+        lambda r: httpx.Response(200, content=body, headers={"content-type": "application/json"})))
+    User(_identity(2), ctx, base_url="http://t")
+    ctx.observers.append(CanaryScanner(ctx.owners))
+
+    async def main() -> None:
+        async with user.step("me"):
+            await user.http.get("/me")
+
+    asyncio.run(main())
+    assert ctx.findings.total == 0
+    assert ctx.recorder.tally("me").scanned == 1
+
+
+# -- 3. two users on one connection --------------------------------------------------------------------------
+
+def _conn_run(url: str, **cfg: Any) -> fpt.RunResult:
+    return run(profile, target=url, rate=30, seconds=1.5, profile="live",
+               **{**QUIET, "connection_share": 0.5, "hunt_max_rate": 0, **cfg})
+
+
+def test_a_service_that_remembers_the_caller_per_connection_swaps_users_on_a_shared_one() -> None:
+    """The gateway keeps the first caller of each keep-alive connection; fpt sends another user's
+    request on a connection a user just used, as a pooling gateway would. Before: fpt never shared
+    a connection between users, and passed."""
+    with serve(conn_app(cached=True)) as url:
+        r = _conn_run(url)
+    assert r.evidence.connection.leaked > 0, r.evidence.connection
+    swaps = [f for f in r.findings.examples if f.evidence.get("detector") == "shared_connection"]
+    assert swaps, r.findings.counts
+    assert swaps[0].verdict_kind == "shared_connection"
+    assert judge("data_swap.multi_user_live", r).status == FAILED
+
+
+def test_a_service_that_reads_each_requests_token_is_quiet_on_a_shared_connection() -> None:
+    """Control: every request judged by its own token; the shared connections answered their sender."""
+    with serve(conn_app(cached=False)) as url:
+        r = _conn_run(url)
+    ev = r.evidence.connection
+    assert ev.tried > 0, ev
+    assert ev.clean > 0, ev
+    assert ev.leaked == 0
+    assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]

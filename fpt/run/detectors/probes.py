@@ -30,12 +30,11 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from typing import cast
-from urllib.parse import unquote_to_bytes
 
 import httpx
 
 from fpt.config.redact import url as redact_url
-from fpt.run.detectors.canary import carries
+from fpt.run.detectors.canary import carries, not_echoed, sent_by
 from fpt.run.identity import Identity
 from fpt.run.recorder import Recorder
 from fpt.run.user import LedgerEntry, RunContext, User, UserClient
@@ -55,28 +54,6 @@ def credentials(request: httpx.Request) -> dict[str, str]:
 
 #: identity values that also show an answer to its owner is the owner's (besides canary and fields)
 OWNER_VALUES = ("email", "member_id")
-
-
-def sent_by(request: httpx.Request | None) -> bytes:
-    """What the asker itself sent, lowered: its path and query (percent-decoded too) and its body.
-
-    A value found here and in the answer is an echo of the question, not the owner's data.
-    """
-    if request is None:
-        return b""
-    target = request.url.raw_path
-    try:
-        content = request.content
-    except httpx.RequestNotRead:  # a streamed body: its bytes are gone, nothing of it is discounted
-        content = b""
-    return b"\n".join((target, unquote_to_bytes(target), content)).lower()
-
-
-def not_echoed(values: list[str], sent: bytes) -> list[str]:
-    """``values`` less those the asker sent itself (see :func:`sent_by`)."""
-    if not sent:
-        return values
-    return [v for v in values if v.lower().encode() not in sent]
 
 
 def entry_data(owner: Identity | None, entry: LedgerEntry, body: bytes, *,

@@ -19,6 +19,11 @@ request gets; the others pay nothing more:
   with its own credentials; the owner's data in that answer is a cache or shared state
   keyed without the user (Steam 2015, Klarna 2021). Authenticated answers a shared cache
   may store (ASVS 14.2.2) are counted as a warning.
+- **shared connection** (``connection_share``, fpt's own transport): right after the
+  owner's answer, another user's own last read (its URL, its credentials) goes on the
+  keep-alive connection the owner just used, as a pooling gateway or a connection-bound
+  auth scheme would send it. An answer with the owner's data is a swap of kind *shared
+  connection*: the service keeps who is calling per connection.
 
 Each detector acts on at most ``hunt_max_rate`` requests a second per step (a token
 bucket one second deep; those passed over are counted as ``capped``): below that rate
@@ -45,9 +50,11 @@ import httpx
 from fpt.config.redact import SECRET_KEY
 from fpt.config.redact import url as redact_url
 from fpt.evidence.findings import Finding
-from fpt.run.detectors.canary import carries, find_canaries
-from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, not_echoed, reads_own, sent_by
+from fpt.run.detectors.canary import carries, find_canaries, not_echoed, sent_by
+from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
 from fpt.run.identity import Identity
+from fpt.run.perimeter import GuardedTransport
+from fpt.run.transport import FastTransport, _Connection
 from fpt.run.user import IDEMPOTENT, RunContext, User, UserClient
 
 WRITES = frozenset({"PUT", "DELETE"})
@@ -81,16 +88,19 @@ class Hunter:
 
     def __init__(self, ctx: RunContext, *, seed: int, replay_share: float = 0.0,
                  replay_writes: bool = False, cache_share: float = 0.0, cancel_share: float = 0.0,
-                 public_paths: Sequence[str] = (), max_rate: float = 0.0) -> None:
+                 public_paths: Sequence[str] = (), max_rate: float = 0.0,
+                 connection_share: float = 0.0) -> None:
         self.ctx = ctx
         self._rng = random.Random(seed * 7919 + 17)
         self.random = self._rng.random
         self.cancel_below = cancel_share
         self.replay_below = cancel_share + replay_share
-        self.after_below = self.replay_below + cache_share
+        self.cache_below = self.replay_below + cache_share
+        self.after_below = self.cache_below + connection_share
         self.methods = IDEMPOTENT | WRITES if replay_writes else IDEMPOTENT
         self.replaying = replay_share > 0
         self.caching = cache_share > 0
+        self.sharing = connection_share > 0
         self.cancelling = cancel_share > 0
         self._public = [re.compile(p) for p in public_paths]
         self._tasks: set[asyncio.Task[None]] = set()
@@ -149,8 +159,11 @@ class Hunter:
             if method in self.methods and self.allow("replay", step):
                 self._spawn(self.replay(user, method, request.url, _body_headers(request),
                                         request.content, step, shared))
-        elif method == "GET" and self.allow("cache", step):
-            self._spawn(self.cache_probe(user, request, response, step, shared))
+        elif roll < self.cache_below:
+            if method == "GET" and self.allow("cache", step):
+                self._spawn(self.cache_probe(user, request, response, step, shared))
+        elif self.allow("connection", step):
+            self.share_connection(user, request, step)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         if len(self._tasks) >= MAX_TASKS:
@@ -355,6 +368,70 @@ class Hunter:
                    extra={"cache_control": r.headers.get("cache-control", ""),
                           "age": r.headers.get("age", ""), "detector": "cache_probe"})
 
+    # -- shared connection --------------------------------------------------------------------------
+
+    def share_connection(self, owner: User, request: httpx.Request, step: str) -> None:
+        """Take the connection ``owner``'s request just went over (now, before its next request can),
+        and send another user's own last read on it in the background."""
+        rec = self.ctx.recorder
+        counts = rec.connection
+        rec.bump(counts, "tried")
+        transport = _fast(owner, request.url)
+        if transport is None:
+            rec.bump(counts, "unsupported")  # in-process ASGI or httpx's pool: no connection to share
+            return
+        if len(self._tasks) >= MAX_TASKS:
+            rec.bump(counts, "skipped")
+            return
+        other = self._other(owner)
+        creds = last_credentials(self.ctx, other)
+        own = other.last_ok_get if other is not None else None
+        if other is None or creds is None or own is None or (own.url.scheme, own.url.host, own.url.port) != (
+                request.url.scheme, request.url.host, request.url.port):
+            rec.bump(counts, "unproven")  # nobody else with a read of its own to the same origin
+            return
+        lent = transport.lend(request.url)
+        if lent is None:
+            rec.bump(counts, "no_connection")  # the answer closed it: nothing kept alive to share
+            return
+        url = own.url.copy_with(params=[(k, v) for k, v in own.url.params.multi_items()
+                                        if not SECRET_KEY.search(k)])
+        self._spawn(self._on_shared(owner, other, transport, lent[1], url, creds, step))
+
+    async def _on_shared(self, owner: User, other: User, transport: FastTransport, conn: _Connection,
+                         url: httpx.URL, creds: dict[str, str], step: str) -> None:
+        """Send ``other``'s read on ``owner``'s connection; judge whose data came back."""
+        ctx = self.ctx
+        counts = ctx.recorder.connection
+        request = httpx.Request("GET", url, headers=creds)
+        ctx.inflight_requests += 1
+        ctx.request_starts += 1
+        try:
+            async with asyncio.timeout(ctx.request_deadline):
+                r = await transport.send_on(conn, request)
+        except (httpx.HTTPError, TimeoutError):
+            ctx.recorder.bump(counts, "errors")
+            return
+        finally:
+            ctx.inflight_requests -= 1
+        if r.status_code >= 500:
+            ctx.recorder.bump(counts, "errors")
+            return
+        found = self._leak(owner, other.identity, r.content, sent_by(request))
+        if not found:
+            ctx.recorder.bump(counts, "clean" if owner_data(other.identity, r.content) else "unproven")
+            return
+        if ctx.declared(url.path) or other.sees_shared(url.path):
+            ctx.recorder.bump(counts, "shared")
+            return
+        ctx.recorder.bump(counts, "leaked")
+        who, label, shown = other.identity.label, _whose(owner, found), redact_url(url.path)
+        self._find("data_swap", f"{who}'s GET {shown}, sent on the keep-alive connection "
+                   f"{owner.identity.label} had just used, answered with {label}'s data (the service keeps "
+                   "the caller per connection: a pooling gateway would mix users)", who, label, "GET", shown,
+                   step, found,
+                   extra={"detector": "shared_connection"})
+
     def _find(self, kind: str, message: str, user: str, other: str, method: str, path: str, step: str,
               found: list[str], *, concurrent: bool | None = None,
               extra: dict[str, Any] | None = None) -> None:
@@ -374,6 +451,14 @@ def _whose(owner: User, found: list[str]) -> str:
 
 def _client(user: User) -> UserClient:
     return cast(UserClient, user.http)
+
+
+def _fast(user: User, url: httpx.URL) -> FastTransport | None:
+    """The user's own fpt transport for ``url`` (under its perimeter guard), or None (ASGI, httpx's)."""
+    transport = _client(user)._transport_for_url(url)
+    while isinstance(transport, GuardedTransport):
+        transport = transport.inner
+    return transport if isinstance(transport, FastTransport) else None
 
 
 def _body_headers(request: httpx.Request) -> dict[str, str]:
