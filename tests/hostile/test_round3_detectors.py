@@ -254,3 +254,51 @@ def test_a_service_that_reads_each_requests_token_is_quiet_on_a_shared_connectio
     assert ev.clean > 0, ev
     assert ev.leaked == 0
     assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]
+
+
+def test_a_charset_declared_wrongly_does_not_hide_a_foreign_canary() -> None:
+    """UTF-8 bytes declared as UTF-16: decoded, they are noise; the bytes as they came are searched too."""
+    me, two = _identity(0), _identity(2)
+    body = json.dumps({"email": me.email, "last": two.canary}).encode()
+    ctx = RunContext(flow="f")
+    declared = {"content-type": "application/json; charset=utf-16"}
+    user = User(me, ctx, base_url="http://t", transport=httpx.MockTransport(
+        lambda r: httpx.Response(200, content=body, headers=declared)))
+    User(two, ctx, base_url="http://t")
+    ctx.observers.append(CanaryScanner(ctx.owners))
+
+    async def main() -> None:
+        async with user.step("me"):
+            await user.http.get("/me")
+
+    asyncio.run(main())
+    assert ctx.findings.counts == {"foreign_canary": 1}
+
+
+def test_a_403_echoing_the_email_but_carrying_the_owners_canary_is_still_a_leak() -> None:
+    """The echo rule discounts only what the asker sent: the owner's canary beside it is proof."""
+    from fpt.run.detectors.canary import not_echoed, sent_by
+
+    owner = _identity(1)
+    request = httpx.Request("GET", f"http://t/members/{owner.email}")
+    body = json.dumps({"error": f"{owner.email} is not yours", "debug": owner.canary}).encode()
+    from fpt.run.detectors.replay import owner_data
+
+    assert owner_data(owner, body, sent_by(request)) == ["canary"]
+    assert not_echoed(["ORD-1-abc"], sent_by(httpx.Request("GET", "http://t/orders/ORD-1-abc"))) == []
+
+
+def test_a_name_inside_a_longer_word_is_not_a_match_and_new_users_are_indexed() -> None:
+    """``Ann Lee`` is not in ``Joann Leeds``; a user added after the first search is found (index rebuilt)."""
+    from fpt.run.detectors.personal import PersonalIndex
+    from fpt.run.identity import OwnerIndex
+
+    owners = OwnerIndex()
+    owners.add(_identity(0, name="Ann Lee"))
+    index = PersonalIndex(owners)
+    assert index.find(b"dr joann leeds") == []
+    assert [m.field for m in index.find(b"dear ann lee,")] == ["name"]
+    late = _identity(5)
+    owners.add(late)
+    index._next_build = 0.0  # the rebuild is rate-limited by its own cost; not waited for here
+    assert [m.user for m in index.find(late.phone.encode().lower())] == [5]

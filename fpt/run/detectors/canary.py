@@ -44,6 +44,7 @@ DEFAULT_LIMIT = 1 << 20
 _ASCII_SAFE = frozenset({"utf-8", "ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"})
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOM_FIRST = (b"\xff", b"\xfe", b"\x00")
 _JSON_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
 _CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]+)", re.I)
 
@@ -79,7 +80,10 @@ def encoding_of(body: bytes, content_type: str) -> str | None:
 
 def readable(body: bytes, content_type: str = "") -> bytes:
     """``body`` as the bytes of its text in UTF-8, JSON escapes resolved (``body`` itself when it is so)."""
-    codec = encoding_of(body, content_type)
+    # A BOM starts with \xff, \xfe or \x00 (UTF-8's changes nothing); UTF-16/32 without one has a
+    # NUL in its first four bytes: any other body needs no decoding unless a charset is declared.
+    codec = (encoding_of(body, content_type)
+             if content_type or body[:1] in _BOM_FIRST or b"\x00" in body[:4] else None)
     if codec is not None:
         body = body.decode(codec, "replace").encode("utf-8", "replace")
     if b"\\u" in body:
@@ -162,24 +166,28 @@ class CanaryScanner:
         self.bytes += len(body)
         if ext.get("fpt.streamed"):
             self.streamed += 1
-        ctype = response.headers.get("content-type", "")
-        text = readable(body, ctype)
-        if text is not body:
-            self.decoded += 1
-        low = text.lower()
-        found = _find_lowered(low)
         # Any header can carry another user's data. httpx keeps (raw, lower, value) triples: read
         # them without the list ``headers.raw`` builds on every call (this runs per response), and
         # lower them all at once (a newline between two values: no canary spans it).
         values = b"\n".join([t[-1] for t in getattr(response.headers, "_list", None) or response.headers.raw])
         headers = values.lower()
+        # The content type is looked up only when a header value names a charset (this runs per response).
+        text = readable(body, response.headers.get("content-type", "") if b"charset" in headers else "")
+        if text is not body:
+            self.decoded += 1
+            # The bytes as they came are searched too: a charset declared wrongly (UTF-16 over UTF-8
+            # bytes) must not turn another user's data into noise.
+            text = text + b"\n" + body
+        low = text.lower()
+        found = _find_lowered(low)
         found.extend(_find_lowered(headers))
         me = user.identity
         mine = me.canary.lower()  # made in lower case; an Identity built by hand may not be
         own: list[str] = []
         foreign_data: dict[int, list[str]] = {}
-        if self.personal is not None:
-            own, by_owner = split(self.personal.find(low) + self.personal.find(headers), me.index)
+        matches = self.personal.find(low + b"\n" + headers) if self.personal is not None else None
+        if matches:
+            own, by_owner = split(matches, me.index)
             foreign_data = {u: [m.field for m in ms] for u, ms in by_owner.items()}
             if foreign_data:
                 sent = sent_by(request)  # what the user sent itself and got back is its own doing
@@ -194,10 +202,15 @@ class CanaryScanner:
         if (user._tally is not None and user._tally_ok and not truncated
                 and (own and (own[0] == "canary" or any(f in STRONG for f in own)))):
             user._tally.scanned += 1
-        foreign = [t for t in dict.fromkeys(found) if t != mine] if found else []
-        if foreign:
+        # The common answer carries nothing foreign: leave with set operations only (this runs per response).
+        others = set(found)
+        others.discard(mine)
+        if not others and not foreign_data:
+            return
+        foreign: list[str] = []
+        if others:
             sent = sent_by(request)
-            foreign = [t for t in foreign if t.encode() not in sent]
+            foreign = [t for t in dict.fromkeys(found) if t in others and t.encode() not in sent]
         strong = {u: fields for u, fields in foreign_data.items() if STRONG.intersection(fields)}
         if not foreign and not strong:
             if foreign_data:
