@@ -81,6 +81,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.reused = False
         self.busy = False
+        self.retired = False  # lent (FastTransport.lend), then closed and uncounted
         self.idle_since = 0.0
         self._parser = _parser(self)
         self._stale_parser = False
@@ -527,11 +528,13 @@ class FastTransport(httpx.AsyncBaseTransport):
             self._open -= 1
         return None
 
-    async def send_on(self, conn: _Connection, request: httpx.Request) -> httpx.Response:
+    async def send_on(self, conn: _Connection, request: httpx.Request, *,
+                      keep: bool = False) -> httpx.Response:
         """Send ``request`` on ``conn`` (from :meth:`lend`), read its whole answer, close the connection.
 
         Closed, not given back: the service may now hold the other user's state on it, and the
-        user's own next request must not inherit what fpt did on purpose.
+        user's own next request must not inherit what fpt did on purpose. ``keep``: left open
+        for one more :meth:`send_on` when the answer allows it (``conn.closed`` says if not).
         """
         timeouts = request.extensions.get("timeout", {})
         conn.start(request.method == "HEAD", self._max_body)
@@ -547,13 +550,24 @@ class FastTransport(httpx.AsyncBaseTransport):
                     break
                 else:
                     await conn.wait(timeouts.get("read"), "response body")
+        except BaseException:
+            keep = False
+            raise
         finally:
             conn.busy = False
-            conn.close()
-            self._open -= 1
-            self._wake_slot()
+            if not (keep and conn.reusable()):
+                self.retire(conn)
         return httpx.Response(conn.status, headers=conn.headers, content=b"".join(chunks), request=request,
                               extensions={"http_version": conn.version, "reason_phrase": conn.reason})
+
+    def retire(self, conn: _Connection) -> None:
+        """Close a connection :meth:`lend` took out of the pool (once: a closed one is left as it is)."""
+        if conn.retired:
+            return
+        conn.retired = True
+        conn.close()
+        self._open -= 1
+        self._wake_slot()
 
     def _evict_idle(self) -> bool:
         """Close one idle connection to another origin, to make room; False if none is idle."""

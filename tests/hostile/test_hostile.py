@@ -187,7 +187,7 @@ SWAPPING = """
     def test_swaps(fpt_load):
         fpt_load(me_unchecked, target="{url}", users=6, rate=5, duration="2s", arrivals="rendezvous",
                  burst=3, alone=0, canary_scan={scan}, replay_share={hunt}, cache_probe_share={hunt},
-                 cancel_share=0, probe_share=0, check=False)
+                 connection_share={hunt}, cancel_share=0, probe_share=0, check=False)
 """
 
 

@@ -28,7 +28,8 @@ from hostile.flows3 import events, members, posting, profile
 from hostile.services import serve
 from hostile.services3 import conn_app, member_app
 
-QUIET = {"probe_share": 0, "replay_share": 0, "cache_probe_share": 0, "cancel_share": 0}
+QUIET = {"probe_share": 0, "replay_share": 0, "cache_probe_share": 0, "cancel_share": 0,
+         "connection_share": 0}
 HUNT = {"probe_share": 1.0, "replay_share": 0.4, "cache_probe_share": 0.4, "cancel_share": 0,
         "hunt_max_rate": 0}
 
@@ -302,3 +303,19 @@ def test_a_name_inside_a_longer_word_is_not_a_match_and_new_users_are_indexed() 
     owners.add(late)
     index._next_build = 0.0  # the rebuild is rate-limited by its own cost; not waited for here
     assert [m.user for m in index.find(late.phone.encode().lower())] == [5]
+
+
+def test_a_service_that_answers_the_previous_caller_is_not_called_a_shared_connection() -> None:
+    """A "previous caller" kept app-wide also answers the first request on a lent connection with
+    another user's data; asked again on the same connection it answers the sender's own: a swap, but
+    not of kind shared connection (the verdict must name the right bug)."""
+    from hostile.flows import me_unchecked
+    from hostile.services import orders_app
+
+    with serve(orders_app("swap_me")) as url:
+        r = run(me_unchecked, target=url, rate=30, seconds=1.5, profile="live", canary_scan=False,
+                **{**QUIET, "connection_share": 0.5, "hunt_max_rate": 0})
+    assert r.evidence.connection.leaked > 0, r.evidence.connection
+    kinds = {f.evidence.get("detector") for f in r.findings.examples}
+    assert kinds == {"shared_connection_unconfirmed"}, kinds
+    assert all(f.verdict_kind == "concurrency" for f in r.findings.examples)

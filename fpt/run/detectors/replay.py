@@ -408,12 +408,23 @@ class Hunter:
         ctx.request_starts += 1
         try:
             async with asyncio.timeout(ctx.request_deadline):
-                r = await transport.send_on(conn, request)
+                r = await transport.send_on(conn, request, keep=True)
         except (httpx.HTTPError, TimeoutError):
             ctx.recorder.bump(counts, "errors")
             return
         finally:
             ctx.inflight_requests -= 1
+        try:
+            await self._confirm_on(owner, other, transport, conn, request, r, step)
+        finally:
+            transport.retire(conn)  # not asked again (clean, or no leak): closed all the same
+
+    async def _confirm_on(self, owner: User, other: User, transport: FastTransport, conn: _Connection,
+                          request: httpx.Request, r: httpx.Response, step: str) -> None:
+        """Judge the answer on the shared connection; on a leak, ask once more on the same connection."""
+        ctx = self.ctx
+        counts = ctx.recorder.connection
+        url = request.url
         if r.status_code >= 500:
             ctx.recorder.bump(counts, "errors")
             return
@@ -426,11 +437,31 @@ class Hunter:
             return
         ctx.recorder.bump(counts, "leaked")
         who, label, shown = other.identity.label, _whose(owner, found), redact_url(url.path)
-        self._find("data_swap", f"{who}'s GET {shown}, sent on the keep-alive connection "
-                   f"{owner.identity.label} had just used, answered with {label}'s data (the service keeps "
-                   "the caller per connection: a pooling gateway would mix users)", who, label, "GET", shown,
-                   step, found,
-                   extra={"detector": "shared_connection"})
+        # Asked twice more on the same connection: the owner's data every time, the connection carries
+        # the caller (a gateway, connection-bound auth); anything else, the first answer came from state
+        # kept across requests (a "previous caller" the sender has just become), not the connection.
+        sticky = label == owner.identity.label
+        for last in (False, True):
+            if not sticky or conn.closed:
+                sticky = False
+                break
+            try:
+                async with asyncio.timeout(ctx.request_deadline):
+                    ask = httpx.Request("GET", url, headers=dict(request.headers))
+                    again = await transport.send_on(conn, ask, keep=not last)
+                sticky = bool(owner_data(owner.identity, again.content, sent_by(request)))
+            except (httpx.HTTPError, TimeoutError):
+                sticky = False
+        if sticky:
+            self._find("data_swap", f"{who}'s GET {shown}, sent three times on the keep-alive connection "
+                       f"{owner.identity.label} had just used, answered every time with {label}'s data (the "
+                       "service keeps the caller per connection: a pooling gateway would mix users)", who,
+                       label, "GET", shown, step, found, extra={"detector": "shared_connection"})
+        else:
+            self._find("data_swap", f"{who}'s GET {shown} answered once with {label}'s data on a shared "
+                       "connection, not when asked again on it (state kept across requests, not the "
+                       "connection)", who, label, "GET", shown, step, found, concurrent=True,
+                       extra={"detector": "shared_connection_unconfirmed"})
 
     def _find(self, kind: str, message: str, user: str, other: str, method: str, path: str, step: str,
               found: list[str], *, concurrent: bool | None = None,
