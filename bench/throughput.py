@@ -30,7 +30,7 @@ from fpt.run.runner import Run
 from fpt.run.shapes import constant
 from fpt.run.user import User
 
-HUNT_OFF = {"replay_share": 0.0, "cache_probe_share": 0.0, "cancel_share": 0.0}
+HUNT_OFF = {"replay_share": 0.0, "cache_probe_share": 0.0, "cancel_share": 0.0, "connection_share": 0.0}
 """--no-hunt: the data-swap hunting detectors that send extra requests, off (the checks stay on)."""
 
 

@@ -26,6 +26,7 @@ OVERRIDABLE = ("profile", "users", "duration", "seed", "arrivals", "burst", "max
                "served_by", "session_cookie", "login_steps", "scale_p90_factor", "scale_error_rate",
                "public_paths", "high_traffic_rate", "request_deadline",
                "replay_share", "replay_writes", "cancel_share", "cache_probe_share", "hunt_max_rate",
+               "connection_share",
                "request_id_header",
                "shared_paths", "shared_steps", "unique_identities", "identity_nonce",
                "service_pids", "recovery_within", "recovery_rate", "soak_min_span")

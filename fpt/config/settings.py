@@ -232,6 +232,10 @@ KEYS: tuple[Key, ...] = (
     Key("cache_probe_share", _fraction, "be a fraction between 0 and 1 (or a percentage like 10%)",
         "share of successful GETs asked again at once by another user (same URL, its own credentials)",
         0.1),
+    Key("connection_share", _fraction, "be a fraction between 0 and 1 (or a percentage like 5%)",
+        "share of successful requests after which another user's request is sent on the keep-alive "
+        "connection the first user just used, as a pooling gateway would (fpt's own transport only)",
+        0.05),
     Key("hunt_max_rate", _non_negative_float, "be a number >= 0 (requests per second; 0: no limit)",
         "most requests per second each hunting detector (replay, cache probe, cancellation) acts on, "
         "per step: the shares apply below it, so fast runs pay a bounded cost", 10.0),
@@ -348,6 +352,7 @@ class FptConfig:
     replay_writes: bool = False
     cancel_share: float = 0.05
     cache_probe_share: float = 0.1
+    connection_share: float = 0.05
     hunt_max_rate: float = 10.0
     request_id_header: str = ""
     shared_paths: tuple[str, ...] = ()

@@ -70,7 +70,8 @@ class StepEvidence:
 
 @dataclass(frozen=True, kw_only=True)
 class ScanEvidence:
-    """The foreign-canary scan: bodies and bytes looked at, and what the limit left out."""
+    """The foreign-canary and personal-data scan: bodies and bytes looked at, and what the limit left
+    out (``truncated`` answers, bodies or streams larger than ``scan_limit``: not seen whole)."""
 
     enabled: bool = False
     bodies: int = 0
@@ -80,6 +81,12 @@ class ScanEvidence:
     streamed: int = 0
     #: foreign canaries seen on a route or step declared shared (legitimate, not findings)
     shared: int = 0
+    #: bodies decoded before the scan (UTF-16/32, another declared charset, JSON escapes)
+    decoded: int = 0
+    #: answers whose only foreign personal data was a name (real names collide: no proof, counted)
+    unproven: int = 0
+    #: whether other users' personal data (email, phone, address, member id, name) was looked for too
+    personal: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -94,10 +101,12 @@ class ScanEvidence:
         return ScanEvidence(enabled=self.enabled or o.enabled, bodies=self.bodies + o.bodies,
                             bytes=self.bytes + o.bytes, truncated=self.truncated + o.truncated,
                             skipped_bytes=self.skipped_bytes + o.skipped_bytes,
-                            streamed=self.streamed + o.streamed, shared=self.shared + o.shared)
+                            streamed=self.streamed + o.streamed, shared=self.shared + o.shared,
+                            decoded=self.decoded + o.decoded, unproven=self.unproven + o.unproven,
+                            personal=self.personal or o.personal)
 
 
-PROBE_OUTCOMES = ("denied", "unproven", "allowed", "public", "leaked", "errors", "inconclusive")
+PROBE_OUTCOMES = ("denied", "unproven", "allowed", "public", "shared", "leaked", "errors", "inconclusive")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,9 +118,12 @@ class ProbeEvidence:
     - ``unproven``: the control failed or could not be made (no successful request to
       copy credentials from), or the owner no longer reads the object either (deleted,
       expired): the probe proves nothing;
-    - ``allowed``: 2xx without the owner's data (fails unless the route is public);
-    - ``public``: 2xx on a route declared public;
-    - ``leaked``: the answer carried the owner's data;
+    - ``allowed``: 2xx without the owner's data: unproven (a soft refusal, an empty answer, the
+      prober's own view), shown and never a leak nor a refusal;
+    - ``public`` / ``shared``: 2xx, or the owner's data, on a route declared in ``public_paths``
+      / ``shared_paths``;
+    - ``leaked``: the answer carried the owner's data (not what the prober itself sent: an echo
+      of the URL or body proves nothing);
     - ``errors``: 5xx or a transport error (not evidence either way);
     - ``inconclusive``: any other status (3xx, other 4xx).
     """
@@ -123,6 +135,7 @@ class ProbeEvidence:
     unproven: int = 0
     allowed: int = 0
     public: int = 0
+    shared: int = 0
     leaked: int = 0
     errors: int = 0
     inconclusive: int = 0
@@ -290,6 +303,33 @@ class CacheEvidence(_Counts):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConnectionEvidence(_Counts):
+    """Another user's request sent on the keep-alive connection a user had just used (a pooling gateway).
+
+    ``clean``: the answer carried the sender's own data; ``leaked``: the previous user's (a
+    swap of kind *shared connection*); ``unproven``: neither (a refusal, an error body), or no
+    other user with working credentials and a read of its own to send; ``no_connection``: the
+    connection was not kept alive; ``unsupported``: no connection to share (the in-process
+    ASGI target, or httpx's transport); ``errors``: a transport error or a 5xx.
+    """
+
+    enabled: bool = False
+    tried: int = 0
+    clean: int = 0
+    leaked: int = 0
+    unproven: int = 0
+    errors: int = 0
+    #: the answer carried the previous user's data on a path or step declared shared
+    shared: int = 0
+    no_connection: int = 0
+    unsupported: int = 0
+    #: sends not made because MAX_TASKS detectors were already running
+    skipped: int = 0
+    #: sends not made because the step had its ``hunt_max_rate`` of them in the last second
+    capped: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class CancelEvidence(_Counts):
     """Requests the client gave up on mid-flight on purpose, then sent again (never the service's errors).
 
@@ -344,6 +384,7 @@ class Evidence:
     cancel: CancelEvidence = CancelEvidence()
     pairing: PairingEvidence = PairingEvidence()
     setup: SetupEvidence = SetupEvidence()
+    connection: ConnectionEvidence = ConnectionEvidence()
     #: how arrivals were shaped (e.g. "rendezvous, groups of 4"), for the run summary
     arrivals: str = ""
     #: the nonce mixed into identities (unique_identities), 0 when none
@@ -382,7 +423,8 @@ class Evidence:
                 "alone": self.alone.to_dict() if self.alone is not None else None,
                 "replay": self.replay.to_dict(), "cache": self.cache.to_dict(),
                 "cancel": self.cancel.to_dict(), "pairing": self.pairing.to_dict(),
-                "setup": self.setup.to_dict(), "arrivals": self.arrivals,
+                "setup": self.setup.to_dict(), "connection": self.connection.to_dict(),
+                "arrivals": self.arrivals,
                 "identity_nonce": self.identity_nonce}
 
     @classmethod
@@ -396,7 +438,9 @@ class Evidence:
                    cache=CacheEvidence.from_dict(d.get("cache", {})),
                    cancel=CancelEvidence.from_dict(d.get("cancel", {})),
                    pairing=PairingEvidence.from_dict(d.get("pairing", {})),
-                   setup=SetupEvidence.from_dict(d.get("setup", {})), arrivals=d.get("arrivals", ""),
+                   setup=SetupEvidence.from_dict(d.get("setup", {})),
+                   connection=ConnectionEvidence.from_dict(d.get("connection", {})),
+                   arrivals=d.get("arrivals", ""),
                    identity_nonce=d.get("identity_nonce", 0))
 
 
@@ -408,8 +452,9 @@ def merge_evidence(parts: Iterable[Evidence]) -> Evidence:
     scan, probes = ScanEvidence(), ProbeEvidence()
     alone: AloneEvidence | None = None
     replay, cache, cancel = ReplayEvidence(), CacheEvidence(), CancelEvidence()
-    pairing, setup = PairingEvidence(), SetupEvidence()
+    pairing, setup, connection = PairingEvidence(), SetupEvidence(), ConnectionEvidence()
     for p in parts:
+        connection = connection + p.connection
         for s in p.steps:
             steps[s.step] = steps[s.step] + s if s.step in steps else s
         scan, probes = scan + p.scan, probes + p.probes
@@ -419,7 +464,7 @@ def merge_evidence(parts: Iterable[Evidence]) -> Evidence:
             alone = p.alone if alone is None else alone + p.alone
     return Evidence(checks=tuple(dict.fromkeys(c for p in parts for c in p.checks)),
                     steps=tuple(steps.values()), scan=scan, probes=probes, alone=alone, replay=replay,
-                    cache=cache, cancel=cancel, pairing=pairing, setup=setup,
+                    cache=cache, cancel=cancel, pairing=pairing, setup=setup, connection=connection,
                     arrivals=next((p.arrivals for p in parts if p.arrivals), ""),
                     identity_nonce=next((p.identity_nonce for p in parts if p.identity_nonce), 0))
 

@@ -64,6 +64,8 @@ class Finding:
         if self.kind == "cross_user":
             return "authorization"
         if self.kind in ("data_swap", "foreign_canary"):
+            if self.evidence.get("detector") == "shared_connection":
+                return "shared_connection"
             return "concurrency" if self.concurrent else "cache_shared_state"
         return self.kind
 

@@ -352,6 +352,16 @@ def _swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                                detail=f"step{'s' if len(dark) > 1 else ''} {', '.join(dark)} answered only "
                                       "errors: no answer there could be checked for another user's data")
+        cut = [r for r in runs if r.evidence.scan.truncated]
+        if cut:
+            # Every byte a user receives is scanned, or counted as not scanned: an answer not seen whole
+            # could have carried another user's data past the limit.
+            ev["unscanned_answers"] = sum(r.evidence.scan.truncated for r in cut)
+            ev["unscanned_bytes"] = sum(r.evidence.scan.skipped_bytes for r in cut)
+            return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(cut), evidence=ev,
+                               detail=f"{ev['unscanned_answers']} answers were larger than scan_limit, "
+                                      f"not scanned whole ({ev['unscanned_bytes']} bytes unscanned): another "
+                                      "user's data there could not have shown (raise scan_limit)")
         if ev["steps_without_overlap"]:
             # A checked step that never ran concurrently could not have shown a concurrency swap.
             return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
@@ -427,10 +437,6 @@ def _negative(results: Sequence[RunResult]) -> ItemOutcome:
         return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
                            detail=f"{leaked} of {p.tried + rp.tried + rp.anon_tried} cross-user attempts "
                                   f"(probes and replays) got the owner's data ({label})")
-    if p.allowed:
-        return ItemOutcome(name=name, status=FAILED, tests=_names(runs), evidence=ev,
-                           detail=f"{p.allowed} of {p.tried} cross-user attempts were answered 2xx, not "
-                                  "refused (declare public routes in public_paths)")
     if not p.denied and rp.denied:
         return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                            detail=f"{rp.denied} of {rp.tried} requests replayed as another user refused with "
@@ -439,12 +445,14 @@ def _negative(results: Sequence[RunResult]) -> ItemOutcome:
     if not p.denied:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=_names(runs), evidence=ev,
                            detail=f"no cross-user attempt was refused with working credentials "
-                                  f"({p.tried} tried: {p.unproven} unproven, {p.errors} errors, "
+                                  f"({p.tried} tried: {p.unproven} unproven, {p.allowed} answered 2xx "
+                                  f"without the owner's data (unproven), {p.errors} errors, "
                                   f"{p.inconclusive} inconclusive, {p.public} public, {p.no_target} "
                                   "without a target)")
     return ItemOutcome(name=name, status=PASSED, tests=_names(runs), evidence=ev,
                        detail=f"{p.denied} of {p.tried} cross-user attempts refused with the prober's own "
-                              f"working credentials, 0 leaked ({p.unproven} unproven, {p.errors} errors)"
+                              f"working credentials, 0 leaked ({p.unproven} unproven, {p.allowed} answered "
+                              f"2xx without the owner's data (unproven), {p.errors} errors)"
                               + (f"; replays as another user: {rp.denied} refused, {rp.own} own data, "
                                  f"0 leaked" if rp.enabled else ""))
 

@@ -4,6 +4,8 @@ The same words everywhere (run line, ``FptFailure``, checklist, reports):
 
 - *fails alone*: the flow fails for one user with nobody else around (functional);
 - *authorization*: another user's resource answered with its data (BOLA/IDOR);
+- *shared connection*: another user's data in an answer sent on the keep-alive connection
+  that user had just used (state kept per connection: a pooling gateway mixes users);
 - *cache/shared state*: another user's data in an answer that no concurrent request
   could explain (a cache keyed without the user, state kept app-wide);
 - *concurrency*: another user's data only in answers that overlapped other requests.
@@ -23,6 +25,9 @@ from fpt.judge.outcome import Problem, ProblemKind, Status
 VERDICT_WORDS = {
     "fails_alone": "fails alone (a functional bug: it fails for one user with nobody else around)",
     "authorization": "authorization (another user's resource answered with its data: BOLA/IDOR)",
+    "shared_connection": "shared connection (another user's data in an answer sent on the keep-alive "
+                         "connection that user had just used: state kept per connection, as a pooling "
+                         "gateway would mix users)",
     "cache_shared_state": "cache/shared state (another user's data in an answer no concurrent request "
                           "explains)",
     "concurrency": "concurrency (another user's data only in answers that overlapped other requests)",
@@ -30,10 +35,11 @@ VERDICT_WORDS = {
     "no_overlap": "not evidenced: a checked step never had two users' successful answers overlap "
                   "(raise the rate or the rendezvous burst)",
     "not_checked": "not evidenced: no data-swap check inspected a successful answer",
+    "not_scanned": "not evidenced: answers larger than scan_limit were not scanned whole (raise scan_limit)",
 }
 """Every verdict word and what it means."""
 
-PROBLEMS = ("fails_alone", "authorization", "cache_shared_state", "concurrency")
+PROBLEMS = ("fails_alone", "authorization", "shared_connection", "cache_shared_state", "concurrency")
 
 
 def swap_kinds(r: RunResult) -> tuple[str, ...]:
@@ -49,7 +55,8 @@ def swap_kinds(r: RunResult) -> tuple[str, ...]:
         if f.kind in SWAP_KINDS:
             found.add(f.verdict_kind)
     if any(r.findings.counts.get(k, 0) for k in SWAP_KINDS) and not found & {"cache_shared_state",
-                                                                            "concurrency"}:
+                                                                            "concurrency",
+                                                                            "shared_connection"}:
         found.add("concurrency")  # examples were capped: the kind of the rest is unknown
     return tuple(k for k in PROBLEMS if k in found)
 
@@ -62,6 +69,8 @@ def swap_verdict(r: RunResult) -> str:
     ev = r.evidence
     if not ev.inspected:
         return "not_checked"
+    if ev.scan.truncated:
+        return "not_scanned"
     if not ev.inspected_overlap_pairs or ev.steps_without_overlap:
         return "no_overlap"
     return "passes"
@@ -97,6 +106,7 @@ def examples(findings: list[Finding], n: int = 3) -> list[Finding]:
 
 
 SHORT_WORDS = {"fails_alone": "fails alone", "authorization": "authorization",
+               "shared_connection": "shared connection",
                "cache_shared_state": "cache/shared state", "concurrency": "concurrency"}
 """Verdict words short enough for the first line of a failure."""
 
@@ -149,8 +159,6 @@ def problems(r: RunResult, *, thresholds: bool = True) -> tuple[Problem, ...]:
     alone = r.evidence.alone
     if alone is not None and not alone.passed:
         out.append(Problem(kind=ProblemKind.FAILS_ALONE, count=len(alone.failures)))
-    if r.evidence.probes.allowed:
-        out.append(Problem(kind=ProblemKind.PROBES_ALLOWED, count=r.evidence.probes.allowed))
     if r.incomplete:
         out.append(Problem(kind=ProblemKind.INCOMPLETE))
     out.extend(load_problems(r.load))

@@ -111,7 +111,8 @@ def swap_line(r: RunResult) -> str:
     kinds = swap_kinds(r)
     p = ev.probes
     probes = (f"; probes {p.tried} tried / {p.denied} refused / {p.unproven} unproven / "
-              f"{p.allowed} allowed / {p.leaked} leaked / {p.errors} errors" if p.enabled else "")
+              f"{p.allowed} 2xx without the owner's data (unproven) / {p.leaked} leaked / {p.errors} errors"
+              if p.enabled else "")
     kind = "shard's process, never across shards" if r.sharded else "xdist worker"
     within = f" (counted within each {kind})" if r.workers > 1 else ""
     basis = (f"{', '.join(ev.checks) or 'no checks'}; {ev.inspected} checked answers, "

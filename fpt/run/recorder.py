@@ -11,6 +11,7 @@ from fpt.evidence.checks import (
     AloneEvidence,
     CacheEvidence,
     CancelEvidence,
+    ConnectionEvidence,
     Evidence,
     PairingEvidence,
     ProbeEvidence,
@@ -90,6 +91,7 @@ class Recorder:
         self.cache: dict[str, int] = {}
         self.cancel: dict[str, int] = {}
         self.pairing: dict[str, int] = {}
+        self.connection: dict[str, int] = {}
 
     def tally(self, step: str) -> StepTally:
         """The mutable tally of ``step``."""
@@ -113,7 +115,7 @@ class Recorder:
     def freeze(self, *, checks: tuple[str, ...], probes_enabled: bool,
                alone: AloneEvidence | None, replay: bool = False, cache: bool = False,
                cancel: bool = False, pairing: str = "", setup: SetupEvidence | None = None,
-               arrivals: str = "", identity_nonce: int = 0) -> Evidence:
+               arrivals: str = "", identity_nonce: int = 0, connection: bool = False) -> Evidence:
         """The run's evidence, frozen (the flags say which hunting detectors were on)."""
         return Evidence(
             checks=checks, steps=tuple(t.freeze(name) for name, t in self.steps.items()), scan=self.scan,
@@ -124,4 +126,5 @@ class Recorder:
             cache=CacheEvidence(enabled=cache, **self.cache),
             cancel=CancelEvidence(enabled=cancel, **self.cancel),
             pairing=PairingEvidence(enabled=bool(pairing), header=pairing, **self.pairing),
-            setup=setup or SetupEvidence(), arrivals=arrivals, identity_nonce=identity_nonce)
+            setup=setup or SetupEvidence(), arrivals=arrivals, identity_nonce=identity_nonce,
+            connection=ConnectionEvidence(enabled=connection, **self.connection))

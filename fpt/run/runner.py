@@ -83,6 +83,7 @@ def new_context(cfg: FptConfig, *, flow: str, phase: str, owners: OwnerIndex, sc
         ctx.request_id_header = cfg.request_id_header
         ctx.shared_steps = frozenset(cfg.shared_steps)
         ctx.shared_paths = tuple(re.compile(p) for p in cfg.shared_paths)
+        ctx.public_paths = tuple(re.compile(p) for p in cfg.public_paths)
         if cfg.canary_scan:
             ctx.observers.append(CanaryScanner(owners, limit=cfg.scan_limit))
     return ctx
@@ -214,8 +215,9 @@ class Run:
         self.hunter = (Hunter(self.ctx, seed=cfg.seed, replay_share=cfg.replay_share,
                               replay_writes=cfg.replay_writes, cache_share=cfg.cache_probe_share,
                               cancel_share=cfg.cancel_share, public_paths=cfg.public_paths,
-                              max_rate=cfg.hunt_max_rate)
-                       if cfg.users > 1 and (cfg.replay_share or cfg.cache_probe_share or cfg.cancel_share)
+                              max_rate=cfg.hunt_max_rate, connection_share=cfg.connection_share)
+                       if cfg.users > 1 and (cfg.replay_share or cfg.cache_probe_share or cfg.cancel_share
+                                             or cfg.connection_share)
                        else None)
         self.ctx.hunt = self.hunter
         self._setup_evidence: SetupEvidence | None = None
@@ -335,7 +337,8 @@ class Run:
         return rec.freeze(checks=self._active_checks(), probes_enabled=self.probe is not None, alone=alone,
                           replay=h is not None and h.replaying, cache=h is not None and h.caching,
                           cancel=h is not None and h.cancelling, pairing=self.cfg.request_id_header,
-                          setup=self._setup_evidence, arrivals=arrivals, identity_nonce=self.nonce)
+                          setup=self._setup_evidence, arrivals=arrivals, identity_nonce=self.nonce,
+                          connection=h is not None and h.sharing)
 
     async def run_setup(self, users: int) -> SetupEvidence:
         """``setup(user)`` once per user before the clock starts, within a deadline; not measured.

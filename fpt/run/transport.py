@@ -81,6 +81,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.reused = False
         self.busy = False
+        self.retired = False  # lent (FastTransport.lend), then closed and uncounted
         self.idle_since = 0.0
         self._parser = _parser(self)
         self._stale_parser = False
@@ -507,6 +508,66 @@ class FastTransport(httpx.AsyncBaseTransport):
             self._open -= 1
             self._wake_slot()
             raise
+
+    def lend(self, url: httpx.URL) -> tuple[tuple[str, str, int], _Connection] | None:
+        """The idle connection to ``url``'s origin this user used last, taken out of its pool, or None.
+
+        For the shared-connection detector: another user's request goes on it next, as a pooling
+        gateway would send it; :meth:`send_on` sends it and closes the connection after.
+        """
+        scheme = url.scheme
+        key = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            expired = self._expiry is not None and conn.loop.time() - conn.idle_since > self._expiry
+            if not conn.closed and not expired:
+                conn.reused = True
+                return key, conn
+            conn.close()
+            self._open -= 1
+        return None
+
+    async def send_on(self, conn: _Connection, request: httpx.Request, *,
+                      keep: bool = False) -> httpx.Response:
+        """Send ``request`` on ``conn`` (from :meth:`lend`), read its whole answer, close the connection.
+
+        Closed, not given back: the service may now hold the other user's state on it, and the
+        user's own next request must not inherit what fpt did on purpose. ``keep``: left open
+        for one more :meth:`send_on` when the answer allows it (``conn.closed`` says if not).
+        """
+        timeouts = request.extensions.get("timeout", {})
+        conn.start(request.method == "HEAD", self._max_body)
+        chunks: list[bytes] = []
+        try:
+            await self._send(conn, request, _head(request), await _body(request), timeouts.get("write"))
+            while not conn.head_done:
+                await conn.wait(timeouts.get("read"), "response")
+            while True:
+                if conn.chunks:
+                    chunks.append(conn.take())
+                elif conn.complete:
+                    break
+                else:
+                    await conn.wait(timeouts.get("read"), "response body")
+        except BaseException:
+            keep = False
+            raise
+        finally:
+            conn.busy = False
+            if not (keep and conn.reusable()):
+                self.retire(conn)
+        return httpx.Response(conn.status, headers=conn.headers, content=b"".join(chunks), request=request,
+                              extensions={"http_version": conn.version, "reason_phrase": conn.reason})
+
+    def retire(self, conn: _Connection) -> None:
+        """Close a connection :meth:`lend` took out of the pool (once: a closed one is left as it is)."""
+        if conn.retired:
+            return
+        conn.retired = True
+        conn.close()
+        self._open -= 1
+        self._wake_slot()
 
     def _evict_idle(self) -> bool:
         """Close one idle connection to another origin, to make room; False if none is idle."""

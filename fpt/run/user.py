@@ -122,6 +122,8 @@ class RunContext:
     #: where a user may legitimately see another user's data (declared by the squad)
     shared_steps: frozenset[str] = frozenset()
     shared_paths: tuple[re.Pattern[str], ...] = ()
+    #: routes any user may read (``public_paths``): another user's data there is not a finding either
+    public_paths: tuple[re.Pattern[str], ...] = ()
     #: every user of the run, by index (the detectors pick "another user" here)
     users: dict[int, User] = field(default_factory=dict)
     #: the first misuse of fpt by the flow (a reserved step name): the run stops and the test fails with it
@@ -136,6 +138,18 @@ class RunContext:
         if sweeper is not None and not sweeper.done():
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
+
+    def declared(self, path: str) -> str:
+        """``"shared"`` or ``"public"`` when the squad declared ``path`` so (in that order), else ``""``.
+
+        Every detector asks this one question (scan, probes, replays, cache probes): a route
+        declared legitimately shared is so for all of them.
+        """
+        if any(p.search(path) for p in self.shared_paths):
+            return "shared"
+        if any(p.search(path) for p in self.public_paths):
+            return "public"
+        return ""
 
     def now(self) -> float:
         """Seconds since the run started."""
@@ -622,6 +636,8 @@ class _ObservedStream(httpx.AsyncByteStream):
         self._shared = user._shared
         self._kept: list[bytes] = []
         self._room = user.ctx.stream_scan_limit
+        #: bytes read past the scan limit: not scanned, and counted so (the answer was not seen whole)
+        self._past = 0
         self._done = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -629,7 +645,11 @@ class _ObservedStream(httpx.AsyncByteStream):
         async for chunk in self._inner:
             if self._room > 0:
                 self._kept.append(chunk[: self._room])
+                if len(chunk) > self._room:
+                    self._past += len(chunk) - self._room
                 self._room -= len(chunk)
+            else:
+                self._past += len(chunk)
             yield chunk
         self._observe()
 
@@ -645,7 +665,7 @@ class _ObservedStream(httpx.AsyncByteStream):
         r = self._response
         seen = httpx.Response(r.status_code, headers=r.headers, content=b"".join(self._kept),
                               request=r.request,
-                              extensions={"fpt.streamed": True,
+                              extensions={"fpt.streamed": True, "fpt.unscanned": self._past,
                                           "fpt.concurrent": r.extensions.get("fpt.concurrent")})
         user = self._user
         prev, user.current_step = user.current_step, self._step
@@ -770,7 +790,7 @@ class User:
                 return True
         elif step in self.ctx.shared_steps:
             return True
-        return any(p.search(path) for p in self.ctx.shared_paths)
+        return bool(self.ctx.declared(path))
 
     def check(self, condition: object, message: str) -> bool:
         """Count a functional failure when ``condition`` is false; never raises."""

@@ -65,7 +65,7 @@ def item(data: dict[str, Any], name: str) -> dict[str, Any]:
 LOAD = 'users=6, rate=5, duration="2s", arrivals="rendezvous", burst=3, alone=0'
 #: the hunting detectors off where a service hangs every 4th request by count: their own reads of
 #: /me would take some of the hanging turns, and the flow's requests would not hang every time
-NO_HUNT = "replay_share=0, cache_probe_share=0, cancel_share=0"
+NO_HUNT = "replay_share=0, cache_probe_share=0, cancel_share=0, connection_share=0"
 
 
 # -- a request the flow itself abandons is an error, not nothing --------------------------------------------
@@ -158,7 +158,7 @@ def test_a_run_with_every_check_off_is_not_covered_by_another_run(pytester: pyte
         def test_unchecked(fpt_load):
             with serve(orders_app("swap_me")) as url:
                 fpt_load(me_unchecked, target=url, {LOAD}, probe_share=0, canary_scan=False,
-                         replay_share=0, cache_probe_share=0, cancel_share=0)
+                         replay_share=0, cache_probe_share=0, cancel_share=0, connection_share=0)
     """, "--fpt-dod-level=swap")
     live = item(data, "data_swap.multi_user_live")
     assert live["status"] == "not_evidenced", live

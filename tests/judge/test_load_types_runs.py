@@ -36,7 +36,8 @@ from suites.flows import sign_in
 # The data-swap hunting detectors send requests of their own: off here, where the demo's capacity
 # (25 requests a second) is what the stress and spike verdicts measure.
 FAST: dict[str, Any] = {"profile": "virtual", "alone": 0, "probe_share": 0, "check": False,
-                        "replay_share": 0, "cache_probe_share": 0, "cancel_share": 0}
+                        "replay_share": 0, "cache_probe_share": 0, "cancel_share": 0,
+                        "connection_share": 0}
 
 
 async def health(user: fpt.User) -> None:

@@ -13,6 +13,15 @@ refused to everybody: that proves nothing about authorization, and is unproven).
 Every probe is counted by outcome in the run's evidence (see
 :class:`fpt.evidence.checks.ProbeEvidence`); a response that carries the owner's data is a
 ``cross_user`` finding.
+
+A finding must be proven (the same rules for the probes, the replays and the cache probe):
+
+- what the asker sent itself (its URL, query and body) and the answer echoes back is no
+  proof: a 404 naming the reference asked for, a 403 naming the email in the path;
+- a 2xx without the owner's data (a "soft refusal": 200 with an error body, or nothing) proves
+  neither a leak nor a refusal: it is counted as ``allowed`` (unproven) and shown;
+- on a route declared in ``shared_paths`` or ``public_paths``, the owner's data is counted
+  (``shared`` / ``public``), never a finding.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from typing import cast
 import httpx
 
 from fpt.config.redact import url as redact_url
-from fpt.run.detectors.canary import carries
+from fpt.run.detectors.canary import carries, not_echoed, sent_by
 from fpt.run.identity import Identity
 from fpt.run.recorder import Recorder
 from fpt.run.user import LedgerEntry, RunContext, User, UserClient
@@ -48,16 +57,16 @@ OWNER_VALUES = ("email", "member_id")
 
 
 def entry_data(owner: Identity | None, entry: LedgerEntry, body: bytes, *,
-               identity: bool = False) -> list[str]:
+               identity: bool = False, sent: bytes = b"") -> list[str]:
     """What of ``entry``'s owner ``body`` holds, in any case: its canary, the entry's own fields, and
-    with ``identity`` its email and member id."""
+    with ``identity`` its email and member id; less what the asker ``sent`` itself."""
     values = {owner.canary: "canary"} if owner is not None else {}
     if identity and owner is not None:
         values.update({str(getattr(owner, name)): name for name in OWNER_VALUES})
     for name, value in entry.fields.items():
         if isinstance(value, str | int) and len(str(value)) >= 4:
             values.setdefault(str(value), name)
-    return [values[v] for v in carries(body, values)]
+    return [values[v] for v in not_echoed(carries(body, values), sent)]
 
 
 def last_credentials(ctx: RunContext, user: User | None) -> dict[str, str] | None:
@@ -100,6 +109,10 @@ class CrossUserProbe:
         self.share = share
         self._rng = random.Random(seed)
         self._public = [re.compile(p) for p in public_paths]
+
+    def _declared(self, path: str) -> str:
+        """``shared`` / ``public`` when the route is declared so (the run's or this probe's own list)."""
+        return self.ctx.declared(path) or ("public" if any(p.search(path) for p in self._public) else "")
 
     @property
     def _rec(self) -> Recorder:
@@ -153,7 +166,8 @@ class CrossUserProbe:
     def _leaked(self, entry: LedgerEntry, response: httpx.Response) -> list[str]:
         if response.status_code >= 500:
             return []
-        return entry_data(self.ctx.owners.by_index.get(entry.owner), entry, response.content)
+        return entry_data(self.ctx.owners.by_index.get(entry.owner), entry, response.content,
+                          sent=sent_by(response.request))
 
     def judge(self, user: User, entry: LedgerEntry, response: httpx.Response, *, exists: bool) -> None:
         """Classify one probe's response (the control succeeded; ``exists``: the owner still read it)."""
@@ -162,7 +176,10 @@ class CrossUserProbe:
         owner_label = owner.label if owner else f"user#{entry.owner}"
         path = redact_url(response.request.url.path)
         leaked = self._leaked(entry, response)
-        if leaked:
+        declared = self._declared(response.request.url.path) if leaked or 200 <= status < 300 else ""
+        if leaked and declared:
+            self._rec.probe(declared, status)  # the squad says any user may see it there
+        elif leaked:
             self._rec.probe("leaked", status)
             user.fail("cross_user", f"read {owner_label}'s {entry.kind} with its own credentials",
                       other_user=owner_label, method="GET", path=path, step=PROBE_STEP,
@@ -177,7 +194,8 @@ class CrossUserProbe:
             user.fail("functional", f"cross-user probe got {status}: the service must refuse cleanly",
                       method="GET", path=path, other_user=owner_label, step=PROBE_STEP)
         elif 200 <= status < 300:
-            public = any(p.search(response.request.url.path) for p in self._public)
-            self._rec.probe("public" if public else "allowed", status)
+            # Without the owner's data a 2xx proves nothing either way (a soft refusal, an empty
+            # answer, the prober's own view): counted and shown, never a leak.
+            self._rec.probe("public" if declared else "allowed", status)
         else:
             self._rec.probe("inconclusive", status)

@@ -19,6 +19,11 @@ request gets; the others pay nothing more:
   with its own credentials; the owner's data in that answer is a cache or shared state
   keyed without the user (Steam 2015, Klarna 2021). Authenticated answers a shared cache
   may store (ASVS 14.2.2) are counted as a warning.
+- **shared connection** (``connection_share``, fpt's own transport): right after the
+  owner's answer, another user's own last read (its URL, its credentials) goes on the
+  keep-alive connection the owner just used, as a pooling gateway or a connection-bound
+  auth scheme would send it. An answer with the owner's data is a swap of kind *shared
+  connection*: the service keeps who is calling per connection.
 
 Each detector acts on at most ``hunt_max_rate`` requests a second per step (a token
 bucket one second deep; those passed over are counted as ``capped``): below that rate
@@ -48,9 +53,11 @@ from fpt.config.redact import url as redact_url
 from fpt.evidence.findings import Finding
 from fpt.run.bounds import finish_within
 from fpt.run.detectors.attribution import note
-from fpt.run.detectors.canary import carries, find_canaries
+from fpt.run.detectors.canary import carries, find_canaries, not_echoed, sent_by
 from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
 from fpt.run.identity import Identity
+from fpt.run.perimeter import GuardedTransport
+from fpt.run.transport import FastTransport, _Connection
 from fpt.run.user import IDEMPOTENT, RunContext, User, UserClient
 
 WRITES = frozenset({"PUT", "DELETE"})
@@ -60,11 +67,12 @@ _BODY_HEADERS = ("content-type",)
 MAX_TASKS = 64
 
 
-def owner_data(owner: Identity, body: bytes) -> list[str]:
-    """Which of ``owner``'s identifying values ``body`` carries, in any case (canary first)."""
+def owner_data(owner: Identity, body: bytes, sent: bytes = b"") -> list[str]:
+    """Which of ``owner``'s identifying values ``body`` carries, in any case (canary first), less what
+    the asker ``sent`` itself (:func:`fpt.run.detectors.probes.sent_by`: an echo proves nothing)."""
     names = ("canary", *OWNER_VALUES)
     values = {str(getattr(owner, name)): name for name in names}
-    return [values[v] for v in carries(body, values)]
+    return [values[v] for v in not_echoed(carries(body, values), sent)]
 
 
 def storable(request: httpx.Request, response: httpx.Response) -> bool:
@@ -83,16 +91,19 @@ class Hunter:
 
     def __init__(self, ctx: RunContext, *, seed: int, replay_share: float = 0.0,
                  replay_writes: bool = False, cache_share: float = 0.0, cancel_share: float = 0.0,
-                 public_paths: Sequence[str] = (), max_rate: float = 0.0) -> None:
+                 public_paths: Sequence[str] = (), max_rate: float = 0.0,
+                 connection_share: float = 0.0) -> None:
         self.ctx = ctx
         self._rng = random.Random(seed * 7919 + 17)
         self.random = self._rng.random
         self.cancel_below = cancel_share
         self.replay_below = cancel_share + replay_share
-        self.after_below = self.replay_below + cache_share
+        self.cache_below = self.replay_below + cache_share
+        self.after_below = self.cache_below + connection_share
         self.methods = IDEMPOTENT | WRITES if replay_writes else IDEMPOTENT
         self.replaying = replay_share > 0
         self.caching = cache_share > 0
+        self.sharing = connection_share > 0
         self.cancelling = cancel_share > 0
         self._public = [re.compile(p) for p in public_paths]
         self._tasks: set[asyncio.Task[None]] = set()
@@ -143,15 +154,19 @@ class Hunter:
         if roll < self.cancel_below:
             return
         method = request.method
-        # Declared sharing is read now, inside the step that made the request.
-        shared = user.sees_shared(request.url.path)
+        # Declared sharing (shared step or path, public path) is read now, inside the step that made
+        # the request.
+        shared = user.sees_shared(request.url.path) or self._public_path(request.url.path)
         step = str(response.extensions.get("fpt.step", user.current_step))
         if roll < self.replay_below:
             if method in self.methods and self.allow("replay", step):
                 self._spawn(self.replay(user, method, request.url, _body_headers(request),
                                         request.content, step, shared))
-        elif method == "GET" and self.allow("cache", step):
-            self._spawn(self.cache_probe(user, request, response, step, shared))
+        elif roll < self.cache_below:
+            if method == "GET" and self.allow("cache", step):
+                self._spawn(self.cache_probe(user, request, response, step, shared))
+        elif self.allow("connection", step):
+            self.share_connection(user, request, step)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         if len(self._tasks) >= MAX_TASKS:
@@ -198,7 +213,7 @@ class Hunter:
                                                      lambda body: owner_data(owner.identity, body))
 
     def _public_path(self, path: str) -> bool:
-        return any(p.search(path) for p in self._public)
+        return self.ctx.declared(path) == "public" or any(p.search(path) for p in self._public)
 
     async def replay(self, owner: User, method: str, url: httpx.URL, headers: dict[str, str],
                      content: bytes, step: str, shared: bool = False) -> None:
@@ -207,12 +222,15 @@ class Hunter:
         rec.bump(rec.replay, "tried")
         rec.bump(rec.replay_methods, method)
         shown = redact_url(url.path)
+        # The owner's reference in the URL or body, echoed back ("no order ORD-12", "jane@... is not
+        # yours"), is no proof: what the replay sent is discounted from every answer.
+        sent = sent_by(httpx.Request(method, url, content=content or None))
         other = self._other(owner)
         creds = last_credentials(self.ctx, other)
         who = other.identity.label if other is not None else None
         seen_as_other, with_own = await self._as_other(owner, other, creds, method, url, headers, content,
-                                                       shared)
-        seen_as_nobody = await self._as_nobody(owner, method, url, headers, content, shared)
+                                                       shared, sent)
+        seen_as_nobody = await self._as_nobody(owner, method, url, headers, content, shared, sent)
         if shared or not (seen_as_other or seen_as_nobody):
             return
         label = (seen_as_other or seen_as_nobody).whose
@@ -224,7 +242,7 @@ class Hunter:
             try:
                 r2 = await _client(viewer).raw(method, url, headers={**headers, **(again or {})},  # type: ignore[arg-type]
                                                content=content or None)
-                confirmed = bool(owner_data(owner.identity, r2.content))
+                confirmed = bool(owner_data(owner.identity, r2.content, sent))
             except httpx.HTTPError:
                 confirmed = True
             if not confirmed:
@@ -259,8 +277,8 @@ class Hunter:
                        reask=(*asked, label))
 
     async def _as_other(self, owner: User, other: User | None, creds: dict[str, str] | None, method: str,
-                        url: httpx.URL, headers: dict[str, str], content: bytes, shared: bool
-                        ) -> tuple[Leak, bool]:
+                        url: httpx.URL, headers: dict[str, str], content: bytes, shared: bool,
+                        sent: bytes = b"") -> tuple[Leak, bool]:
         """The owner's request replayed with another user's working credentials, counted: what leaked,
         and whether the answer held that user's own data too."""
         rec = self.ctx.recorder
@@ -273,10 +291,10 @@ class Hunter:
         except httpx.HTTPError:
             rec.bump(counts, "errors")
             return NO_LEAK, False
-        seen = self._leak(owner, other.identity, r.content)
+        seen = self._leak(owner, other.identity, r.content, sent)
         if seen:
-            rec.bump(counts, "shared" if shared else "leaked")
-            return seen, bool(owner_data(other.identity, r.content))
+            rec.bump(counts, ("public" if self._public_path(url.path) else "shared") if shared else "leaked")
+            return seen, bool(owner_data(other.identity, r.content, sent))
         if r.status_code in DENIED:
             # Refused to the owner too (deleted, expired: a DELETE replayed after the owner's own)
             # proves nothing about authorization.
@@ -290,7 +308,7 @@ class Hunter:
         return NO_LEAK, False
 
     async def _as_nobody(self, owner: User, method: str, url: httpx.URL, headers: dict[str, str],
-                         content: bytes, shared: bool) -> Leak:
+                         content: bytes, shared: bool, sent: bytes = b"") -> Leak:
         """The owner's request replayed without credentials, counted: what leaked."""
         rec = self.ctx.recorder
         counts = rec.replay
@@ -300,7 +318,7 @@ class Hunter:
         except httpx.HTTPError:
             rec.bump(counts, "anon_errors")
             return NO_LEAK
-        seen = self._leak(owner, None, r.content)
+        seen = self._leak(owner, None, r.content, sent)
         if seen:
             rec.bump(counts, "anon_shared" if shared else "anon_leaked")
         elif r.status_code >= 500:
@@ -311,14 +329,15 @@ class Hunter:
             rec.bump(counts, "anon_open")
         return seen
 
-    def _leak(self, owner: User, viewer: Identity | None, body: bytes) -> Leak:
-        """The owner's data in ``body`` (or any canary but the viewer's): what a viewer must never get."""
-        found = owner_data(owner.identity, body)
+    def _leak(self, owner: User, viewer: Identity | None, body: bytes, sent: bytes = b"") -> Leak:
+        """The owner's data in ``body`` (or any canary but the viewer's), less what the asker ``sent``
+        itself: what a viewer must never get."""
+        found = owner_data(owner.identity, body, sent)
         if found:
             return Leak(found=tuple(found), whose=owner.identity.label)
         mine = viewer.canary if viewer is not None else None
         others = [self.ctx.owners.owner_of(c) or "unknown"
-                  for c in dict.fromkeys(find_canaries(body)) if c != mine]
+                  for c in not_echoed(list(dict.fromkeys(find_canaries(body))), sent) if c != mine]
         return Leak(found=tuple(f"canary of {o}" for o in others), whose=others[0]) if others else NO_LEAK
 
     async def cache_probe(self, owner: User, request: httpx.Request, response: httpx.Response, step: str,
@@ -339,7 +358,8 @@ class Hunter:
         except httpx.HTTPError:
             rec.bump(counts, "errors")
             return
-        found = self._leak(owner, other.identity, r.content) if r.status_code < 500 else NO_LEAK
+        sent = sent_by(request)
+        found = self._leak(owner, other.identity, r.content, sent) if r.status_code < 500 else NO_LEAK
         path = request.url.path
         if not found:
             rec.bump(counts, "errors" if r.status_code >= 500 else "clean")
@@ -352,7 +372,7 @@ class Hunter:
         # Asked again at once: a cache answers the same; state swapped by an overlapping request does not.
         try:
             r2 = await _client(other).raw("GET", request.url, headers=creds)
-            stays = bool(self._leak(owner, other.identity, r2.content))
+            stays = bool(self._leak(owner, other.identity, r2.content, sent))
         except httpx.HTTPError:
             stays = True
         concurrent = not stays and bool(r.extensions.get("fpt.concurrent"))
@@ -364,6 +384,101 @@ class Hunter:
                    reask=(other, httpx.Request("GET", request.url, headers=creds), label),
                    extra={"cache_control": r.headers.get("cache-control", ""),
                           "age": r.headers.get("age", ""), "detector": "cache_probe"})
+
+    # -- shared connection --------------------------------------------------------------------------
+
+    def share_connection(self, owner: User, request: httpx.Request, step: str) -> None:
+        """Take the connection ``owner``'s request just went over (now, before its next request can),
+        and send another user's own last read on it in the background."""
+        rec = self.ctx.recorder
+        counts = rec.connection
+        rec.bump(counts, "tried")
+        transport = _fast(owner, request.url)
+        if transport is None:
+            rec.bump(counts, "unsupported")  # in-process ASGI or httpx's pool: no connection to share
+            return
+        if len(self._tasks) >= MAX_TASKS:
+            rec.bump(counts, "skipped")
+            return
+        other = self._other(owner)
+        creds = last_credentials(self.ctx, other)
+        own = other.last_ok_get if other is not None else None
+        if other is None or creds is None or own is None or (own.url.scheme, own.url.host, own.url.port) != (
+                request.url.scheme, request.url.host, request.url.port):
+            rec.bump(counts, "unproven")  # nobody else with a read of its own to the same origin
+            return
+        lent = transport.lend(request.url)
+        if lent is None:
+            rec.bump(counts, "no_connection")  # the answer closed it: nothing kept alive to share
+            return
+        url = own.url.copy_with(params=[(k, v) for k, v in own.url.params.multi_items()
+                                        if not SECRET_KEY.search(k)])
+        self._spawn(self._on_shared(owner, other, transport, lent[1], url, creds, step))
+
+    async def _on_shared(self, owner: User, other: User, transport: FastTransport, conn: _Connection,
+                         url: httpx.URL, creds: dict[str, str], step: str) -> None:
+        """Send ``other``'s read on ``owner``'s connection; judge whose data came back."""
+        ctx = self.ctx
+        counts = ctx.recorder.connection
+        request = httpx.Request("GET", url, headers=creds)
+        ctx.inflight_requests += 1
+        ctx.request_starts += 1
+        try:
+            async with asyncio.timeout(ctx.request_deadline):
+                r = await transport.send_on(conn, request, keep=True)
+        except (httpx.HTTPError, TimeoutError):
+            ctx.recorder.bump(counts, "errors")
+            return
+        finally:
+            ctx.inflight_requests -= 1
+        try:
+            await self._confirm_on(owner, other, transport, conn, request, r, step)
+        finally:
+            transport.retire(conn)  # not asked again (clean, or no leak): closed all the same
+
+    async def _confirm_on(self, owner: User, other: User, transport: FastTransport, conn: _Connection,
+                          request: httpx.Request, r: httpx.Response, step: str) -> None:
+        """Judge the answer on the shared connection; on a leak, ask once more on the same connection."""
+        ctx = self.ctx
+        counts = ctx.recorder.connection
+        url = request.url
+        if r.status_code >= 500:
+            ctx.recorder.bump(counts, "errors")
+            return
+        found = self._leak(owner, other.identity, r.content, sent_by(request))
+        if not found:
+            ctx.recorder.bump(counts, "clean" if owner_data(other.identity, r.content) else "unproven")
+            return
+        if ctx.declared(url.path) or other.sees_shared(url.path):
+            ctx.recorder.bump(counts, "shared")
+            return
+        ctx.recorder.bump(counts, "leaked")
+        who, label, shown = other.identity.label, found.whose, redact_url(url.path)
+        # Asked twice more on the same connection: the owner's data every time, the connection carries
+        # the caller (a gateway, connection-bound auth); anything else, the first answer came from state
+        # kept across requests (a "previous caller" the sender has just become), not the connection.
+        sticky = label == owner.identity.label
+        for last in (False, True):
+            if not sticky or conn.closed:
+                sticky = False
+                break
+            try:
+                async with asyncio.timeout(ctx.request_deadline):
+                    ask = httpx.Request("GET", url, headers=dict(request.headers))
+                    again = await transport.send_on(conn, ask, keep=not last)
+                sticky = bool(owner_data(owner.identity, again.content, sent_by(request)))
+            except (httpx.HTTPError, TimeoutError):
+                sticky = False
+        if sticky:
+            self._find("data_swap", f"{who}'s GET {shown}, sent three times on the keep-alive connection "
+                       f"{owner.identity.label} had just used, answered every time with {label}'s data (the "
+                       "service keeps the caller per connection: a pooling gateway would mix users)", who,
+                       label, "GET", shown, step, found.found, extra={"detector": "shared_connection"})
+        else:
+            self._find("data_swap", f"{who}'s GET {shown} answered once with {label}'s data on a shared "
+                       "connection, not when asked again on it (state kept across requests, not the "
+                       "connection)", who, label, "GET", shown, step, found.found, concurrent=True,
+                       extra={"detector": "shared_connection_unconfirmed"})
 
     def _find(self, kind: str, message: str, user: str, other: str, method: str, path: str, step: str,
               found: tuple[str, ...], *, concurrent: bool | None = None,
@@ -398,6 +513,14 @@ NO_LEAK = Leak()
 
 def _client(user: User) -> UserClient:
     return cast(UserClient, user.http)
+
+
+def _fast(user: User, url: httpx.URL) -> FastTransport | None:
+    """The user's own fpt transport for ``url`` (under its perimeter guard), or None (ASGI, httpx's)."""
+    transport = _client(user)._transport_for_url(url)
+    while isinstance(transport, GuardedTransport):
+        transport = transport.inner
+    return transport if isinstance(transport, FastTransport) else None
 
 
 def _body_headers(request: httpx.Request) -> dict[str, str]:
