@@ -44,8 +44,16 @@ from fpt.run.resources import PidTarget, PrometheusMetrics, PrometheusTarget, Re
 from fpt.run.scaling import Event
 from fpt.run.shapes import Shape, constant, schedule
 from fpt.run.timeline import Timeline
-from fpt.run.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
-from fpt.run.user import Observer, RunContext, User, reset_current, set_current
+from fpt.run.transport import MAX_CONNECTIONS, DesyncCheck, FastTransport, ProtocolDesync, proxy_in_env
+from fpt.run.user import (
+    NO_STEP,
+    Observer,
+    RunContext,
+    User,
+    reset_current,
+    set_current,
+    unawaited_as_findings,
+)
 
 Flow = Callable[[User], Awaitable[None]]
 Setup = Callable[[User], Awaitable[object]]
@@ -125,10 +133,10 @@ def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None
         # One small pool per user: users never share connections, and no pool is
         # contended by many tasks (httpx pools slow down sharply under contention).
         def pool(proxy: str | None = None) -> httpx.AsyncBaseTransport:
-            return GuardedTransport(httpx.AsyncHTTPTransport(
+            return GuardedTransport(DesyncCheck(httpx.AsyncHTTPTransport(
                 verify=ssl_context, proxy=proxy,
                 limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
-                                    max_keepalive_connections=MAX_CONNECTIONS)), guard)
+                                    max_keepalive_connections=MAX_CONNECTIONS))), guard)
 
         def per_url() -> dict[str, Any]:
             mounts = {pattern: None if proxy is None else pool(proxy) for pattern, proxy in proxies.items()}
@@ -246,7 +254,8 @@ class Run:
         errors: dict[str, int] = {}
         if self.setup is not None:
             try:
-                if await asyncio.wait_for(iterate(self.setup, user), max(self.cfg.grace, 1.0)):
+                setup = iterate(self.setup, user, must_send=False)
+                if await asyncio.wait_for(setup, max(self.cfg.grace, 1.0)):
                     errors["setup"] = 1
             except TimeoutError:
                 errors["setup"] = 1
@@ -323,7 +332,7 @@ class Run:
             nonlocal ok, failed
             user = self.user(slot)
             async with gate:
-                error = await iterate(setup, user)
+                error = await iterate(setup, user, must_send=False)
             if error:
                 failed += 1
                 user.fail("functional", f"setup failed ({error}): {user.last_error or 'see its steps'}",
@@ -450,6 +459,10 @@ class Run:
 
     async def execute(self) -> RunResult:
         """Run the load, close every client, and build the result."""
+        with unawaited_as_findings():
+            return await self._execute()
+
+    async def _execute(self) -> RunResult:
         cfg = self.cfg
         if cfg.alone:
             self._tick(0.0, "alone")  # the live view says what the first seconds are spent on
@@ -553,11 +566,17 @@ def resource_targets(cfg: FptConfig, service_pids: Sequence[int] = ()) -> tuple[
     return tuple(targets)
 
 
-async def iterate(flow: Setup, user: User) -> str | None:
-    """One iteration of ``flow`` as ``user``; returns its error kind (None when clean)."""
+async def iterate(flow: Setup, user: User, *, must_send: bool = True) -> str | None:
+    """One iteration of ``flow`` as ``user``; returns its error kind (None when clean).
+
+    With ``must_send`` (every flow iteration; not a setup), an iteration that returned without
+    sending a single request tested nothing — most often a missing ``await`` — and is a
+    functional finding, never a clean iteration.
+    """
     token = set_current(user)
     user._iteration_error = None
     user.raised_in = user.last_error = None
+    sent = user._requests
     try:
         await flow(user)
     except (TimeoutError, httpx.TransportError) as exc:
@@ -565,15 +584,23 @@ async def iterate(flow: Setup, user: User) -> str | None:
     except Exception as exc:
         user.fail("functional", scrub(f"flow raised {type(exc).__name__}: {exc}")[:300], step=user.raised_in)
         user._iteration_error = "exception"
+    else:
+        if must_send and user._requests == sent and user.ctx.misuse is None:
+            user.fail("functional", NO_REQUEST, step=NO_STEP)
     finally:
         user.iterations += 1
         reset_current(token)
     return user._iteration_error
 
 
+NO_REQUEST = "the iteration sent no request (a missing await?): it tested nothing"
+
+
 def _kind(exc: BaseException) -> str:
     if isinstance(exc, OffPerimeter):
         return "perimeter"
+    if isinstance(exc, ProtocolDesync):
+        return "protocol"
     if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):

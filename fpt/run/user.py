@@ -9,13 +9,15 @@ see every response.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime
 import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+import warnings
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -32,6 +34,7 @@ from fpt.run.detectors.ownership import compare
 from fpt.run.identity import Identity, OwnerIndex
 from fpt.run.perimeter import OffPerimeter
 from fpt.run.recorder import Recorder, StepTally
+from fpt.run.transport import ProtocolDesync
 
 Observer = Callable[["User", httpx.Request, httpx.Response], None]
 """Called for every response a user receives (after the body is read)."""
@@ -203,6 +206,8 @@ class Ledger:
 def _error_kind(exc: BaseException) -> str:
     if isinstance(exc, OffPerimeter):
         return "perimeter"
+    if isinstance(exc, ProtocolDesync):
+        return "protocol"
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -818,6 +823,36 @@ def set_current(user: User | None) -> contextvars.Token[User | None]:
 def reset_current(token: contextvars.Token[User | None]) -> None:
     """Undo :func:`set_current`."""
     _current.reset(token)
+
+
+_UNAWAITED = re.compile(r"coroutine '([^']+)' was never awaited")
+
+
+@contextlib.contextmanager
+def unawaited_as_findings() -> Iterator[None]:
+    """While a run lasts, a coroutine a flow made and never awaited is a functional finding.
+
+    Python says so with a ``RuntimeWarning`` when the coroutine is dropped, which happens in
+    the flow's own task (so the current user and step are known): here it is counted as a
+    finding of that step instead of a line in the warnings summary of a green run (or, under
+    ``-W error``, an exception nobody can catch). Outside a flow the warning goes on as usual.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", message=r"coroutine .* was never awaited", category=RuntimeWarning)
+        previous = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+            found = _UNAWAITED.search(str(message)) if issubclass(category, RuntimeWarning) else None
+            user = _current.get() if found is not None else None
+            if user is None or found is None:
+                previous(message, category, filename, lineno, file, line)
+                return
+            user.fail("functional", f"coroutine {found.group(1)} was never awaited (a missing await: what it "
+                      "would have done was not done)")
+
+        warnings.showwarning = show
+        yield
 
 
 def check(condition: object, message: str) -> bool:
