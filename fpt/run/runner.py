@@ -74,7 +74,7 @@ def new_context(cfg: FptConfig, *, flow: str, phase: str, owners: OwnerIndex, sc
     leaves out the shared routes and the canary scan, whose findings would not be the run's.
     """
     ctx = RunContext(flow=flow, phase=phase, owners=owners, request_deadline=cfg.request_deadline,
-                     stream_scan_limit=cfg.scan_limit)
+                     stream_scan_limit=cfg.scan_limit, login_steps=cfg.login_steps)
     ctx.observers.extend(observers)
     if scan:
         ctx.request_id_header = cfg.request_id_header

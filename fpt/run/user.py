@@ -25,7 +25,16 @@ from typing import Any, Protocol
 import httpx
 
 from fpt.config.errors import ConfigError
-from fpt.config.redact import fingerprint, mask, note_request, register, scrub
+from fpt.config.redact import (
+    SECRET_NAME,
+    fingerprint,
+    learn_fields,
+    looks_secret,
+    mask,
+    note_request,
+    register,
+    scrub,
+)
 from fpt.config.redact import url as redact_url
 from fpt.evidence.checks import HARNESS_STEP_PREFIX
 from fpt.evidence.findings import Finding, FindingLog
@@ -128,6 +137,17 @@ class RunContext:
     users: dict[int, User] = field(default_factory=dict)
     #: the first misuse of fpt by the flow (a reserved step name): the run stops and the test fails with it
     misuse: ConfigError | None = None
+    #: words naming the steps that log in (``login_steps``): their answers' token-like fields are secrets
+    login_steps: tuple[str, ...] = ("login",)
+    _login_step: dict[str, bool] = field(default_factory=dict)
+
+    def is_login(self, step: str) -> bool:
+        """Whether ``step`` logs in (its name holds one of ``login_steps``, in any case)."""
+        known = self._login_step.get(step)
+        if known is None:
+            lower = step.lower()
+            known = self._login_step[step] = any(w.lower() in lower for w in self.login_steps)
+        return known
 
     async def aclose(self) -> None:
         """Stop the deadline sweeper and wait for it: no run leaves a pending task behind."""
@@ -291,7 +311,7 @@ class UserClient(httpx.AsyncClient):
         # An id the service can log, so a finding can be matched to its server-side trace.
         request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
         user.last_request = request
-        note_request(request)  # its credentials are scrubbed from whatever fpt reports
+        note_request(request, user.identity.index)  # its credentials are scrubbed from whatever fpt reports
         rid_header = ctx.request_id_header
         if rid_header:
             request.headers[rid_header] = request.headers["x-fpt-request"]
@@ -378,6 +398,8 @@ class UserClient(httpx.AsyncClient):
         user._tally, user._tally_ok = tally, ok
         if rid_header:
             self._pair(request, response, rid_header)
+        if not stream and (ctx.is_login(user.current_step) or user.sent_password(request)):
+            _learn_login_answer(response)
         if not stream:
             for observe in ctx.observers:
                 observe(user, request, response)
@@ -641,6 +663,7 @@ class User:
         self.identity = identity
         self.ctx = ctx
         register(identity.password)  # scrubbed from whatever fpt reports
+        self._password = identity.password.encode()
         ctx.owners.add(identity)
         ctx.users[identity.index] = self
         self.state: dict[str, Any] = {}
@@ -779,6 +802,11 @@ class User:
                                 "found_fp": [fingerprint(m.found) for m in wrong]})
         return not mismatches
 
+    def sent_password(self, request: httpx.Request) -> bool:
+        """Whether ``request`` carried this user's password (it logs in: its answer holds credentials)."""
+        content = getattr(request, "_content", None)
+        return bool(content) and self._password in content  # type: ignore[operator]
+
     def fail(self, kind: str, message: str, **details: Any) -> None:
         """Record a finding for this user in the current step."""
         self._step_error = self._step_error or "check"
@@ -823,6 +851,19 @@ def set_current(user: User | None) -> contextvars.Token[User | None]:
 def reset_current(token: contextvars.Token[User | None]) -> None:
     """Undo :func:`set_current`."""
     _current.reset(token)
+
+
+def _learn_login_answer(response: httpx.Response) -> None:
+    """A login answer's token-like fields and new cookies are secrets (scrubbed from every output)."""
+    for value in response.headers.get_list("set-cookie"):
+        name, _, cookie = value.partition(";")[0].partition("=")
+        if SECRET_NAME.search(name) or looks_secret(cookie):
+            register(cookie)
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            learn_fields(response.json())
+        except ValueError:
+            pass
 
 
 _UNAWAITED = re.compile(r"coroutine '([^']+)' was never awaited")

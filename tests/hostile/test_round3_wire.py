@@ -7,6 +7,11 @@
    the stray answer and called it a success). Now each is an error of the step, kind
    ``protocol``, on both. A flow that forgot an ``await`` passed with 0 requests: now a
    functional finding.
+10. **Secrets learned, values scrubbed, text kept.** A token from a login answer in a URL path and
+   in an ``fpt.check`` message, and a ``PRIVATE-TOKEN`` header, reached every output; the
+   checklist's "(authorization: BOLA/IDOR)" lost its end and the HTML findings table broke after
+   its first curl line. Now every value that is a credential is learned and scrubbed, and only
+   the value.
 
 Each attack has a control on a server that frames its answers right.
 """
@@ -15,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +33,8 @@ from fpt.judge.dod import FAILED, PASSED, item_judges
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
 from fpt.run.user import User
+
+ROOT = str(Path(__file__).resolve().parents[2])
 
 # -- 9. the wire ---------------------------------------------------------------------------------------------
 
@@ -200,3 +209,192 @@ def test_a_flow_that_awaits_everything_has_no_finding() -> None:
     r = wire_run("correct", read_then_delete)
     assert r.findings.total == 0, r.findings.counts
     assert judge("functional.single_user", r).status == PASSED
+
+
+# -- 10. secrets learned, values scrubbed, text kept ---------------------------------------------------------
+
+LEAKY_SERVICE = '''
+import itertools, os
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+TOKEN, PRIV = os.environ["T_TOKEN"], os.environ["T_PRIV"]
+
+
+def leaky_app():
+    """Login answers a token the flow puts in URL paths; orders by PRIVATE-TOKEN, readable by anyone
+    logged in (BOLA); every third profile read answers the previous caller's profile (a swap)."""
+    users, tokens, privs, orders, last = {}, {}, {}, {}, {}
+    ids, reads = itertools.count(1), itertools.count(1)
+
+    async def signup(request: Request) -> Response:
+        body = await request.json()
+        users[body["email"]] = body
+        privs[body["private"]] = body["email"]
+        return JSONResponse({"ok": True}, status_code=201)
+
+    async def login(request: Request) -> Response:
+        body = await request.json()
+        if users.get(body["email"], {}).get("password") != body["password"]:
+            return JSONResponse({"error": "bad credentials"}, status_code=401)
+        token = f"{TOKEN}-{len(tokens)}"
+        tokens[token] = body["email"]
+        return JSONResponse({"token": token, "user": {"email": body["email"]}})
+
+    async def me(request: Request) -> Response:
+        email = tokens.get(request.path_params["token"])
+        if email is None:
+            return JSONResponse({"error": "who are you"}, status_code=401)
+        if next(reads) % 3 == 0:
+            email, last["me"] = last.get("me", email), email
+        else:
+            last["me"] = email
+        return JSONResponse({"email": email})
+
+    async def broken(request: Request) -> Response:
+        return JSONResponse({"error": "db down"}, status_code=500)
+
+    async def create(request: Request) -> Response:
+        owner = privs.get(request.headers.get("private-token", ""))
+        if owner is None:
+            return JSONResponse({"error": "who are you"}, status_code=401)
+        oid = next(ids)
+        orders[oid] = {"id": oid, "owner": owner, "note": (await request.json())["note"]}
+        return JSONResponse(orders[oid], status_code=201)
+
+    async def one(request: Request) -> Response:
+        if privs.get(request.headers.get("private-token", "")) is None:
+            return JSONResponse({"error": "who are you"}, status_code=401)
+        order = orders.get(int(request.path_params["oid"]))  # no owner check: BOLA
+        return JSONResponse(order) if order else JSONResponse({"error": "none"}, status_code=404)
+
+    return Starlette(routes=[
+        Route("/signup", signup, methods=["POST"]), Route("/login", login, methods=["POST"]),
+        Route("/t/{token}/me", me), Route("/t/{token}/broken", broken),
+        Route("/orders", create, methods=["POST"]), Route("/orders/{oid:int}", one)])
+'''
+
+LEAKY_TEST = '''
+import os
+import fpt
+from leaky_service import leaky_app
+
+
+async def flow(user: fpt.User) -> None:
+    priv = f"{os.environ['T_PRIV']}-{user.index}"
+    if "token" not in user.state:
+        async with user.step("signup", expect_status={201}):
+            await user.http.post("/signup", json={**user.identity.credentials, "private": priv})
+        async with user.step("login"):
+            r = await user.http.post("/login", json=user.identity.credentials)
+        user.state["token"] = r.json()["token"]
+        user.http.headers["PRIVATE-TOKEN"] = priv
+    token = user.state["token"]
+    async with user.step("me"):
+        r = await user.http.get(f"/t/{token}/me")
+        user.expect_owner(r, "email")
+        fpt.check(r.json().get("email") == user.identity.email, f"profile of token {token} was another "
+                  "member's; sent Cookie: theme=dark (not a credential)")
+    async with user.step("broken", expect_status={200}):
+        await user.http.get(f"/t/{token}/broken")
+    async with user.step("order"):
+        r = await user.http.post("/orders", json={"note": f"order {user.identity.canary}"})
+        if r.status_code == 201:
+            user.ledger.add("order", f"/orders/{r.json()['id']}", note=r.json()["note"])
+
+
+def test_leaky(fpt_load):
+    fpt_load(flow, profile="virtual", target=leaky_app(), users=4, rate=20, duration="2s", alone=1,
+             probe_share=0.5, replay_share=0, cache_probe_share=0, cancel_share=0)
+'''
+
+#: sentences fpt itself writes that hold a header's name and must reach the reader as they are
+KEPT_SENTENCES = (
+    "(authorization: BOLA/IDOR)",
+    "authorization (another user's resource answered with its data: BOLA/IDOR)",
+    "cross-user attempts were answered 2xx, not refused (authorization: denied to nobody)",
+    "curl -sS -X GET http://127.0.0.1:8000/me -H 'Cookie: [redacted] (user#1's session)'</pre></td></tr>"
+    "<tr><td>user#2</td></tr>",
+    "sent Cookie: theme=dark (not a credential)",
+    "p90<800ms errors<1% returncode=1 design=2 Basic authentication user#3 /visits/12?page=2",
+)
+
+
+@pytest.mark.parametrize("sentence", KEPT_SENTENCES)
+def test_a_sentence_that_is_no_secret_survives_redaction_unchanged(sentence: str) -> None:
+    from fpt.config import redact
+
+    assert redact.scrub(sentence) == sentence
+
+
+@pytest.mark.parametrize(("text", "secret", "kept"), [
+    ("Authorization: Bearer eyJhbGciOi.JIUzI1NiJ9 (the user's own)", "eyJhbGciOi", "(the user's own)"),
+    ("<td>Cookie: sid=abc123def; theme=dark</td></tr><tr><td>next row</td>", "abc123def",
+     "; theme=dark</td></tr><tr><td>next row</td>"),
+    ("PRIVATE-TOKEN: pt-9f8e7d6c5b was sent, and more", "pt-9f8e7d6c5b", " was sent, and more"),
+])
+def test_a_secret_header_value_is_scrubbed_and_the_rest_of_the_line_kept(text: str, secret: str,
+                                                                          kept: str) -> None:
+    from fpt.config import redact
+
+    clean = redact.scrub(text)
+    assert secret not in clean
+    assert clean.endswith(kept), clean
+
+
+def test_a_value_that_tells_users_apart_is_a_credential_whatever_its_name() -> None:
+    from fpt.config import redact
+
+    redact.forget()
+    try:
+        same = [(b"x-tenant", b"acme-tenant-01"), (b"content-type", b"application/json")]
+        redact.note_headers([*same, (b"x-member-key-id", b"mk-1111"), (b"x-who", b"alpha-user-0001")],
+                            who=1)
+        redact.note_headers([*same, (b"x-who", b"bravo-user-0002"),
+                             (b"cookie", b"pref=wide-layout; u=uid-77777")], who=2)
+        redact.note_headers([(b"cookie", b"pref=wide-layout; u=uid-88888")], who=3)
+        known = redact.known()
+        assert {"alpha-user-0001", "bravo-user-0002", "mk-1111", "uid-77777", "uid-88888"} <= known
+        assert not {"acme-tenant-01", "application/json", "wide-layout"} & known
+    finally:
+        redact.forget()
+
+
+def test_secrets_planted_in_every_channel_reach_no_output_and_sentences_survive(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token from a login answer in URL paths and in an ``fpt.check`` message, a ``PRIVATE-TOKEN``
+    header: none reaches the terminal, JUnit, fpt-dod.json/.md/.html, the CSVs or the step summary;
+    the checklist's own sentences and the HTML tables stay whole."""
+    import secrets as _secrets
+
+    planted = {"T_TOKEN": "tkn" + _secrets.token_urlsafe(16), "T_PRIV": "prv" + _secrets.token_urlsafe(16)}
+    for k, v in planted.items():
+        monkeypatch.setenv(k, v)
+    summary = pytester.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path), ROOT]))
+    pytester.makepyfile(leaky_service=LEAKY_SERVICE, test_leaky=LEAKY_TEST)
+    pytester.makepyprojecttoml("[tool.fpt]\nseed = 5\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--junitxml=junit.xml", "-rA",
+                                           timeout=300)
+    out, err = result.stdout.str(), result.stderr.str()
+    assert "fpt summary" in out
+    reports = {p.name: p.read_text() for p in sorted((pytester.path / "fpt-report").glob("*"))}
+    assert {"fpt-dod.json", "fpt-dod.md", "fpt-report.html", "fpt-failures.csv"} <= set(reports)
+    outputs = {"stdout": out, "stderr": err, "junit": (pytester.path / "junit.xml").read_text(),
+               "step summary": summary.read_text(), **reports}
+    # the channels were used: the token's path failed, the check quoted it, the probes leaked
+    assert "/t/[redacted]/broken" in reports["fpt-failures.csv"]
+    assert "profile of token [redacted] was another member's" in out + reports["fpt-dod.md"]
+    for channel, text in outputs.items():
+        for name, secret in planted.items():
+            assert secret not in text, f"{name} appears raw in {channel}"
+    md, html = reports["fpt-dod.md"], reports["fpt-report.html"]
+    assert "(authorization: BOLA/IDOR)" in md
+    assert "sent Cookie: theme=dark (not a credential)" in out + md
+    assert html.count("<tr") == html.count("</tr>")
+    curls = html.split('<pre class="curl">')[1:]
+    assert len(curls) >= 2
+    assert all("</pre></td></tr>" in c.split("<tr", 1)[0] for c in curls)
