@@ -38,7 +38,7 @@ from fpt.run.detectors.probes import CrossUserProbe
 from fpt.run.detectors.replay import Hunter
 from fpt.run.engine import LoadEngine
 from fpt.run.identity import SOLO_BASE, IdentityFactory, OwnerIndex
-from fpt.run.perimeter import GuardedTransport, OffPerimeter
+from fpt.run.perimeter import GuardedTransport, OffPerimeter, ProcessGuard, process_perimeter
 from fpt.run.recorder import Recorder
 from fpt.run.resources import PidTarget, PrometheusMetrics, PrometheusTarget, ResourceSampler, Target
 from fpt.run.scaling import Event
@@ -214,6 +214,8 @@ class Run:
                                       served_by=cfg.served_by)
             self.ctx.observers.append(self.watch)
         self._broke_at: float | None = None
+        #: the process perimeter while the run lasts (connects of any client in the process)
+        self._guard: ProcessGuard | None = None
         self._stair_checked = 0
         self._in_recovery = False
         self.resource_targets = resource_targets(cfg, service_pids)
@@ -459,7 +461,8 @@ class Run:
 
     async def execute(self) -> RunResult:
         """Run the load, close every client, and build the result."""
-        with unawaited_as_findings():
+        with unawaited_as_findings(), process_perimeter(Perimeter.of(self.cfg.live_hosts)) as guard:
+            self._guard = guard
             return await self._execute()
 
     async def _execute(self) -> RunResult:
@@ -510,6 +513,7 @@ class Run:
             await self.ctx.aclose()
         if self.ctx.misuse is not None:
             raise self.ctx.misuse
+        self._perimeter_findings()
         # The target per second, for the report's plot (a ramp's target is not its mean).
         self.ctx.metrics.targets = {s: self.shape.total(min(s + 1.0, self.duration)) - self.shape.total(s)
                                     for s in range(math.ceil(self.duration))}
@@ -534,6 +538,23 @@ class Run:
         if self.progress:
             self._tick(self.ctx.now(), "done")
         return _with_thresholds(result, outcomes)
+
+    def _perimeter_findings(self) -> None:
+        """Every connect the process perimeter refused is a ``perimeter`` finding naming the host."""
+        guard = self._guard
+        if guard is None or not guard.refused:
+            return
+        allowed = ", ".join(guard.perimeter.allowed) or "none"
+        for refusal in guard.refusals:
+            self.ctx.findings.add(Finding(
+                kind="perimeter", flow=self.ctx.flow, step=refusal.step, user=refusal.user,
+                phase=self.ctx.phase,
+                evidence={"host": refusal.host, "port": refusal.port, "client": "process"},
+                message=f"a connection to {refusal.host}:{refusal.port} from outside fpt's own clients was "
+                        f"refused: not an allowed live host (allowed: {allowed})"))
+        for _ in range(guard.refused - len(guard.refusals)):
+            self.ctx.findings.add(Finding(kind="perimeter", flow=self.ctx.flow, phase=self.ctx.phase,
+                                          message="a connection refused by the process perimeter (not kept)"))
 
     def _load_evidence(self, stopped_at: float | None, recovery: tuple[float, float, float] | None
                        ) -> LoadEvidence:

@@ -9,6 +9,7 @@ from typing import Any
 from fpt.config.settings import FptConfig
 from fpt.evidence.metrics import Metrics, StepMetrics
 from fpt.run.detectors.continuity import SessionWatch, moved_traffic, phase_stats
+from fpt.run.perimeter import EXEMPT
 from fpt.run.scaling import Event, EventOutcome, fire, scaler_of
 from fpt.run.user import RunContext
 
@@ -44,7 +45,12 @@ class Timeline:
         self.ctx.phase = name
 
     async def run(self) -> None:
-        """Fire every event at its time (relative to the run's start)."""
+        """Fire every event at its time (relative to the run's start).
+
+        A scaler's own calls (a cloud API, a control plane) are not the load: this task's
+        connects are left out of the process perimeter.
+        """
+        EXEMPT.set(True)  # this task's context only
         self.ctx.phase = "before"
         for i, event in enumerate(self.events, 1):
             delay = event.at - self.ctx.now()

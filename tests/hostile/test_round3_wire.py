@@ -12,6 +12,10 @@
    checklist's "(authorization: BOLA/IDOR)" lost its end and the HTML findings table broke after
    its first curl line. Now every value that is a credential is learned and scrubbed, and only
    the value.
+11. **One perimeter for the whole process.** With live_hosts = 127.0.0.1, a flow's own second
+   httpx client, the in-process app's own downstream call and ``fpt_virtual.patch()``'s
+   pass-through each reached 127.0.0.2 and the run was clean. Now each connect is refused while
+   the run lasts and is a ``perimeter`` finding naming the host.
 
 Each attack has a control on a server that frames its answers right.
 """
@@ -398,3 +402,133 @@ def test_secrets_planted_in_every_channel_reach_no_output_and_sentences_survive(
     curls = html.split('<pre class="curl">')[1:]
     assert len(curls) >= 2
     assert all("</pre></td></tr>" in c.split("<tr", 1)[0] for c in curls)
+
+
+# -- 11. one perimeter for the whole process -----------------------------------------------------------------
+
+ALLOWED = ("127.0.0.1",)
+"""live_hosts of the perimeter attacks: 127.0.0.1 only, so 127.0.0.2 (loopback, still this machine)
+stands for an address outside it."""
+
+
+async def _outside_server() -> tuple[asyncio.Server, str]:
+    """A server on 127.0.0.2, outside the perimeter; it answers 200 to anything (so a call that
+    slips through succeeds)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(_answer(b'{"ok": true}'))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.2", 0)
+    return server, f"http://127.0.0.2:{server.sockets[0].getsockname()[1]}"
+
+
+def _app(outside: dict[str, str], via: str) -> Any:
+    """An in-process service whose ``GET /book`` calls a downstream host itself (``via``: its own
+    httpx client, or one patched by ``fpt_virtual.patch()``)."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def book(request: Request) -> Response:
+        if via != "none":
+            try:
+                async with httpx.AsyncClient(timeout=2.0) as client:
+                    await client.get(outside["url"] + "/eligibility")
+            except Exception:
+                return JSONResponse({"error": "downstream failed"}, status_code=502)
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[Route("/book", book)])
+
+
+def perimeter_run(flow: Callable[[User], Awaitable[None]], via: str = "none") -> fpt.RunResult:
+    """A short virtual run of ``flow`` against the in-process app, live_hosts = 127.0.0.1 only."""
+    from fpt.virtual import VirtualServices
+
+    async def main() -> fpt.RunResult:
+        server, url = await _outside_server()
+        outside = {"url": url}
+        config = FptConfig(profile="virtual", seed=11).with_values(
+            {"users": 2, "alone": 1, "live_hosts": list(ALLOWED), "probe_share": 0, "replay_share": 0,
+             "cache_probe_share": 0, "cancel_share": 0}, "test")
+        virtual = VirtualServices(seed=1)
+        virtual.service("eligibility", "http://eligibility.test").route("GET", "/check", json={"ok": True})
+        run = Run(lambda u: flow_with(u, outside), cfg=config, shape=constant(4), duration=1.0,
+                  target=_app(outside, via), thresholds=(), name="perimeter")
+        try:
+            if via == "patch":
+                with virtual.patch():
+                    return await run.execute()
+            return await run.execute()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    async def flow_with(user: User, outside: dict[str, str]) -> None:
+        user.state["outside"] = outside["url"]
+        await flow(user)
+
+    return asyncio.run(main())
+
+
+async def books(user: User) -> None:
+    async with user.step("book"):
+        r = await user.http.get("/book")
+        fpt.check(r.status_code == 200, "booking refused")
+
+
+async def books_and_calls_out_itself(user: User) -> None:
+    """The flow's own second httpx client, to a host outside the perimeter (errors swallowed)."""
+    import httpx
+
+    await books(user)
+    async with user.step("side"):
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                await client.get(user.state["outside"] + "/side")
+        except Exception:
+            pass
+
+
+@pytest.mark.parametrize(("flow", "via"), [(books_and_calls_out_itself, "none"), (books, "client"),
+                                           (books, "patch")],
+                         ids=["flow_second_client", "app_downstream", "virtual_patch_pass_through"])
+def test_a_connect_outside_the_perimeter_from_any_client_is_refused_and_a_finding(
+        flow: Callable[[User], Awaitable[None]], via: str) -> None:
+    r = perimeter_run(flow, via)
+    refused = r.findings.of("perimeter")
+    assert refused, r.findings.counts
+    assert all(f.evidence.get("host") == "127.0.0.2" for f in refused)
+    assert "127.0.0.2" in refused[0].message
+    from fpt.judge.verdict import failures
+
+    assert any("perimeter finding" in line for line in failures(r))  # the run fails its own checks
+
+
+def test_connects_inside_the_perimeter_are_quiet_and_the_guard_ends_with_the_run() -> None:
+    """Control: the same app without the outside call; after the run, 127.0.0.2 is reachable again."""
+    r = perimeter_run(books, "none")
+    assert r.findings.total == 0, r.findings.counts
+    assert r.metrics.requests.count > 0
+
+    async def after() -> int:
+        server, url = await _outside_server()
+        try:
+            import httpx
+
+            async with httpx.AsyncClient() as client:
+                return (await client.get(url)).status_code
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(after()) == 200
