@@ -1,16 +1,29 @@
 """Redaction of secrets and personal values before anything leaves the process.
 
 One pass, :func:`scrub`, is applied to every text fpt emits (terminal, ``FptFailure``,
-JUnit XML, ``fpt-dod.json``, Markdown, HTML, the CI step summary). It replaces URL
+JUnit XML, ``fpt-dod.json``, Markdown, HTML, CSV, the CI step summary). It replaces URL
 user-info, query parameters named like secrets (``token``, ``key``, ``password``,
-``secret``, ``session``, ``auth``, ``sig`` ...), the values of ``Authorization``,
-``Cookie``, ``Set-Cookie`` and API-key headers, ``Bearer``/``Basic`` credentials, and
-every *known secret value* wherever it appears. Known secrets are registered while the
-run lasts: each user's password, and the credentials its client sends in its own
-requests' secret headers (:func:`note_headers`, one pass over the header list and a
-set lookup per request; the scrubbing itself happens only when text is emitted).
+``secret``, ``session``, ``auth``, ``sig`` ...), the credential after an ``Authorization``,
+``Cookie``, ``Set-Cookie`` or API-key header name, ``Bearer``/``Basic`` credentials, and
+every *known secret value* wherever it appears (URL paths included, percent-encoded or not).
 
-Secrets are replaced whole; personal values keep a hint of their shape
+Known secrets are learned while the run lasts (:func:`note_request`, a dict lookup per
+header and a set lookup per new value; the scrubbing itself happens only when text is
+emitted):
+
+- each user's password;
+- the value of every request header whose name says it is a credential (``Authorization``,
+  ``PRIVATE-TOKEN``, ``X-Session-Id``, ... any name with auth, token, key, secret, pass,
+  session, sid, jwt, cred, sig, cookie in it), and of every cookie so named;
+- the value of any other request header or cookie **once two users sent different values**
+  for it: a value that tells users apart is a credential, whatever its name (framing headers
+  such as ``Content-Length`` or ``Host`` aside);
+- token-like fields of a login answer (:func:`learn_fields`).
+
+Only values are replaced, never the text around them: a header name followed by a word
+that is no credential ("authorization: BOLA/IDOR") is left as it is, and a value ends at
+the first character no credential holds (space, quote, ``<``, ``;``, ``)``...), never at the
+end of the line. Secrets are replaced whole; personal values keep a hint of their shape
 (``j***@example.test``) so evidence stays legible.
 """
 
@@ -23,10 +36,11 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization",
                             "x-api-key", "x-auth-token", "api-key", "apikey", "x-access-token"})
+_HEADER_NAMES = frozenset(n.encode() for n in SECRET_HEADERS)
 SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie|session", re.I)
 REDACTED = "[redacted]"
 _EMAIL = re.compile(r"^([^@\s])[^@\s]*(@[^@\s]+)$")
@@ -43,7 +57,28 @@ _QUERY = re.compile(r"(?<![\w.\-])([\w.\-]*?(?:" + _SECRET_WORDS + r")=)(?!\[red
                     re.I)
 _HEADER = re.compile(
     r"(?P<name>\b(?:proxy-authorization|authorization|set-cookie|cookie|x-api-key|x-auth-token|api-key"
-    r"|x-access-token)\b)(?P<sep>['\"]?\s*[:=]\s*)(?P<q>['\"]?)(?P<value>[^'\"\r\n]*)", re.I)
+    r"|x-access-token|private-token|x-session-id|x-csrf-token)\b)(?P<sep>['\"]?\s*[:=]\s*)", re.I)
+#: what a credential is made of: no space, quote, bracket, comma or semicolon (so it never runs on
+#: into the text after it)
+_CRED = re.compile(r"[\w.~+/=:@%-]+")
+_SCHEME_WORD = re.compile(r"(?:bearer|basic|token|digest|negotiate|ntlm|apikey|key)\s+", re.I)
+_COOKIE_PAIR = re.compile(r"\s*(?P<name>[^=;,\s'\"<>]+)=(?P<value>[^;,\s'\"<>]*)")
+_COOKIE_ATTRS = frozenset({"path", "domain", "expires", "max-age", "samesite", "priority", "partitioned",
+                           "version", "comment"})
+_DIGIT = re.compile(r"\d")
+#: a header or cookie name that says its value is a credential
+SECRET_NAME = re.compile(r"auth|token|secret|pass|key|sess|sid|jwt|cred|sig|cookie|csrf|xsrf", re.I)
+
+
+def looks_secret(value: str) -> bool:
+    """Whether a value in free text has a credential's shape: long enough, with a digit, or very long.
+
+    Words ("BOLA/IDOR", "dark", "authentication") are not; a value fpt saw being sent is
+    scrubbed as a known secret whatever its shape.
+    """
+    return (len(value) >= MIN_SECRET and _DIGIT.search(value) is not None) or len(value) >= 24
+
+
 # A credential after its scheme; for Basic, only something that looks encoded (not "Basic authentication").
 _SCHEME = re.compile(r"\b(Bearer|Basic)\s+(?:(?<=Bearer )|(?=[\w.~+/=\-]*[0-9+/=.~\-]))[\w.~+/=\-]{6,}",
                      re.I)
@@ -54,6 +89,18 @@ _SCHEME = re.compile(r"\b(Bearer|Basic)\s+(?:(?<=Bearer )|(?=[\w.~+/=\-]*[0-9+/=
 MAX_SECRETS = 100_000
 
 
+#: request headers that are framing or vary per request, never a credential by themselves
+FRAMING_HEADERS = frozenset({
+    b"host", b"content-length", b"content-type", b"content-encoding", b"transfer-encoding", b"connection",
+    b"accept", b"accept-encoding", b"accept-language", b"user-agent", b"te", b"expect", b"upgrade",
+    b"cache-control", b"pragma", b"if-none-match", b"if-match", b"if-modified-since",
+    b"if-unmodified-since", b"range", b"referer", b"origin", b"traceparent", b"tracestate", b"baggage",
+    b"x-fpt-request", b"x-request-id", b"x-correlation-id", b"idempotency-key", b"date"})
+_SECRET, _FRAMING, _WATCH = 0, 1, 2
+#: names whose values are watched for a difference between users (bounded)
+MAX_WATCHED = 1024
+
+
 class _Registry:
     """Secret values this process has seen (passwords, tokens); process-wide, bounded."""
 
@@ -61,6 +108,10 @@ class _Registry:
         self.values: dict[str, None] = {}  # insertion-ordered: the oldest go first
         self._seen: set[bytes] = set()
         self._by_prefix: dict[str, list[str]] | None = None
+        #: header name -> _SECRET, _FRAMING or _WATCH
+        self._kinds: dict[bytes, int] = {}
+        #: watched header or cookie name -> (first value, who sent it), or None once it told users apart
+        self._watched: dict[bytes, tuple[bytes, int] | None] = {}
 
     def add(self, value: str) -> None:
         value = value.strip()
@@ -69,18 +120,61 @@ class _Registry:
                 del self.values[next(iter(self.values))]
             self.values[value] = None
             self._by_prefix = None
+            # as it appears in a URL path or query, too
+            for form in (quote(value, safe=""), quote(value, safe="/:@")):
+                if form != value and form not in self.values:
+                    self.values[form] = None
 
-    def learn_header(self, name: bytes, value: bytes) -> None:
-        if value in self._seen:
+    def kind(self, name: bytes) -> int:
+        k = self._kinds.get(name)
+        if k is None:
+            text = name.decode("latin-1")
+            k = (_SECRET if name in _HEADER_NAMES or SECRET_NAME.search(text)
+                 else _FRAMING if name in FRAMING_HEADERS or len(self._kinds) >= MAX_WATCHED else _WATCH)
+            self._kinds[name] = k
+        return k
+
+    def watch(self, name: bytes, value: bytes, who: int | None) -> None:
+        """Learn ``value`` once two users sent different values under ``name``."""
+        state = self._watched.get(name, False)
+        if state is None:  # it tells users apart: every value is a credential
+            if value not in self._seen:
+                self._remember(value)
+                self.add(value.decode("latin-1"))
             return
+        if who is None:
+            return
+        if state is False:
+            if len(self._watched) < MAX_WATCHED:
+                self._watched[name] = (value, who)
+            return
+        first, first_who = state  # type: ignore[misc]
+        if who != first_who and value != first:
+            self._watched[name] = None
+            for v in (first, value):
+                self._remember(v)
+                self.add(v.decode("latin-1"))
+
+    def _remember(self, value: bytes) -> None:
         if len(self._seen) >= MAX_SECRETS:
             self._seen.clear()  # only a cache of what was already learned
         self._seen.add(value)
-        text = value.decode("latin-1").strip()
-        if name == b"cookie":
-            for part in text.split(";"):
-                self.add(part.partition("=")[2])
+
+    def learn_header(self, name: bytes, value: bytes, who: int | None = None) -> None:
+        if value in self._seen:
             return
+        self._remember(value)
+        if name == b"cookie":
+            for part in value.split(b";"):
+                cookie, _, val = part.strip().partition(b"=")
+                if not val:
+                    continue
+                if SECRET_NAME.search(cookie.decode("latin-1")):
+                    self.add(val.decode("latin-1"))
+                else:
+                    self.watch(b"cookie:" + cookie, val, who)
+            return
+        text = value.decode("latin-1").strip()
         self.add(text)
         scheme, _, cred = text.partition(" ")
         if cred:
@@ -93,9 +187,7 @@ class _Registry:
                 self.add(user_pass.partition(":")[2])
 
     def learn_query(self, query: bytes) -> None:
-        if len(self._seen) >= MAX_SECRETS:
-            self._seen.clear()
-        self._seen.add(query)
+        self._remember(query)
         for m in _QUERY.finditer(query.decode("latin-1")):
             self.add(unquote(m.group(0)[len(m.group(1)):]))
 
@@ -109,7 +201,6 @@ class _Registry:
 
 
 _registry = _Registry()
-_HEADER_NAMES = frozenset(n.encode() for n in SECRET_HEADERS)
 
 
 def register(*values: str | None) -> None:
@@ -119,26 +210,61 @@ def register(*values: str | None) -> None:
             _registry.add(v)
 
 
-def note_headers(raw: Iterable[tuple[bytes, bytes]]) -> None:
-    """Learn the credentials in a request's secret headers (hot path: a set lookup per new value)."""
+def note_headers(raw: Iterable[tuple[bytes, bytes]], who: int | None = None) -> None:
+    """Learn the credentials in a request's headers, sent by user ``who`` (see the module docstring)."""
+    registry = _registry
     for name, value in raw:
         lower = name.lower()
-        if lower in _HEADER_NAMES:
-            _registry.learn_header(lower, value)
+        kind = registry.kind(lower)
+        if kind == _SECRET:
+            registry.learn_header(lower, value, who)
+        elif kind == _WATCH:
+            registry.watch(lower, value, who)
 
 
-def note_request(request: Any) -> None:
-    """Learn the credentials an ``httpx.Request`` carries (secret headers, secret-named query values)."""
+def note_request(request: Any, who: int | None = None) -> None:
+    """Learn the credentials an ``httpx.Request`` of user ``who`` carries (headers, secret-named query).
+
+    Hot path: a dict lookup per header, a set lookup per credential value.
+    """
+    registry = _registry
     triples = getattr(request.headers, "_list", None)  # httpx's (raw, lowercased, value): no copy
     if triples is not None:
+        kinds = registry._kinds
         for _, lower, value in triples:
-            if lower in _HEADER_NAMES:
-                _registry.learn_header(lower, value)
+            kind = kinds.get(lower)
+            if kind is None:
+                kind = registry.kind(lower)
+            if kind == _FRAMING:
+                continue
+            if kind == _SECRET:
+                registry.learn_header(lower, value, who)
+            else:
+                registry.watch(lower, value, who)
     else:
-        note_headers(request.headers.raw)
+        note_headers(request.headers.raw, who)
     query: bytes = request.url.query
-    if query and query not in _registry._seen:
-        _registry.learn_query(query)
+    if query and query not in registry._seen:
+        registry.learn_query(query)
+
+
+#: keys of a login answer whose string values are credentials
+_FIELD = re.compile(r"token|secret|pass|key|session|sid|jwt|cred|sig|auth|cookie", re.I)
+
+
+def learn_fields(doc: Any, depth: int = 0) -> None:
+    """Learn the token-like fields of a login answer (``token``, ``access_token``, ``session_id``, ...)."""
+    if depth > 4:
+        return
+    if isinstance(doc, Mapping):
+        for k, v in list(doc.items())[:200]:
+            if isinstance(v, str) and _FIELD.search(str(k)):
+                _registry.add(v)
+            elif isinstance(v, Mapping | list):
+                learn_fields(v, depth + 1)
+    elif isinstance(doc, list):
+        for v in doc[:50]:
+            learn_fields(v, depth + 1)
 
 
 def known() -> frozenset[str]:
@@ -191,10 +317,83 @@ def _known_secrets(text: str, extra: Iterable[str]) -> str:
 _ENV_PLACEHOLDER = re.compile(r"\$\{?[A-Z_][A-Z0-9_]*\}?(?=$|\s|[\"']|&#3[49];)")
 
 
-def _header_value(m: re.Match[str]) -> str:
-    if m.group("value").strip() in ("", REDACTED) or _ENV_PLACEHOLDER.match(m.group("value").strip()):
-        return m.group(0)
-    return f"{m.group('name')}{m.group('sep')}{m.group('q')}{REDACTED}"
+def _headers_in(text: str) -> str:
+    """Scrub the credential after each secret header name in ``text``; the rest of the text stays."""
+    out: list[str] = []
+    pos = 0
+    for m in _HEADER.finditer(text):
+        start = m.end()
+        if start < pos:
+            continue
+        out.append(text[pos:start])
+        pos = start
+        if text.startswith(REDACTED, start):
+            continue
+        quote_char = text[start] if start < len(text) and text[start] in "'\"" else ""
+        if quote_char:  # a quoted value: all of it, up to its closing quote on the line
+            end = text.find(quote_char, start + 1)
+            newline = text.find("\n", start + 1)
+            if end < 0 or (0 <= newline < end):
+                continue
+            value = text[start + 1:end]
+            if value.strip() and value != REDACTED:
+                out.append(quote_char + _value(m.group("name"), value, quoted=True) + quote_char)
+                pos = end + 1
+            continue
+        cleaned, length = _bare(m.group("name"), text, start)
+        out.append(cleaned)
+        pos = start + length
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _value(name: str, value: str, *, quoted: bool) -> str:
+    if _ENV_PLACEHOLDER.fullmatch(value.strip()):
+        return value  # the repro lines' $FPT_COOKIE: a placeholder, not a secret
+    if name.lower() in ("cookie", "set-cookie"):
+        return _cookies(value, name.lower() == "set-cookie")
+    return REDACTED
+
+
+def _bare(name: str, text: str, start: int) -> tuple[str, int]:
+    """(scrubbed, length taken) of an unquoted header value starting at ``start``."""
+    if _ENV_PLACEHOLDER.match(text, start):
+        return "", 0  # the repro lines' $FPT_COOKIE: a placeholder, not a secret
+    lower = name.lower()
+    if lower in ("cookie", "set-cookie"):
+        end = start
+        while True:  # name=value pairs separated by "; "
+            m = _COOKIE_PAIR.match(text, end)
+            if m is None:
+                break
+            end = m.end()
+            if text.startswith(";", end):
+                end += 1
+                continue
+            break
+        return _cookies(text[start:end], lower == "set-cookie"), end - start
+    scheme = _SCHEME_WORD.match(text, start)
+    at = scheme.end() if scheme else start
+    cred = _CRED.match(text, at)
+    if cred is None or cred.group(0) == REDACTED:
+        return "", 0
+    token = cred.group(0).rstrip(".:?!")  # a sentence's own punctuation is not the credential's
+    if scheme is None and not looks_secret(token):
+        return "", 0  # a word, not a credential ("authorization: BOLA/IDOR")
+    return text[start:at] + REDACTED, at - start + len(token)
+
+
+def _cookies(value: str, set_cookie: bool) -> str:
+    """``name=value; ...`` with the values scrubbed (a Set-Cookie's attributes kept)."""
+    def one(m: re.Match[str]) -> str:
+        name, val = m.group("name"), m.group("value")
+        if (set_cookie and name.lower() in _COOKIE_ATTRS) or val in ("", REDACTED):
+            return m.group(0)
+        if not (SECRET_NAME.search(name) or looks_secret(val)):
+            return m.group(0)
+        return m.group(0)[: m.start("value") - m.start()] + REDACTED
+
+    return _COOKIE_PAIR.sub(one, value)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -203,7 +402,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
         return text
     text = _known_secrets(text, secrets)
     text = _USERINFO.sub(REDACTED + "@", text)
-    text = _HEADER.sub(_header_value, text)
+    text = _headers_in(text)
     text = _SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _QUERY.sub(lambda m: m.group(1) + REDACTED, text)
 

@@ -12,8 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-ERROR_KINDS = ("status", "timeout", "connect", "read", "check", "exception", "perimeter", "cancelled")
-"""Why a request or transaction counts as an error."""
+ERROR_KINDS = ("status", "timeout", "connect", "read", "check", "exception", "perimeter", "cancelled",
+               "protocol")
+"""Why a request or transaction counts as an error (``protocol``: the server's bytes stopped matching
+the requests sent, a response desync)."""
 
 FINDING_KINDS = ("functional", "data_swap", "foreign_canary", "cross_user", "session", "data_loss",
                  "perimeter")

@@ -40,14 +40,15 @@ from fpt.run.detectors.probes import CrossUserProbe
 from fpt.run.detectors.replay import Hunter
 from fpt.run.engine import LoadEngine
 from fpt.run.identity import SOLO_BASE, IdentityFactory, OwnerIndex
-from fpt.run.perimeter import GuardedTransport
+from fpt.run.perimeter import GuardedTransport, ProcessGuard, process_perimeter
 from fpt.run.recorder import Recorder
 from fpt.run.resources import PidTarget, PrometheusMetrics, PrometheusTarget, ResourceSampler, Target
 from fpt.run.scaling import Event
 from fpt.run.shapes import Shape, constant, schedule
 from fpt.run.timeline import Timeline
-from fpt.run.transport import MAX_CONNECTIONS, FastTransport, proxy_in_env
+from fpt.run.transport import MAX_CONNECTIONS, DesyncCheck, FastTransport, proxy_in_env
 from fpt.run.user import (
+    NO_STEP,
     REQUEST_DEADLINE,
     ErrorKind,
     Observer,
@@ -56,6 +57,7 @@ from fpt.run.user import (
     error_kind,
     reset_current,
     set_current,
+    unawaited_as_findings,
 )
 
 Flow = Callable[[User], Awaitable[None]]
@@ -77,7 +79,7 @@ def new_context(cfg: FptConfig, *, flow: str, phase: str, owners: OwnerIndex, sc
     leaves out the shared routes and the canary scan, whose findings would not be the run's.
     """
     ctx = RunContext(flow=flow, phase=phase, owners=owners, request_deadline=cfg.request_deadline,
-                     stream_scan_limit=cfg.scan_limit)
+                     stream_scan_limit=cfg.scan_limit, login_steps=cfg.login_steps)
     ctx.observers.extend(observers)
     if scan:
         ctx.request_id_header = cfg.request_id_header
@@ -139,10 +141,10 @@ def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None
         # One small pool per user: users never share connections, and no pool is
         # contended by many tasks (httpx pools slow down sharply under contention).
         def pool(proxy: str | None = None) -> httpx.AsyncBaseTransport:
-            return GuardedTransport(httpx.AsyncHTTPTransport(
+            return GuardedTransport(DesyncCheck(httpx.AsyncHTTPTransport(
                 verify=ssl_context, proxy=proxy,
                 limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
-                                    max_keepalive_connections=MAX_CONNECTIONS)), guard)
+                                    max_keepalive_connections=MAX_CONNECTIONS))), guard)
 
         def per_url() -> dict[str, Any]:
             mounts = {pattern: None if proxy is None else pool(proxy) for pattern, proxy in proxies.items()}
@@ -230,6 +232,8 @@ class Run:
                                       served_by=cfg.served_by)
             self.ctx.observers.append(self.watch)
         self._broke_at: float | None = None
+        #: the process perimeter while the run lasts (connects of any client in the process)
+        self._guard: ProcessGuard | None = None
         self._stair_checked = 0
         self._in_recovery = False
         self.resource_targets = resource_targets(cfg, service_pids)
@@ -272,7 +276,8 @@ class Run:
         errors: dict[str, int] = {}
         if self.setup is not None:
             setup = self.setup
-            done, stuck, error = await run_within(lambda: iterate(setup, user), max(self.cfg.grace, 1.0))
+            done, stuck, error = await run_within(lambda: iterate(setup, user, must_send=False),
+                                                  max(self.cfg.grace, 1.0))
             self.abandoned += stuck
             user.parked = user.parked or bool(stuck)
             if error or not done:
@@ -361,7 +366,7 @@ class Run:
             async with gate:
                 self._busy.add(slot)
                 try:
-                    error = await iterate(setup, user)
+                    error = await iterate(setup, user, must_send=False)
                 finally:
                     self._busy.discard(slot)
             if error:
@@ -487,6 +492,11 @@ class Run:
 
     async def execute(self) -> RunResult:
         """Run the load, close every client, and build the result."""
+        with unawaited_as_findings(), process_perimeter(Perimeter.of(self.cfg.live_hosts)) as guard:
+            self._guard = guard
+            return await self._execute()
+
+    async def _execute(self) -> RunResult:
         cfg = self.cfg
         if cfg.alone:
             self._tick(0.0, "alone")  # the live view says what the first seconds are spent on
@@ -541,6 +551,7 @@ class Run:
             await self.ctx.aclose()
         if self.ctx.misuse is not None:
             raise self.ctx.misuse
+        self._perimeter_findings()
         # The target per second, for the report's plot (a ramp's target is not its mean).
         self.ctx.metrics.targets = {s: self.shape.total(min(s + 1.0, self.duration)) - self.shape.total(s)
                                     for s in range(math.ceil(self.duration))}
@@ -578,6 +589,22 @@ class Run:
         for _ in range(n):
             self.ctx.metrics.iteration(self.ctx.now(), (self.cfg.grace + STOP_BOUND) * 1e6, "did not stop",
                                        self.ctx.phase if self.timeline is not None else "")
+    def _perimeter_findings(self) -> None:
+        """Every connect the process perimeter refused is a ``perimeter`` finding naming the host."""
+        guard = self._guard
+        if guard is None or not guard.refused:
+            return
+        allowed = ", ".join(guard.perimeter.allowed) or "none"
+        for refusal in guard.refusals:
+            self.ctx.findings.add(Finding(
+                kind="perimeter", flow=self.ctx.flow, step=refusal.step, user=refusal.user,
+                phase=self.ctx.phase,
+                evidence={"host": refusal.host, "port": refusal.port, "client": "process"},
+                message=f"a connection to {refusal.host}:{refusal.port} from outside fpt's own clients was "
+                        f"refused: not an allowed live host (allowed: {allowed})"))
+        for _ in range(guard.refused - len(guard.refusals)):
+            self.ctx.findings.add(Finding(kind="perimeter", flow=self.ctx.flow, phase=self.ctx.phase,
+                                          message="a connection refused by the process perimeter (not kept)"))
 
     def _load_evidence(self, stopped_at: float | None, recovery: tuple[float, float, float] | None
                        ) -> LoadEvidence:
@@ -610,11 +637,17 @@ def resource_targets(cfg: FptConfig, service_pids: Sequence[int] = ()) -> tuple[
     return tuple(targets)
 
 
-async def iterate(flow: Setup, user: User) -> str | None:
-    """One iteration of ``flow`` as ``user``; returns its error kind (None when clean)."""
+async def iterate(flow: Setup, user: User, *, must_send: bool = True) -> str | None:
+    """One iteration of ``flow`` as ``user``; returns its error kind (None when clean).
+
+    With ``must_send`` (every flow iteration; not a setup), an iteration that returned without
+    sending a single request tested nothing — most often a missing ``await`` — and is a
+    functional finding, never a clean iteration.
+    """
     token = set_current(user)
     user._iteration_error = None
     user.raised_in = user.last_error = None
+    sent = user._requests
     try:
         await flow(user)
     except (TimeoutError, httpx.TransportError) as exc:
@@ -622,10 +655,16 @@ async def iterate(flow: Setup, user: User) -> str | None:
     except Exception as exc:
         user.fail("functional", scrub(f"flow raised {type(exc).__name__}: {exc}")[:300], step=user.raised_in)
         user._iteration_error = ErrorKind.EXCEPTION
+    else:
+        if must_send and user._requests == sent and user.ctx.misuse is None:
+            user.fail("functional", NO_REQUEST, step=NO_STEP)
     finally:
         user.iterations += 1
         reset_current(token)
     return user._iteration_error
+
+
+NO_REQUEST = "the iteration sent no request (a missing await?): it tested nothing"
 
 
 def _replace_rate(r: RunResult, rate: float) -> RunResult:

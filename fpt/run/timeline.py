@@ -17,6 +17,7 @@ from fpt.evidence.continuity import (
     ScaleTimeline,
 )
 from fpt.run.detectors.continuity import SessionWatch
+from fpt.run.perimeter import EXEMPT
 from fpt.run.scaling import Event, EventOutcome, fire, scaler_of
 from fpt.run.user import RunContext
 
@@ -42,7 +43,12 @@ class Timeline:
         self.ctx.phase = name
 
     async def run(self) -> None:
-        """Fire every event at its time (relative to the run's start)."""
+        """Fire every event at its time (relative to the run's start).
+
+        A scaler's own calls (a cloud API, a control plane) are not the load: this task's
+        connects are left out of the process perimeter.
+        """
+        EXEMPT.set(True)  # this task's context only
         self.ctx.phase = "before"
         for i, event in enumerate(self.events, 1):
             delay = event.at - self.ctx.now()

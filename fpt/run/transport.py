@@ -15,7 +15,9 @@ connect/read/write/pool timeouts, and one retry of an idempotent request (RFC 91
 §9.2.2) whose *reused* idle connection turned out to be closed by the server before
 any byte of the answer came back (what browsers do); ``FastTransport.retries``
 counts them. It reads only what answers the request: bytes after the end of an
-answer never join its body, and a connection that carried them is closed. Heads
+answer never join its body, and they are a :class:`ProtocolDesync` (typed by
+:class:`Desync`): raised for that answer when they came with it, and for the user's
+next request when they came while the connection waited, which is then closed. Heads
 are limited to :data:`MAX_HEAD` bytes (httpcore's limit) and bodies to
 ``max_body`` bytes, streamed ones included unless the request lifts it with the
 ``fpt.max_body`` extension (``None``: no limit). Where it answers differently from
@@ -24,7 +26,15 @@ invalid), never quieter, the counted retry aside:
 ``tests/test_transport_conformance.py`` runs both against the same hostile servers.
 
 What it does not do: HTTP/2, proxies (see :func:`proxy_in_env`), Unix sockets —
-choose ``http_transport = "httpx"`` for those.
+choose ``http_transport = "httpx"`` for those; fpt wraps httpx's transport in
+:class:`DesyncCheck`, which finds the same desyncs there.
+
+Why a desync is an error, never a quiet close: bytes after a complete answer (a 204,
+304 or HEAD answer with a body, a Content-Length shorter than the body, a second answer
+glued to the first, an answer to a request never sent) are how answers reach the wrong
+request — and so the wrong user — behind proxies and pooling gateways (RFC 9112 §9.3,
+§11.2). The user's answer may be cut short or not be its own: the step fails with the
+error kind ``protocol``.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import socket
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from typing import Any
 
 import httptools
@@ -68,6 +79,44 @@ class HeadTooLarge(httpx.RemoteProtocolError):
     """A response head was larger than :data:`MAX_HEAD`."""
 
 
+class Desync(StrEnum):
+    """How the bytes on a connection stopped matching the requests sent on it."""
+
+    #: bytes after the end of a complete answer (a Content-Length shorter than the body, a second
+    #: answer glued to the first, pipelined junk)
+    EXTRA_BYTES = "extra_bytes"
+    #: bytes after an answer that may not have a body: to a HEAD, a 1xx, 204 or 304 (RFC 9112 §6.3)
+    BODY_NOT_ALLOWED = "body_not_allowed"
+    #: bytes on a connection before any request was sent on it: an answer to a request never sent
+    UNSOLICITED = "unsolicited"
+
+
+class ProtocolDesync(httpx.RemoteProtocolError):
+    """The server sent bytes that answer no request (see :class:`Desync`); error kind ``protocol``."""
+
+    def __init__(self, kind: Desync, message: str, *, request: httpx.Request | None = None) -> None:
+        self.kind = kind
+        super().__init__(message, request=request)
+
+
+#: a server's notice that it closes an idle connection (RFC 9110 §15.5.9): not a desync
+_IDLE_TIMEOUT = re.compile(rb"HTTP/1\.[01] 408 ")
+
+
+def desync_message(kind: Desync, after: str, idle: bool = False) -> str:
+    """The error's text: what came, after which request, and why it matters."""
+    what = {Desync.EXTRA_BYTES: "after the end of the answer to",
+            Desync.BODY_NOT_ALLOWED: "as a body where none is allowed, after the answer to",
+            Desync.UNSOLICITED: "before any request was sent, on the connection for"}[kind]
+    when = " while the connection waited for its next request" if idle else ""
+    return (f"{kind}: the server sent bytes {what} {after}{when}; "
+            "answers on this connection no longer match their requests (a response desync)")
+
+
+def _what(request: httpx.Request | None) -> str:
+    return f"{request.method} {request.url.path}" if request is not None else "a request"
+
+
 class _Stop(Exception):
     """Raised from a parser callback to stop llhttp where the answer ends or goes wrong."""
 
@@ -87,6 +136,10 @@ class _Connection(asyncio.Protocol):
         self._stale_parser = False
         self._reset()
         self._drain: asyncio.Future[None] | None = None
+        #: bytes that answer no request: the connection is closed and never reused
+        self.stray: Desync | None = None
+        #: the request this connection answered last (named by a desync found after it)
+        self.request: httpx.Request | None = None
 
     def _reset(self) -> None:
         self.status = 0
@@ -117,6 +170,12 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.busy:  # bytes nobody asked for: the connection cannot be trusted
+            if self.stray is None and not (self.request is not None and _IDLE_TIMEOUT.match(data)):
+                self._desync(Desync.UNSOLICITED if self.request is None else self._extra_kind())
+            self.close()
+            return
+        if self.complete:  # bytes after the end of the answer: it may be cut short, or not its own
+            self._desync(self._extra_kind())
             self.close()
             return
         self.got_bytes = True
@@ -136,7 +195,8 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(httpx.RemoteProtocolError("protocol upgrade is not supported"))
         except httptools.HttpParserError as exc:
-            if self.complete:  # bytes after the end of the answer: it stands, the connection does not
+            if self.complete:  # bytes after the end of the answer, in the same read as its end
+                self._desync(self._extra_kind())
                 self.close()
             elif self.pending is not None:
                 self._fail(self.pending)
@@ -266,6 +326,21 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     # -- used by the transport ---------------------------------------------
+    def _extra_kind(self) -> Desync:
+        if self.skip_body or self.status in (204, 304):
+            return Desync.BODY_NOT_ALLOWED
+        return Desync.EXTRA_BYTES
+
+    def _desync(self, kind: Desync) -> None:
+        if self.stray is None:
+            self.stray = kind
+
+    def desync_error(self, request: httpx.Request, idle: bool = False) -> ProtocolDesync:
+        """The error for the desync found on this connection, raised for ``request``."""
+        assert self.stray is not None
+        return ProtocolDesync(self.stray, desync_message(self.stray, _what(self.request), idle),
+                              request=request)
+
     def _has_length(self) -> bool:
         for name, _ in self.headers:
             n = name.lower()
@@ -319,8 +394,9 @@ class _Connection(asyncio.Protocol):
         except TimeoutError:
             raise httpx.WriteTimeout(f"could not send within {limit:g}s") from None
 
-    def start(self, skip_body: bool, max_body: int | None) -> None:
+    def start(self, skip_body: bool, max_body: int | None, request: httpx.Request | None = None) -> None:
         self._reset()
+        self.request = request
         self.busy = True
         self.skip_body = skip_body
         self.max_body = max_body
@@ -380,6 +456,9 @@ class _Body(httpx.AsyncByteStream):
                 if conn.complete:
                     break
                 await conn.wait(self._timeout, "response body")
+            if conn.stray is not None:
+                assert conn.request is not None
+                raise conn.desync_error(conn.request)
         except BaseException:
             conn.close()
             raise
@@ -427,8 +506,13 @@ class FastTransport(httpx.AsyncBaseTransport):
         method = request.method
         skip_body = method == "HEAD"
         for attempt in (0, 1):
-            conn = await self._acquire(key, timeouts)
-            conn.start(skip_body, max_body)
+            conn = await self._acquire(key, timeouts, request)
+            if conn.stray is not None:  # it spoke before it was asked (UNSOLICITED)
+                conn.close()
+                self._open -= 1
+                self._wake_slot()
+                raise conn.desync_error(request)
+            conn.start(skip_body, max_body, request)
             try:
                 await self._send(conn, request, head, body, timeouts.get("write"))
                 while not conn.head_done:
@@ -453,6 +537,8 @@ class FastTransport(httpx.AsyncBaseTransport):
         if conn.complete:  # the whole answer came with its head (small bodies): no streaming needed
             stream = httpx.ByteStream(conn.take())
             self._release(key, conn)
+            if conn.stray is not None:  # and bytes after it, in the same read
+                raise conn.desync_error(request)
         else:
             stream = _Body(self, key, conn, timeouts.get("read"))
         return httpx.Response(status, headers=headers, stream=stream,
@@ -479,7 +565,8 @@ class FastTransport(httpx.AsyncBaseTransport):
         tr.write(b"0\r\n\r\n")
         await conn.drain(write_timeout)
 
-    async def _acquire(self, key: tuple[str, str, int], timeouts: dict[str, Any]) -> _Connection:
+    async def _acquire(self, key: tuple[str, str, int], timeouts: dict[str, Any],
+                       request: httpx.Request) -> _Connection:
         if self._closed:
             raise RuntimeError("the transport is closed")
         while True:
@@ -492,6 +579,9 @@ class FastTransport(httpx.AsyncBaseTransport):
                     return conn
                 conn.close()  # closed by the server, or idle for too long
                 self._open -= 1
+                if conn.stray is not None:  # bytes came after its last answer, while it waited
+                    self._wake_slot()
+                    raise conn.desync_error(request, idle=True)
             if self._open < MAX_CONNECTIONS or self._evict_idle():
                 break
             slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -630,6 +720,129 @@ class FastTransport(httpx.AsyncBaseTransport):
                 conn.close()
         self._idle.clear()
         self._open = 0
+
+
+class DesyncCheck(httpx.AsyncBaseTransport):
+    """httpx's own transport (httpcore + h11), never quieter about desyncs than fpt's.
+
+    httpcore keeps bytes that came after an answer in h11's buffer and reads them as the
+    next answer on that connection: a later request, maybe another step's, gets a stale
+    answer and calls it a success. This wrapper looks at that buffer when each answer
+    ends, and before a request sent while none is in flight (every connection idle) it
+    peeks at the plain-TCP connections earlier answers left; bytes in either are a
+    :class:`ProtocolDesync` and the connection is closed, never reused, as with
+    :class:`FastTransport`. The buffer is reached through httpcore's internals (pinned by
+    ``tests/test_transport_conformance.py``); where they are not found (a proxy, HTTP/2)
+    nothing is checked and httpx behaves as it always did.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        #: sockets left idle by an answer (asyncio's or plain ones), with the request they answered
+        self._idle: dict[int, tuple[Any, httpx.Request]] = {}
+        #: requests sent and not yet closed: their connections are not idle, so not peeked
+        self._inflight = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Check the idle connections, then send; the answer's end is checked as it is read."""
+        if self._idle and not self._inflight:
+            self._check_idle(request)
+        self._inflight += 1
+        try:
+            response = await self.inner.handle_async_request(request)
+        except BaseException:
+            self._inflight -= 1
+            raise
+        response.stream = _CheckedStream(response.stream, request, response.status_code,  # type: ignore[arg-type]
+                                          self, response.extensions.get("network_stream"))
+        return response
+
+    def _check_idle(self, request: httpx.Request) -> None:
+        for fd, (sock, answered) in list(self._idle.items()):
+            if sock.fileno() != fd:  # closed since
+                del self._idle[fd]
+                continue
+            # asyncio hands out a socket without recv: peek through a view of the same descriptor
+            view = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+            try:
+                data = view.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                continue  # nothing waiting: a clean idle connection
+            except OSError:
+                data = b""
+            finally:
+                view.detach()
+            del self._idle[fd]
+            if not data or _IDLE_TIMEOUT.match(data):
+                continue  # closed by the server: httpcore drops it before reuse
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # never reused: httpcore finds it closed
+            except OSError:
+                pass
+            kind = Desync.EXTRA_BYTES
+            raise ProtocolDesync(kind, desync_message(kind, _what(answered), idle=True), request=request)
+
+    def _done(self, network: Any, request: httpx.Request | None) -> None:
+        self._inflight -= 1
+        if request is None or network is None or network.get_extra_info("ssl_object") is not None:
+            return  # TLS: a record waiting may be the server's close_notify; not peeked
+        sock = network.get_extra_info("socket")
+        if sock is not None and sock.type == socket.SOCK_STREAM and sock.fileno() >= 0 \
+                and len(self._idle) < 64:
+            self._idle[sock.fileno()] = (sock, request)
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        self._idle.clear()
+        await self.inner.aclose()
+
+
+def _h11_of(stream: Any) -> tuple[Any, Any]:
+    """(httpcore's connection, its h11 state) under a response stream of httpx's transport, or Nones."""
+    pooled = getattr(stream, "_httpcore_stream", None)  # httpx's AsyncResponseStream
+    inner = getattr(pooled, "_stream", None)  # httpcore's PoolByteStream
+    connection = getattr(inner, "_connection", None)  # HTTP11ConnectionByteStream
+    return connection, getattr(connection, "_h11_state", None)
+
+
+class _CheckedStream(httpx.AsyncByteStream):
+    """An answer's body from httpx's transport; bytes left after its end are a desync."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request, status: int,
+                 owner: DesyncCheck, network: Any) -> None:
+        self._inner = inner
+        self._request = request
+        self._status = status
+        self._owner = owner
+        self._network = network
+        self._bad: Any = None
+        self._whole = False
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+        connection, h11 = _h11_of(self._inner)
+        if h11 is None:
+            return
+        left, _ = h11.trailing_data
+        if left and not _IDLE_TIMEOUT.match(left):
+            self._bad = connection
+            no_body = self._request.method == "HEAD" or self._status in (204, 304)
+            kind = Desync.BODY_NOT_ALLOWED if no_body else Desync.EXTRA_BYTES
+            raise ProtocolDesync(kind, desync_message(kind, _what(self._request)), request=self._request)
+        self._whole = True
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            if not self._closed:
+                self._closed = True
+                self._owner._done(self._network, self._request if self._whole else None)
+            if self._bad is not None:  # after httpcore put it back in the pool: closed, never reused
+                bad, self._bad = self._bad, None
+                await bad.aclose()
 
 
 def proxy_in_env(url: str) -> str | None:

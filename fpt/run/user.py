@@ -9,13 +9,15 @@ see every response.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime
 import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+import warnings
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
@@ -24,7 +26,16 @@ from typing import Any, Protocol
 import httpx
 
 from fpt.config.errors import ConfigError
-from fpt.config.redact import fingerprint, mask, note_request, register, scrub
+from fpt.config.redact import (
+    SECRET_NAME,
+    fingerprint,
+    learn_fields,
+    looks_secret,
+    mask,
+    note_request,
+    register,
+    scrub,
+)
 from fpt.config.redact import url as redact_url
 from fpt.evidence.checks import HARNESS_STEP_PREFIX
 from fpt.evidence.findings import Finding, FindingLog
@@ -33,6 +44,7 @@ from fpt.run.detectors.ownership import compare
 from fpt.run.identity import Identity, OwnerIndex
 from fpt.run.perimeter import OffPerimeter
 from fpt.run.recorder import Recorder, StepTally
+from fpt.run.transport import ProtocolDesync
 
 Observer = Callable[["User", httpx.Request, httpx.Response], None]
 """Called for every response a user receives (after the body is read)."""
@@ -131,6 +143,17 @@ class RunContext:
     #: findings whose label is a guess, with the request that showed them: asked again alone after
     #: the load (fpt.run.detectors.attribution)
     reasks: list[tuple[Finding, Any]] = field(default_factory=list)
+    #: words naming the steps that log in (``login_steps``): their answers' token-like fields are secrets
+    login_steps: tuple[str, ...] = ("login",)
+    _login_step: dict[str, bool] = field(default_factory=dict)
+
+    def is_login(self, step: str) -> bool:
+        """Whether ``step`` logs in (its name holds one of ``login_steps``, in any case)."""
+        known = self._login_step.get(step)
+        if known is None:
+            lower = step.lower()
+            known = self._login_step[step] = any(w.lower() in lower for w in self.login_steps)
+        return known
 
     async def aclose(self) -> None:
         """Stop the deadline sweeper and wait for it: no run leaves a pending task behind."""
@@ -225,6 +248,7 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
     CONNECT = "connect"
     READ = "read"
+    PROTOCOL = "protocol"
     EXCEPTION = "exception"
 
 
@@ -233,6 +257,8 @@ def error_kind(exc: BaseException) -> ErrorKind:
     error (read), or anything else (exception)."""
     if isinstance(exc, OffPerimeter):
         return ErrorKind.PERIMETER
+    if isinstance(exc, ProtocolDesync):
+        return ErrorKind.PROTOCOL
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return ErrorKind.TIMEOUT
     if isinstance(exc, httpx.ConnectError):
@@ -361,7 +387,7 @@ class UserClient(httpx.AsyncClient):
         # An id the service can log, so a finding can be matched to its server-side trace.
         request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
         user.last_request = request
-        note_request(request)  # its credentials are scrubbed from whatever fpt reports
+        note_request(request, user.identity.index)  # its credentials are scrubbed from whatever fpt reports
         rid_header = user.ctx.request_id_header
         if rid_header:
             request.headers[rid_header] = request.headers["x-fpt-request"]
@@ -429,7 +455,8 @@ class UserClient(httpx.AsyncClient):
 
     def _show(self, request: httpx.Request, response: httpx.Response, tally: StepTally, ok: bool,
               roll: float, *, streamed: bool) -> None:
-        """Show the answer to the pairing check, the observers (scans) and the hunting detectors."""
+        """Show the answer to the pairing check, the login-secret learner, the observers (scans) and the
+        hunting detectors."""
         user = self._fpt_user
         ctx = user.ctx
         if ctx.request_id_header:
@@ -438,6 +465,8 @@ class UserClient(httpx.AsyncClient):
             if ctx.observers:
                 response.stream = _ObservedStream(response, user, tally, ok)
             return
+        if ctx.is_login(user.current_step) or user.sent_password(request):
+            _learn_login_answer(response)
         for observe in ctx.observers:
             observe(user, request, response)
         hunt = ctx.hunt
@@ -726,6 +755,7 @@ class User:
         self.identity = identity
         self.ctx = ctx
         register(identity.password)  # scrubbed from whatever fpt reports
+        self._password = identity.password.encode()
         ctx.owners.add(identity)
         ctx.users[identity.index] = self
         self.state: dict[str, Any] = {}
@@ -865,6 +895,11 @@ class User:
                                 "found_fp": [fingerprint(m.found) for m in wrong]})
         return not mismatches
 
+    def sent_password(self, request: httpx.Request) -> bool:
+        """Whether ``request`` carried this user's password (it logs in: its answer holds credentials)."""
+        content = getattr(request, "_content", None)
+        return bool(content) and self._password in content  # type: ignore[operator]
+
     def fail(self, kind: str, message: str, **details: Any) -> None:
         """Record a finding for this user in the current step."""
         self._step_error = self._step_error or "check"
@@ -902,6 +937,11 @@ class User:
         await self.http.aclose()
 
 
+def current_user() -> User | None:
+    """The user whose iteration is running in this task, if any (the process perimeter names it)."""
+    return _current.get()
+
+
 def set_current(user: User | None) -> contextvars.Token[User | None]:
     """Make ``user`` current for this task (the runner does this per iteration)."""
     return _current.set(user)
@@ -910,6 +950,49 @@ def set_current(user: User | None) -> contextvars.Token[User | None]:
 def reset_current(token: contextvars.Token[User | None]) -> None:
     """Undo :func:`set_current`."""
     _current.reset(token)
+
+
+def _learn_login_answer(response: httpx.Response) -> None:
+    """A login answer's token-like fields and new cookies are secrets (scrubbed from every output)."""
+    for value in response.headers.get_list("set-cookie"):
+        name, _, cookie = value.partition(";")[0].partition("=")
+        if SECRET_NAME.search(name) or looks_secret(cookie):
+            register(cookie)
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            learn_fields(response.json())
+        except ValueError:
+            pass
+
+
+_UNAWAITED = re.compile(r"coroutine '([^']+)' was never awaited")
+
+
+@contextlib.contextmanager
+def unawaited_as_findings() -> Iterator[None]:
+    """While a run lasts, a coroutine a flow made and never awaited is a functional finding.
+
+    Python says so with a ``RuntimeWarning`` when the coroutine is dropped, which happens in
+    the flow's own task (so the current user and step are known): here it is counted as a
+    finding of that step instead of a line in the warnings summary of a green run (or, under
+    ``-W error``, an exception nobody can catch). Outside a flow the warning goes on as usual.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", message=r"coroutine .* was never awaited", category=RuntimeWarning)
+        previous = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+            found = _UNAWAITED.search(str(message)) if issubclass(category, RuntimeWarning) else None
+            user = _current.get() if found is not None else None
+            if user is None or found is None:
+                previous(message, category, filename, lineno, file, line)
+                return
+            user.fail("functional", f"coroutine {found.group(1)} was never awaited (a missing await: what it "
+                      "would have done was not done)")
+
+        warnings.showwarning = show
+        yield
 
 
 def check(condition: object, message: str) -> bool:

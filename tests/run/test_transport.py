@@ -363,7 +363,7 @@ def test_proxy_in_env_follows_the_proxy_variables(monkeypatch: pytest.MonkeyPatc
 
 def test_runner_uses_httpx_transport_when_a_proxy_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     from fpt.run.runner import client_kwargs
-    from fpt.run.transport import MAX_CONNECTIONS
+    from fpt.run.transport import MAX_CONNECTIONS, DesyncCheck
 
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
                  "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
@@ -375,7 +375,9 @@ def test_runner_uses_httpx_transport_when_a_proxy_is_set(monkeypatch: pytest.Mon
     assert len(notes) == 1
     assert "proxy for http://svc.test/" in notes[0]
     assert "secret" not in notes[0]
-    inner = kwargs["transport"].inner  # httpx's own, with the proxy mounted (behind the guard too)
+    checked = kwargs["transport"].inner  # httpx's own, desyncs checked, behind the guard too
+    assert isinstance(checked, DesyncCheck)
+    inner = checked.inner  # with the proxy mounted
     assert isinstance(inner, httpx.AsyncHTTPTransport)
     assert inner._pool._max_connections == MAX_CONNECTIONS
     assert any(m is not None for m in kwargs["mounts"].values())

@@ -11,10 +11,15 @@ how the two must relate:
   where RFC 9112 calls the message invalid or fpt enforces a documented limit;
 - ``retried``: an idempotent request on a reused connection closed before any
   answer is sent once more (RFC 9112 §9.3.1) and counted in ``FastTransport.retries``;
-- ``httpx_stale``: httpx hands a later call bytes the server sent after an earlier
-  answer; fpt closed that connection, and gets the server's real answer instead.
+- ``desync``: the server sent bytes that answer no request (after a complete answer, a
+  body where none is allowed, an answer while the connection was idle); httpx either hands
+  them to a later call as its answer or drops them quietly. fpt raises
+  :class:`~fpt.run.transport.ProtocolDesync` (its kind pinned) where they are found, and so
+  does fpt's wrapper of httpx's transport (:class:`~fpt.run.transport.DesyncCheck`), call by
+  call the same outcomes as the fast transport.
 
-Never quieter: no case may let fpt answer where httpx raises, except ``retried``.
+Never quieter: no case may let fpt answer where httpx raises, except ``retried``; and
+fpt's wrapper of httpx's transport answers every other case exactly as httpx does.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import httpx
 import pytest
 
 from fpt.run.identity import IdentityFactory
-from fpt.run.transport import FastTransport
+from fpt.run.transport import DesyncCheck, FastTransport, ProtocolDesync
 from fpt.run.user import RunContext, User
 
 Write = Callable[[bytes], None]
@@ -73,7 +78,7 @@ class Case:
     tls: bool = False
     #: Connections fpt's server must have seen, where httpx legitimately opens another number.
     fast_connections: int | None = None
-    #: For ``httpx_stale``: fpt's outcome of each call, pinned.
+    #: For ``desync``: fpt's outcome of each call, pinned (``("desync", kind)`` for a desync).
     fast_expected: tuple[Outcome, ...] | None = None
 
 
@@ -124,6 +129,22 @@ async def _stray_then_close(req: bytes, conn: int, n: int, write: Write) -> bool
     if n == 1:
         write(resp(200, b"first"))
         return True
+    return False
+
+
+async def _then_unasked(req: bytes, conn: int, n: int, write: Write) -> bool:
+    # answers, then, while the connection waits, sends an answer nobody asked for
+    write(resp(200, b"one"))
+    await asyncio.sleep(0.05)
+    write(resp(200, b"unasked"))
+    return True
+
+
+async def _then_408(req: bytes, conn: int, n: int, write: Write) -> bool:
+    # answers, then tells the idle connection it is closed, and closes it
+    write(resp(200, b"one"))
+    await asyncio.sleep(0.05)
+    write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
     return False
 
 
@@ -182,20 +203,24 @@ HAS_BROTLI = importlib.util.find_spec("brotli") is not None
 CASES = [
     Case("stray_second_response_500_then_200",
          always(resp(500, b'{"error": "db down"}') + resp(200, b'{"ok": true}')),
-         "httpx_stale", "the first answer is the 500; the glued 200 belongs to no request (RFC 9112 §9.3)",
-         calls=(Call(path="/a"), Call(path="/b")),
-         fast_expected=(("ok", 500, [("content-length", "20")], b'{"error": "db down"}', "HTTP/1.1"),) * 2,
+         "desync", "the first answer is the 500; the glued 200 belongs to no request (RFC 9112 §9.3)",
+         calls=(Call(path="/a"), Call(path="/b")), fast_expected=(("desync", "extra_bytes"),) * 2,
          connections=2),
     Case("two_200s_glued", always(resp(200, b"one") + resp(200, b"two")),
-         "httpx_stale", "only the first answer's bytes are its body (RFC 9112 §6.3)",
-         calls=(Call(), Call()),
-         fast_expected=(("ok", 200, [("content-length", "3")], b"one", "HTTP/1.1"),) * 2,
-         connections=2),
+         "desync", "only the first answer's bytes are its body (RFC 9112 §6.3)",
+         calls=(Call(), Call()), fast_expected=(("desync", "extra_bytes"),) * 2, connections=2),
     Case("pipelined_extra_bytes", always(resp(200, b"fine") + b"garbage"),
-         "httpx_stale", "bytes after a complete answer make its connection unusable, not the next answer",
-         calls=(Call(), Call()),
-         fast_expected=(("ok", 200, [("content-length", "4")], b"fine", "HTTP/1.1"),) * 2,
-         connections=2),
+         "desync", "bytes after a complete answer make its connection unusable, not the next answer",
+         calls=(Call(), Call()), fast_expected=(("desync", "extra_bytes"),) * 2, connections=2),
+    Case("content_length_shorter_than_body", always(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"),
+         "desync", "the answer is cut at its Content-Length; the rest answers no request (RFC 9112 §6.3)",
+         calls=(Call(), Call()), fast_expected=(("desync", "extra_bytes"),) * 2, connections=2),
+    Case("answer_to_a_request_never_sent", _then_unasked,
+         "desync", "an answer on an idle connection answers no request (RFC 9112 §9.3): httpx drops the "
+         "connection quietly before its next request",
+         calls=(Call(), Call(delay=0.3)),
+         fast_expected=(("ok", 200, [("content-length", "3")], b"one", "HTTP/1.1"),
+                        ("desync", "extra_bytes"))),
     Case("post_on_dropped_reused_connection_not_retried", _stray_then_close,
          why="a POST is not idempotent (RFC 9110 §9.2.2): never sent twice",
          calls=(Call("POST", json={"n": 1}), Call("POST", json={"n": 2})), requests=2, connections=1),
@@ -223,9 +248,9 @@ CASES = [
     Case("head_without_length_keeps_alive", _head_without_length,
          calls=(Call("HEAD"), Call()), connections=1),
     Case("head_answered_with_a_body", always(resp(200, b"body of a HEAD")),
-         "httpx_stale", "a HEAD answer ends with its head (RFC 9112 §6.3): the body is extra",
+         "desync", "a HEAD answer ends with its head (RFC 9112 §6.3): the body is extra",
          calls=(Call("HEAD"), Call()),
-         fast_expected=(("ok", 200, [("content-length", "14")], b"", "HTTP/1.1"),
+         fast_expected=(("desync", "body_not_allowed"),
                         ("ok", 200, [("content-length", "14")], b"body of a HEAD", "HTTP/1.1"))),
     Case("trailers_are_not_headers",
          always(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -268,13 +293,12 @@ CASES = [
          always(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
                 + resp(200, b"final", b"X-A: 1\r\n")), calls=(Call(), Call()), connections=1),
     Case("no_content_204_with_body", always(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello"),
-         "httpx_stale", "a 204 has no body whatever its headers say (RFC 9112 §6.3 ¶1): the bytes are extra",
-         calls=(Call(), Call()),
-         fast_expected=(("ok", 204, [("content-length", "5")], b"", "HTTP/1.1"),) * 2),
+         "desync", "a 204 has no body whatever its headers say (RFC 9112 §6.3 ¶1): the bytes are extra",
+         calls=(Call(), Call()), fast_expected=(("desync", "body_not_allowed"),) * 2),
     Case("not_modified_304_with_body",
          always(b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\nhello"),
-         "httpx_stale", "a 304 has no body (RFC 9112 §6.3 ¶1): the bytes are extra",
-         calls=(Call(), Call()), fast_expected=(("ok", 304, [("etag", '"v1"')], b"", "HTTP/1.1"),) * 2),
+         "desync", "a 304 has no body (RFC 9112 §6.3 ¶1): the bytes are extra",
+         calls=(Call(), Call()), fast_expected=(("desync", "body_not_allowed"),) * 2),
     Case("gzip_body", _encoded(b"gzip", gzip.compress(PLAIN))),
     Case("deflate_body", _encoded(b"deflate", DEFLATED)),
     Case("status_without_reason", always(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok")),
@@ -306,7 +330,11 @@ CASES = [
     Case("two_transfer_encodings", always(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                                           b"Transfer-Encoding: chunked\r\n\r\n" + chunked(b"abc"))),
     Case("connection_close_then_extra", always(resp(200, b"ok", b"Connection: close\r\n") + b"junk"),
-         calls=(Call(), Call()), connections=2),
+         "desync", "the connection closes, but the answer may be cut short: its bytes did not end with it",
+         calls=(Call(), Call()), fast_expected=(("desync", "extra_bytes"),) * 2, connections=2),
+    Case("idle_timeout_notice", _then_408,
+         why="a 408 on an idle connection is the server saying it closes it (RFC 9110 §15.5.9)",
+         calls=(Call(), Call(delay=0.3)), connections=2),
     Case("no_body_framing_keep_alive", once(b"HTTP/1.1 200 OK\r\n\r\nread until close"),
          calls=(Call(), Call()), connections=2),
     Case("large_body_streamed_in_many_reads",
@@ -370,6 +398,8 @@ class _Lines(logging.Handler):
 
 
 def _outcome(response_or_error: httpx.Response | Exception, detail: bool = False) -> Outcome:
+    if isinstance(response_or_error, ProtocolDesync) and not detail:
+        return ("desync", str(response_or_error.kind))
     if isinstance(response_or_error, Exception):
         # the public httpx class: fpt's own subclasses (BodyTooLarge...) compare as their httpx base
         cls = next(c for c in type(response_or_error).__mro__ if c.__module__.startswith("httpx"))
@@ -387,10 +417,11 @@ def _outcome(response_or_error: httpx.Response | Exception, detail: bool = False
 
 
 async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLContext] | None,
-                    user_client: bool | None = None
+                    user_client: bool | None = None, checked: bool = False
                     ) -> tuple[list[Outcome], Server, httpx.AsyncBaseTransport]:
-    """The case's calls through one transport; with ``user_client`` set, through fpt's own client
-    (True) or httpx's (False), outcomes in detail."""
+    """The case's calls through one transport (httpx's wrapped in fpt's ``DesyncCheck`` when
+    ``checked``); with ``user_client`` set, through fpt's own client (True) or httpx's (False),
+    outcomes in detail."""
     server = Server(case.script)
     srv = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=tls[0] if tls else None)
     port = srv.sockets[0].getsockname()[1]
@@ -402,6 +433,8 @@ async def _exercise(case: Case, fast: bool, tls: tuple[ssl.SSLContext, ssl.SSLCo
         limits = httpx.Limits(max_connections=6, max_keepalive_connections=6,
                               keepalive_expiry=case.keepalive_expiry)
         transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+        if checked:
+            transport = DesyncCheck(transport)
     outcomes: list[Outcome] = []
     kwargs = dict(base_url=f"{'https' if tls else 'http'}://127.0.0.1:{port}", transport=transport,
                   trust_env=False, timeout=1.0, **case.client_kwargs)
@@ -468,10 +501,11 @@ def test_fast_transport_agrees_with_httpx(case: Case, tls_contexts: tuple[ssl.SS
     for server in (ref_server, fast_server):
         if case.requests is not None and case.relation != "retried":
             assert server.requests == case.requests, "requests seen by the server"
-        if case.connections is not None and case.relation not in ("retried", "httpx_stale"):
+        if case.connections is not None and case.relation not in ("retried", "desync"):
             assert server.connections == case.connections, "connections opened"
     if case.fast_connections is not None:
         assert fast_server.connections == case.fast_connections
+    assert case.relation == "desync" or not any(o[0] == "desync" for o in got), got
     if case.relation == "same":
         assert got == want
         assert getattr(transport, "retries", 0) == 0
@@ -488,14 +522,32 @@ def test_fast_transport_agrees_with_httpx(case: Case, tls_contexts: tuple[ssl.SS
         assert got[-1][0] == "ok"
         assert transport.retries == 1
         assert (fast_server.requests, fast_server.connections) == (case.requests, case.connections)
-    elif case.relation == "httpx_stale":
-        assert got[0] == want[0], "the first answer is the same"
-        assert want[1:] != got[1:], "httpx reads the stale bytes as the next answer"
+    elif case.relation == "desync":
+        assert got != want, "httpx hands the stray bytes to a later call, or drops them quietly"
+        assert not any(o[0] == "desync" for o in want)
         assert tuple(got) == case.fast_expected
         if case.connections is not None:
             assert fast_server.connections == case.connections
     else:
         raise AssertionError(f"unknown relation {case.relation!r}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_fpts_wrapper_of_httpxs_transport_finds_the_same_desyncs(
+        case: Case, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+    """``http_transport = "httpx"``: a desync is the same error, at the same call, as on fpt's own
+    transport; every other exchange is answered exactly as httpx answers it."""
+    tls = tls_contexts if case.tls else None
+
+    async def both() -> tuple[list[Outcome], list[Outcome]]:
+        plain = (await _exercise(case, False, tls))[0]
+        return plain, (await _exercise(case, False, tls, checked=True))[0]
+
+    plain, checked = asyncio.run(both())
+    if case.relation == "desync":
+        assert tuple(checked) == case.fast_expected
+    else:
+        assert checked == plain
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
