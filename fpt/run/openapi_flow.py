@@ -266,6 +266,8 @@ class ApiFlow:
         self.reader = {c.op.op_id: next((p for p in planned if p.create == c.op.op_id and p.op.method == "GET"
                                          and p.kind == OpKind.READ), None) for c in self.creates}
         self.counts = {p.op.op_id: _Counts() for p in planned}
+        #: every operation skipped: an iteration sends nothing by design (fpt.run.runner.iterate)
+        self.nothing_to_send = not planned
         #: per operation: learned owned paths -> identity field
         self.learned: dict[str, dict[str, str]] = {p.op.op_id: {} for p in planned}
         self._gets = [(re.compile(p.op.path_regex()), p.op.op_id) for p in planned if p.op.method == "GET"]

@@ -656,7 +656,10 @@ async def iterate(flow: Setup, user: User, *, must_send: bool = True) -> str | N
         user.fail("functional", scrub(f"flow raised {type(exc).__name__}: {exc}")[:300], step=user.raised_in)
         user._iteration_error = ErrorKind.EXCEPTION
     else:
-        if must_send and user._requests == sent and user.ctx.misuse is None:
+        # A derived flow with nothing to call (an OpenAPI hunt whose every operation was skipped)
+        # says so: its empty iterations are no evidence either way, not a missing await.
+        if (must_send and user._requests == sent and user.ctx.misuse is None
+                and not getattr(flow, "nothing_to_send", False)):
             user.fail("functional", NO_REQUEST, step=NO_STEP)
     finally:
         user.iterations += 1
