@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -34,8 +35,14 @@ def _fpt(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=120, check=False)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 @pytest.fixture
-def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    # The shards and `fpt merge` are processes of their own: the repo's `suites` (the flows the
+    # suite imports) is not installed, so they get the checkout on their path as pytest gives it here.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     pytester.makepyfile(test_v=SUITE)
     pytester.makefile(".toml", pyproject=PYPROJECT)
     return pytester
