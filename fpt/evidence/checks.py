@@ -25,7 +25,8 @@ CHECK_NAMES = ("canary_scan", "ownership", "cross_user_probes")
 HARNESS_STEP_PREFIX = "fpt."
 
 
-def _plain(obj: Any) -> dict[str, Any]:
+def plain(obj: Any) -> dict[str, Any]:
+    """A record's fields as a dict (shallow): the start of every evidence record's ``to_dict``."""
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
@@ -53,7 +54,7 @@ class StepEvidence:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StepEvidence:
@@ -90,7 +91,7 @@ class ScanEvidence:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ScanEvidence:
@@ -144,7 +145,7 @@ class ProbeEvidence:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        d = _plain(self)
+        d = plain(self)
         d["statuses"] = dict(self.statuses)
         return d
 
@@ -183,7 +184,7 @@ class AloneEvidence:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        d = _plain(self)
+        d = plain(self)
         d.update(findings=dict(self.findings), errors=dict(self.errors), failures=list(self.failures),
                  passed=self.passed)
         return d
@@ -214,7 +215,7 @@ class _Counts:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in _plain(self).items()}
+        return {k: dict(v) if isinstance(v, Mapping) else v for k, v in plain(self).items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Any:

@@ -12,9 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-
-def _plain(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+from fpt.evidence.checks import plain
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,7 +31,7 @@ class ScaleEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ScaleEvent:
@@ -51,7 +49,7 @@ class Phase:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Phase:
@@ -69,7 +67,7 @@ class ReplicaSeen:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ReplicaSeen:
@@ -122,7 +120,7 @@ class ReadBack:
 
     def to_dict(self) -> dict[str, int]:
         """Plain-data form."""
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, int]) -> ReadBack:

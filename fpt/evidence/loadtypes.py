@@ -7,9 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-
-def _plain(obj: Any) -> dict[str, Any]:
-    return {k: getattr(obj, k) for k in obj.__dataclass_fields__}
+from fpt.evidence.checks import plain
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,7 +24,7 @@ class Stair:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        d = _plain(self)
+        d = plain(self)
         d["broke"] = list(self.broke)
         return d
 
@@ -65,7 +63,7 @@ class StressEvidence:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        d = _plain(self)
+        d = plain(self)
         d["stairs"] = [s.to_dict() for s in self.stairs]
         d["how"] = list(self.how)
         return d
@@ -97,7 +95,7 @@ class SpikeEvidence:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SpikeEvidence:
@@ -120,7 +118,7 @@ class VolumeStep:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
-        return {**_plain(self), "p90_ms": dict(self.p90_ms)}
+        return {**plain(self), "p90_ms": dict(self.p90_ms)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> VolumeStep:
