@@ -19,27 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_xdist import APP as XDIST_APP
 
 SSHD = Path("/usr/sbin/sshd")
 
-APP = '''
-import fpt
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
-async def hello(request):
-    return JSONResponse({"hello": "world"})
-
-app = Starlette(routes=[Route("/", hello)])
-CANARIES = set()
-
-async def flow(user):
-    CANARIES.add(user.identity.canary)
-    async with user.step("hello"):
-        r = await user.http.get("/")
-        fpt.check(r.status_code == 200, "refused")
-'''
+APP = XDIST_APP  # the same app as the local xdist test
 
 TEST = '''
 import json, os
