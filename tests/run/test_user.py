@@ -150,3 +150,24 @@ def test_state_and_ledger_live_across_iterations() -> None:
     assert user is not None
     assert user.state["n"] == result.engine.started == 5
     assert [e.url for e in user.ledger] == [f"/things/{i}" for i in range(1, 6)]
+
+
+def test_each_request_is_counted_once_per_endpoint() -> None:
+    """The per-endpoint table counts every request once (a merge once recorded answers twice)."""
+    ctx = RunContext(flow="f")
+    user = make_user(0, ctx)
+
+    async def main() -> None:
+        async with user.step("ok"):
+            await user.http.get("/")
+            await user.http.get("/missing")
+        with pytest.raises(httpx.ConnectError):
+            async with user.step("down"):
+                await user.http.get("/down")
+        await user.aclose()
+
+    asyncio.run(main())
+    m = ctx.metrics
+    assert m.requests.count == 3
+    assert sum(e.count for e in m.endpoints.values()) == 3
+    assert sum(e.failed for e in m.endpoints.values()) == 2
