@@ -384,13 +384,16 @@ class UserClient(httpx.AsyncClient):
         """Name the request (an id the service can log) and note its credentials for redaction."""
         user = self._fpt_user
         user._requests += 1
+        index = user.identity.index
         # An id the service can log, so a finding can be matched to its server-side trace.
-        request.headers["x-fpt-request"] = f"{user.identity.index}-{user._requests}"
+        rid = f"{index}-{user._requests}"
+        headers = request.headers
+        headers["x-fpt-request"] = rid
         user.last_request = request
-        note_request(request, user.identity.index)  # its credentials are scrubbed from whatever fpt reports
+        note_request(request, index)  # its credentials are scrubbed from whatever fpt reports
         rid_header = user.ctx.request_id_header
         if rid_header:
-            request.headers[rid_header] = request.headers["x-fpt-request"]
+            headers[rid_header] = rid
 
     def _expired(self, request: httpx.Request, start: float, seq: int, task: asyncio.Task[Any] | None
                  ) -> httpx.ReadTimeout:

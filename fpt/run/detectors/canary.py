@@ -171,14 +171,7 @@ class CanaryScanner:
         # lower them all at once (a newline between two values: no canary spans it).
         values = b"\n".join([t[-1] for t in getattr(response.headers, "_list", None) or response.headers.raw])
         headers = values.lower()
-        # The content type is looked up only when a header value names a charset (this runs per response).
-        text = readable(body, response.headers.get("content-type", "") if b"charset" in headers else "")
-        if text is not body:
-            self.decoded += 1
-            # The bytes as they came are searched too: a charset declared wrongly (UTF-16 over UTF-8
-            # bytes) must not turn another user's data into noise.
-            text = text + b"\n" + body
-        low = text.lower()
+        low = self._text(body, headers, response).lower()
         found = _find_lowered(low)
         found.extend(_find_lowered(headers))
         me = user.identity
@@ -250,6 +243,23 @@ class CanaryScanner:
             evidence={"detector": "personal_data", "fields": fields, "own_fields": own, "owners": data,
                       "status": response.status_code},
         )
+
+    def _text(self, body: bytes, headers: bytes, response: httpx.Response) -> bytes:
+        """What the scan searches: the body's text in UTF-8 and, when that differs, the bytes as they came."""
+        # Decoded only when something asks for it: a declared charset, a BOM or NUL up front, a JSON
+        # escape (the common answer is none of these: no call, no copy; this runs per response).
+        if b"charset" in headers:
+            text = readable(body, response.headers.get("content-type", ""))
+        elif body[:1] in _BOM_FIRST or b"\x00" in body[:4] or b"\\u" in body:
+            text = readable(body)
+        else:
+            return body
+        if text is body:
+            return body
+        self.decoded += 1
+        # The bytes as they came are searched too: a charset declared wrongly (UTF-16 over UTF-8
+        # bytes) must not turn another user's data into noise.
+        return text + b"\n" + body
 
     def evidence(self) -> ScanEvidence:
         """What was scanned, for the run's evidence."""
