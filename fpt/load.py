@@ -315,12 +315,15 @@ class LoadRunner:
         cfg, shape, duration, thresholds, target = self.plan(**kwargs)
         first_user = self._first_user
         whole_shape = shape
+        peers: list[int] = []
         if self._split is not None:
             # `--dist each`: this worker drives 1/N of the rate with its own slice of users.
             index, count = self._split
             per_worker = -(-cfg.users // count)
             shape = shape.scaled(1.0 / count)
             cfg = dataclasses.replace(cfg, users=per_worker)
+            # The other slices' users are the same seed's people: known here too (personal data).
+            peers = [first_user + w * per_worker for w in range(count) if w != index]
             first_user += index * per_worker
         step_every = shape.segments[0].duration if shape.name == "step_up" else None
         pid = kwargs.get("service_pid")
@@ -334,7 +337,7 @@ class LoadRunner:
                        progress=self._progress, step_every=step_every, worker=self._worker,
                        first_user=first_user, events=kwargs.get("events") or (),
                        setup=kwargs.get("setup"), service_pids=(pid,) if pid is not None else (),
-                       note=self._note)
+                       note=self._note, peers=peers)
 
         from fpt.run.reach import ensure_reachable
 

@@ -70,6 +70,14 @@ def pytest_configure(config: pytest.Config) -> None:
         stopped(config, f"usage error: {e}")
         raise pytest.UsageError(str(e)) from None
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    testrun = getattr(config, "workerinput", {}).get("testrunuid")
+    if testrun and cfg.unique_identities and cfg.sources.get("identity_nonce") == "unique_identities" \
+            and not cfg.shard:
+        # xdist workers of one session make the same people (each knows the others' users); a
+        # shard's nonce comes from the shard session instead.
+        from fpt.config.shard import nonce_of
+
+        cfg = cfg.with_values({"identity_nonce": nonce_of(testrun)}, "unique_identities (xdist session)")
     early = config.stash.get(EARLY_KEY, None)
     config.stash[SESSION_KEY] = state = FptSession(
         config=cfg, worker=worker, levels=levels,

@@ -192,3 +192,51 @@ def test_live_view_of_workers_reaches_the_terminal(xdist_project: pytest.Pyteste
         ], consecutive=False)
     quiet = xdist_project.runpytest_subprocess("-n", "2", "-q", "-p", "no:cacheprovider", "test_x.py")
     assert "[gw0] fpt " not in quiet.stdout.str()
+
+
+LEAKY_APP = '''
+import fpt
+from fpt.run.identity import IdentityFactory
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+PEOPLE = IdentityFactory(1)
+
+async def me(request):
+    # The member's own email and canary, and the phone of the member four places on: a user of
+    # the other worker's slice under --dist each (a service both workers share would do this).
+    i = int(request.query_params["i"])
+    own, other = PEOPLE.make(i), PEOPLE.make((i + 4) % 8)
+    return JSONResponse({"email": own.email, "canary": own.canary, "phone": other.phone})
+
+app = Starlette(routes=[Route("/me", me)])
+
+async def flow(user):
+    async with user.step("me"):
+        r = await user.http.get("/me", params={"i": user.identity.index})
+        fpt.check(r.status_code == 200, "refused")
+'''
+
+LEAKY_TEST = '''
+import json, os
+from leaky import app, flow
+
+def test_load(fpt_load):
+    r = fpt_load(flow, profile="virtual", target=app, rate=40, users=8, duration=1, alone=0, check=False)
+    out = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(f"found-{out}.json", "w") as fh:
+        json.dump(sorted({f.evidence.get("detector", "") + ":" + ",".join(f.evidence.get("fields", []))
+                          for f in r.findings.examples if f.kind == "data_swap"}), fh)
+'''
+
+
+def test_dist_each_finds_personal_data_of_the_other_workers_users(pytester: pytest.Pytester) -> None:
+    """Under --dist each every worker knows the other slices' users: their phone in an answer is a swap."""
+    pytester.makepyfile(leaky=LEAKY_APP, test_leaky=LEAKY_TEST)
+    pytester.syspathinsert()
+    res = pytester.runpytest_subprocess("-n", "2", "--dist", "each", "-p", "no:cacheprovider")
+    res.assert_outcomes(passed=2)
+    found = [json.loads((pytester.path / f"found-gw{i}.json").read_text()) for i in (0, 1)]
+    # each worker saw the other slice's phone as that member's (replays asking again find it too)
+    assert ["personal_data:phone" in f for f in found] == [True, True]

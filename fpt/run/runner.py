@@ -181,8 +181,13 @@ class Run:
                  observers: Sequence[Observer] = (), progress: Callable[[Progress], None] | None = None,
                  step_every: float | None = None, phase: str = "load", worker: str = "main",
                  events: Sequence[Event] = (), setup: Setup | None = None,
-                 service_pids: Sequence[int] = (), note: Callable[[str], None] | None = None) -> None:
+                 service_pids: Sequence[int] = (), note: Callable[[str], None] | None = None,
+                 peers: Sequence[int] = ()) -> None:
         self.flow = flow
+        #: first user index of each other process that drives a slice of this load (xdist workers
+        #: under ``--dist each``, shards): their users are known by slot as ours are made, so the
+        #: personal-data index finds their values too (same seed, same people)
+        self.peers = tuple(peers)
         self.cfg = cfg
         self.shape = shape
         #: tasks running the squad's code that refused to stop when cancelled (fpt.run.bounds)
@@ -247,6 +252,8 @@ class Run:
         if u is None:
             u = self.users[slot] = User(self._identities.make(self.first_user + slot), self.ctx,
                                         **self._client_kwargs())
+            for first in self.peers:
+                self.ctx.owners.add(self._identities.make(first + slot))
         return u
 
     async def _work(self, slot: int, i: int) -> None:
