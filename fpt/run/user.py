@@ -40,6 +40,7 @@ from fpt.config.redact import url as redact_url
 from fpt.evidence.checks import HARNESS_STEP_PREFIX
 from fpt.evidence.findings import Finding, FindingLog
 from fpt.evidence.metrics import Metrics
+from fpt.run import building
 from fpt.run.detectors.ownership import compare
 from fpt.run.identity import Identity, OwnerIndex
 from fpt.run.perimeter import OffPerimeter
@@ -319,6 +320,17 @@ class UserClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: Any) -> None:
         self._cookies = _Cookies(cookies)
+
+    def build_request(self, method: str, url: httpx.URL | str, *, content: Any = None, data: Any = None,
+                      files: Any = None, json: Any = None, params: Any = None, headers: Any = None,
+                      cookies: Any = None, timeout: Any = httpx.USE_CLIENT_DEFAULT,
+                      extensions: Any = None) -> httpx.Request:
+        """httpx's request, built once for the common call (fpt.run.building), by httpx otherwise."""
+        if building.plain(self, method, content, data, files, params, headers, cookies, timeout, extensions):
+            return building.build(self, method, url, content, json)
+        return super().build_request(method, url, content=content, data=data, files=files, json=json,
+                                     params=params, headers=headers, cookies=cookies, timeout=timeout,
+                                     extensions=extensions)
 
     def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
         if not isinstance(url, str):
