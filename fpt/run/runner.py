@@ -46,7 +46,9 @@ from fpt.run.resources import PidTarget, PrometheusMetrics, PrometheusTarget, Re
 from fpt.run.scaling import Event
 from fpt.run.shapes import Shape, constant, schedule
 from fpt.run.timeline import Timeline
-from fpt.run.transport import MAX_CONNECTIONS, DesyncCheck, FastTransport, proxy_in_env
+from fpt.run.transport.desync_check import DesyncCheck
+from fpt.run.transport.fast import FastTransport, proxy_in_env
+from fpt.run.transport.pool import MAX_CONNECTIONS
 from fpt.run.user import (
     NO_STEP,
     REQUEST_DEADLINE,
@@ -112,7 +114,7 @@ def client_kwargs(target: Any, *, fast: bool = True, perimeter: Perimeter | None
                   request_deadline: float = REQUEST_DEADLINE) -> Callable[[], dict[str, Any]]:
     """Per-user ``httpx.AsyncClient`` arguments for a URL, an ASGI app or a transport.
 
-    For a URL each user gets its own :class:`fpt.run.transport.FastTransport` (``fast``)
+    For a URL each user gets its own :class:`fpt.run.transport.fast.FastTransport` (``fast``)
     or httpx's own pool of as many connections (httpx's when the environment sets a
     proxy for the URL, which FastTransport cannot use, with a ``note`` saying so),
     either one inside a :class:`fpt.run.perimeter.GuardedTransport` that refuses hosts

@@ -13,11 +13,12 @@ import asyncio
 import inspect
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from fpt.config.errors import ScaleError
 from fpt.config.units import parse_duration
+from fpt.evidence.continuity import ScaleEvent
 
 
 @runtime_checkable
@@ -144,61 +145,39 @@ def at(when: str | float, action: Callable[..., Any], *args: Any, label: str = "
                  settle_timeout=parse_duration(settle_timeout))
 
 
-@dataclass
-class EventOutcome:
-    """What happened when an event fired."""
-
-    label: str
-    at: float
-    before: int | None = None
-    target: int | None = None
-    ok: bool = False
-    error: str = ""
-    settled_at: float | None = None
-    replicas_after: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form."""
-        return {"label": self.label, "at": round(self.at, 3), "from": self.before, "to": self.target,
-                "ok": self.ok, "error": self.error,
-                "settled_after": None if self.settled_at is None else round(self.settled_at - self.at, 3),
-                "replicas_after": self.replicas_after, **self.extra}
-
-
 async def fire(event: Event, scaler_of: Callable[[Event], Scaler | None], now: Callable[[], float],
-               *, poll: float = 0.2) -> EventOutcome:
+               *, poll: float = 0.2) -> ScaleEvent:
     """Run one event and wait (bounded) until the fleet reports the target size."""
-    out = EventOutcome(label=event.describe(), at=now(), target=event.target)
+    label, at, target = event.describe(), now(), event.target
+    before: int | None = None
+    replicas_after: int | None = None
     scaler = scaler_of(event)
     try:
         if scaler is not None:
-            out.before = await asyncio.wait_for(scaler.replicas(), event.settle_timeout)
+            before = await asyncio.wait_for(scaler.replicas(), event.settle_timeout)
         await asyncio.wait_for(_maybe_await(event.action(*event.args)), event.settle_timeout)
         if scaler is None or event.target is None:
-            out.ok = True
-            out.settled_at = now()
-            return out
+            return ScaleEvent(label=label, at=at, before=before, target=target, ok=True, settled_at=now())
         deadline = now() + event.settle_timeout
         while True:
             n = await asyncio.wait_for(scaler.replicas(), event.settle_timeout)
-            out.replicas_after = n
+            replicas_after = n
             if n == event.target:
-                out.ok = True
-                out.settled_at = now()
-                return out
+                return ScaleEvent(label=label, at=at, before=before, target=target, ok=True,
+                                  settled_at=now(), replicas_after=replicas_after)
             if now() >= deadline:
-                out.error = (f"fleet did not reach {event.target} healthy replicas within "
-                             f"{event.settle_timeout:g}s (last seen {n})")
-                return out
+                error = (f"fleet did not reach {event.target} healthy replicas within "
+                         f"{event.settle_timeout:g}s (last seen {n})")
+                break
             await asyncio.sleep(poll)
     except ScaleError as e:
-        out.error = str(e)
+        error = str(e)
     except TimeoutError:
-        out.error = f"scaler did not answer within {event.settle_timeout:g}s"
+        error = f"scaler did not answer within {event.settle_timeout:g}s"
     except Exception as e:  # a user's scaler may raise anything; the run must still end cleanly
-        out.error = f"{type(e).__name__}: {e}"
-    return out
+        error = f"{type(e).__name__}: {e}"
+    return ScaleEvent(label=label, at=at, before=before, target=target, error=error,
+                      replicas_after=replicas_after)
 
 
 def scaler_of(event: Event) -> Scaler | None:

@@ -18,7 +18,7 @@ from fpt.evidence.continuity import (
 )
 from fpt.run.detectors.continuity import SessionWatch
 from fpt.run.perimeter import EXEMPT
-from fpt.run.scaling import Event, EventOutcome, fire, scaler_of
+from fpt.run.scaling import Event, fire, scaler_of
 from fpt.run.user import RunContext
 
 SETTLE_MARGIN = 2.0
@@ -32,7 +32,7 @@ class Timeline:
     def __init__(self, events: Sequence[Event], ctx: RunContext) -> None:
         self.events = sorted(events, key=lambda e: e.at)
         self.ctx = ctx
-        self.outcomes: list[EventOutcome] = []
+        self.outcomes: list[ScaleEvent] = []
         #: (phase name, start, end) in run seconds
         self.phases: list[list[Any]] = [["before", 0.0, None]]
 
@@ -68,8 +68,8 @@ class Timeline:
         """End the last phase; events that never fired are recorded as not reached."""
         self.phases[-1][2] = end
         for event in self.events[len(self.outcomes):]:
-            self.outcomes.append(EventOutcome(label=event.describe(), at=event.at, target=event.target,
-                                              error="not reached before the run ended"))
+            self.outcomes.append(ScaleEvent(label=event.describe(), at=event.at, target=event.target,
+                                            error="not reached before the run ended"))
 
     def evidence(self, cfg: FptConfig, watch: SessionWatch, readback: dict[str, int],
                  session_findings: int) -> ContinuityEvidence:
@@ -80,9 +80,7 @@ class Timeline:
         if phases:
             phases = (*phases[:-1], Phase(name=phases[-1].name, start=phases[-1].start, end=end))
         timeline = ScaleTimeline(
-            events=tuple(ScaleEvent(label=o.label, at=o.at, before=o.before, target=o.target, ok=o.ok,
-                                    error=o.error, settled_at=o.settled_at, replicas_after=o.replicas_after)
-                         for o in self.outcomes),
+            events=tuple(self.outcomes),
             phases=phases,
             replicas=tuple(ReplicaSeen(replica=r, first=first, last=watch.last_seen[r])
                            for r, first in watch.first_seen.items()),

@@ -45,7 +45,7 @@ from fpt.run.detectors.ownership import compare
 from fpt.run.identity import Identity, OwnerIndex
 from fpt.run.perimeter import OffPerimeter
 from fpt.run.recorder import Recorder, StepTally
-from fpt.run.transport import ProtocolDesync
+from fpt.run.transport.errors import ProtocolDesync
 
 Observer = Callable[["User", httpx.Request, httpx.Response], None]
 """Called for every response a user receives (after the body is read)."""

@@ -28,7 +28,7 @@ from fpt.run.explore import Pacer
 from fpt.run.identity import IdentityFactory
 from fpt.run.perimeter import GuardedTransport, OffPerimeter, check
 from fpt.run.runner import client_kwargs
-from fpt.run.transport import FastTransport
+from fpt.run.transport.fast import FastTransport
 from fpt.run.user import RunContext, User
 
 ALLOWED = "127.0.0.1"

@@ -57,7 +57,8 @@ from fpt.run.detectors.canary import carries, find_canaries, not_echoed, sent_by
 from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
 from fpt.run.identity import Identity
 from fpt.run.perimeter import GuardedTransport
-from fpt.run.transport import FastTransport, _Connection
+from fpt.run.transport.fast import FastTransport
+from fpt.run.transport.wire import _Connection
 from fpt.run.user import IDEMPOTENT, RunContext, User, UserClient
 
 WRITES = frozenset({"PUT", "DELETE"})

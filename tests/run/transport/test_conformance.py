@@ -14,8 +14,8 @@ how the two must relate:
 - ``desync``: the server sent bytes that answer no request (after a complete answer, a
   body where none is allowed, an answer while the connection was idle); httpx either hands
   them to a later call as its answer or drops them quietly. fpt raises
-  :class:`~fpt.run.transport.ProtocolDesync` (its kind pinned) where they are found, and so
-  does fpt's wrapper of httpx's transport (:class:`~fpt.run.transport.DesyncCheck`), call by
+  :class:`~fpt.run.transport.errors.ProtocolDesync` (its kind pinned) where they are found, and so
+  does fpt's wrapper of httpx's transport (:class:`~fpt.run.transport.desync_check.DesyncCheck`), call by
   call the same outcomes as the fast transport.
 
 Never quieter: no case may let fpt answer where httpx raises, except ``retried``; and
@@ -38,7 +38,9 @@ import httpx
 import pytest
 
 from fpt.run.identity import IdentityFactory
-from fpt.run.transport import DesyncCheck, FastTransport, ProtocolDesync
+from fpt.run.transport.desync_check import DesyncCheck
+from fpt.run.transport.errors import ProtocolDesync
+from fpt.run.transport.fast import FastTransport
 from fpt.run.user import RunContext, User
 
 Write = Callable[[bytes], None]
