@@ -438,7 +438,6 @@ class UserClient(httpx.AsyncClient):
         user._request_done(start, None if ok else "status", nbytes, end,
                            why=None if ok else (f"HTTP {response.status_code}", _where(request)))
         ctx.metrics.endpoint(request.method, request.url.path, (end - start) * 1e6, None if ok else "status")
-        ctx.metrics.endpoint(request.method, request.url.path, (end - start) * 1e6, None if ok else "status")
         tally = ctx.recorder.tally(user.current_step)
         tally.responses += 1
         if ok:
