@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -46,6 +46,9 @@ from fpt.run.identity import Identity, OwnerIndex
 from fpt.run.perimeter import OffPerimeter
 from fpt.run.recorder import Recorder, StepTally
 from fpt.run.transport.errors import ProtocolDesync
+
+if TYPE_CHECKING:
+    from fpt.run.websocket import WebSocket
 
 Observer = Callable[["User", httpx.Request, httpx.Response], None]
 """Called for every response a user receives (after the body is read)."""
@@ -821,6 +824,18 @@ class User:
             self.ctx.misuse = self.ctx.misuse or error
             raise error
         return _Step(self, name, expect_status, shared)
+
+    def ws(self, url: str | httpx.URL, *, headers: dict[str, str] | None = None, params: Any = None,
+           subprotocols: list[str] | None = None) -> contextlib.AbstractAsyncContextManager[WebSocket]:
+        """``async with user.ws("/notices") as ws``: a WebSocket channel as this user, every message scanned.
+
+        The handshake is one of the user's requests (cookies, headers, request id, perimeter);
+        each message received is timed (in the current step, or as a step ``ws /path``) and
+        shown to the scans like a body (:mod:`fpt.run.websocket`).
+        """
+        from fpt.run.websocket import connect  # httpx-ws is imported only by flows that open a channel
+
+        return connect(self, url, headers=headers, params=params, subprotocols=subprotocols)
 
     def _harness_step(self, name: str, *, expect_status: Collection[int] | None = None) -> _Step:
         """A step of fpt's own checks (``fpt.probe``, ``fpt.readback``): the only way to an ``fpt.`` name."""

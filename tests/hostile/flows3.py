@@ -76,3 +76,14 @@ async def events(user: fpt.User) -> None:
     async with user.step("events"), user.http.stream("GET", "/events", headers=auth) as r:
         async for _ in r.aiter_bytes():
             pass
+
+
+async def notices(user: fpt.User) -> None:
+    """Subscribe to my notices over a WebSocket and read them (each one scanned like a body)."""
+    auth = await signin(user)
+    if auth is None:
+        return
+    async with user.step("notices"), user.ws("/notices", headers=auth) as ws:
+        await ws.send_json({"subscribe": "notices"})
+        for _ in range(3):
+            await ws.receive_json()

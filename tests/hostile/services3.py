@@ -4,7 +4,8 @@
 member pages, orders with references, posts) whose modes either refuse the way real
 services do and fpt must not call a leak (``soft``, ``empty``, ``echo404``, ``echo403``), or
 leak the way fpt did not see (``bola``, ``mixed``, ``sse_tail``, ``utf16*``).
-``conn_app(cached)`` remembers the caller per keep-alive connection, as a pooling
+``notices_app(swap)`` is a WebSocket notices channel (``swap``: some subscribers get another
+member's notice). ``conn_app(cached)`` remembers the caller per keep-alive connection, as a pooling
 gateway or a connection-bound auth scheme does; it needs a real server
 (:func:`hostile.services.serve`), since only real connections have that state.
 """
@@ -20,7 +21,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hostile.services import Accounts
 
@@ -185,4 +187,40 @@ def conn_app(cached: bool) -> Starlette:
     return Starlette(routes=[
         Route("/signup", signup, methods=["POST"]), Route("/login", login, methods=["POST"]),
         Route("/me", me),
+    ])
+
+
+#: notices the channel sends each subscriber (the last one is another member's when ``swap``)
+NOTICES = 3
+
+
+def notices_app(swap: bool) -> Starlette:
+    """Sign-up, log-in and a WebSocket ``/notices`` channel: after the subscriber's ``subscribe``, it
+    sends :data:`NOTICES` notices, each naming its member (email and canary). ``swap``: the last one is
+    the previous subscriber's (a notice fan-out keyed without the member, kept app-wide)."""
+    accounts = Accounts(lambda n, email: f"tok-{n}-{secrets.token_hex(4)}")
+    users, who, signup, login = accounts.users, accounts.who, accounts.signup, accounts.login
+    state: dict[str, str] = {}
+
+    async def notices(websocket: WebSocket) -> None:
+        email = who(websocket)  # type: ignore[arg-type]  # a WebSocket has the headers a Request has
+        if email is None:
+            await websocket.close(code=4401)
+            return
+        await websocket.accept()
+        try:
+            await websocket.receive_json()  # {"subscribe": ...}
+            prev, state["prev"] = state.get("prev", email), email
+            await asyncio.sleep(0.002)  # long enough for two members' subscriptions to overlap
+            for i in range(NOTICES):
+                member = users[prev] if swap and i == NOTICES - 1 else users[email]
+                await websocket.send_json({"to": member["email"], "canary": member["canary"],
+                                           "text": f"notice {i + 1} of {NOTICES}"})
+            await websocket.receive_text()  # until the subscriber closes
+        except WebSocketDisconnect:
+            pass  # the subscriber left (its iteration ended with the run): not the service's error
+
+    return Starlette(routes=[
+        Route("/signup", signup, methods=["POST"]), Route("/login", login, methods=["POST"]),
+        WebSocketRoute("/notices", notices),
     ])
