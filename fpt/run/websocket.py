@@ -300,7 +300,8 @@ def _ws_transport(client: httpx.AsyncClient, url: httpx.URL) -> httpx.AsyncBaseT
 
 def _ssl_of(inner: httpx.AsyncBaseTransport) -> Any:
     """The SSL context of the user's transport, reused: a new one costs about 20 ms."""
-    from fpt.run.transport import DesyncCheck, FastTransport
+    from fpt.run.transport.desync_check import DesyncCheck
+    from fpt.run.transport.fast import FastTransport
 
     if isinstance(inner, FastTransport):
         return inner._ssl
