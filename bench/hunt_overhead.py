@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpt.config.hosts import Perimeter
 from fpt.config.settings import FptConfig
+from fpt.run.context import RunContext
 from fpt.run.detectors.replay import Hunter
 from fpt.run.identity import IdentityFactory
 from fpt.run.runner import client_kwargs
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 
 BODY = b'{"ok": true}'
 ANSWER = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"

@@ -25,10 +25,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fpt.run.context import RunContext
 from fpt.run.detectors.canary import CanaryScanner
 from fpt.run.detectors.personal import FIELDS, PersonalIndex
 from fpt.run.identity import Identity, IdentityFactory, OwnerIndex, make_canary
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 
 POOLS = (10, 1_000, 10_000, 100_000)
 STREETS = ("Oak St", "Maple Ave", "Pine Rd", "Cedar Ln", "Elm Dr", "Birch Way")

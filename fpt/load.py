@@ -13,10 +13,10 @@ from fpt.config.thresholds import Threshold, parse_threshold
 from fpt.evidence.result import RunResult
 from fpt.judge.thresholds import measure
 from fpt.report.problems import failures
+from fpt.run.context import Observer
 from fpt.run.runner import new_context
 from fpt.run.scaling import Event
 from fpt.run.shapes import Shape, constant
-from fpt.run.user import Observer
 
 if TYPE_CHECKING:
     from fpt.evidence.explore import ExploreRecord

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from vtime import run_virtual
 
-from fpt.run.user import error_kind as _error_kind
+from fpt.run.context import error_kind as _error_kind
 from fpt.virtual import (
     Faults,
     Fixed,

@@ -16,10 +16,10 @@ from fpt.evidence.continuity import (
     ScaleEvent,
     ScaleTimeline,
 )
+from fpt.run.context import RunContext
 from fpt.run.detectors.continuity import SessionWatch
 from fpt.run.perimeter import EXEMPT
 from fpt.run.scaling import Event, fire, scaler_of
-from fpt.run.user import RunContext
 
 SETTLE_MARGIN = 2.0
 """Seconds the *during* phase runs past the fleet reporting its new size: connections

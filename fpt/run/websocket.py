@@ -37,8 +37,9 @@ import httpx
 from fpt.config.errors import ConfigError
 from fpt.config.redact import url as redact_url
 from fpt.evidence.routes import route_template
+from fpt.run.client import UserClient
+from fpt.run.context import NO_STEP, NOT_LOAD
 from fpt.run.perimeter import GuardedTransport
-from fpt.run.user import NO_STEP, NOT_LOAD, UserClient
 
 if TYPE_CHECKING:
     from httpx_ws import AsyncWebSocketSession

@@ -20,9 +20,9 @@ from fpt.evidence.result import RunResult
 from fpt.judge.dod import NOT_EVIDENCED
 from fpt.judge.dod import evaluate as dod_evaluate
 from fpt.judge.loadtypes import window
+from fpt.run.context import LEDGER_KEEP, Ledger, RunContext
 from fpt.run.detectors.continuity import read_back
 from fpt.run.resources import _Track
-from fpt.run.user import LEDGER_KEEP, Ledger, RunContext
 
 
 @settings(max_examples=50, deadline=None)

@@ -34,12 +34,13 @@ import fpt
 from fpt.config.errors import ConfigError
 from fpt.config.settings import FptConfig
 from fpt.judge.dod import FAILED, NOT_EVIDENCED, PASSED, item_judges
+from fpt.run.context import RunContext
 from fpt.run.detectors.canary import CanaryScanner, find_canaries
 from fpt.run.detectors.probes import CrossUserProbe
 from fpt.run.identity import IdentityFactory
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 from hostile.flows import login
 from hostile.services import Accounts
 

@@ -19,11 +19,12 @@ import pytest
 import fpt
 from fpt.config.settings import FptConfig
 from fpt.judge.dod import FAILED, NOT_EVIDENCED, PASSED, item_judges
+from fpt.run.context import RunContext
 from fpt.run.detectors.canary import CanaryScanner
 from fpt.run.identity import Identity, IdentityFactory
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 from hostile.flows3 import events, members, posting, profile
 from hostile.services import serve
 from hostile.services3 import conn_app, member_app

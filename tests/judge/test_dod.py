@@ -446,8 +446,9 @@ def test_failed_requests_are_counted_by_step_status_and_route() -> None:
     from fpt.evidence.engine import EngineStats
     from fpt.evidence.findings import FindingLog
     from fpt.evidence.result import RunResult
+    from fpt.run.context import RunContext
     from fpt.run.identity import IdentityFactory
-    from fpt.run.user import RunContext, User
+    from fpt.run.user import User
 
     async def run() -> Metrics:
         ctx = RunContext(flow="f")

@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from fpt.run import building
+from fpt.run.context import RunContext
 from fpt.run.identity import IdentityFactory
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 
 CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/", {}),

@@ -24,12 +24,13 @@ from fpt.config.errors import ConfigError, FptError
 from fpt.config.hosts import Perimeter
 from fpt.config.settings import FptConfig
 from fpt.load import LoadRunner
+from fpt.run.context import RunContext
 from fpt.run.explore import Pacer
 from fpt.run.identity import IdentityFactory
 from fpt.run.perimeter import GuardedTransport, OffPerimeter, check
 from fpt.run.runner import client_kwargs
 from fpt.run.transport.fast import FastTransport
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 
 ALLOWED = "127.0.0.1"
 FOREIGN = "127.0.0.2"

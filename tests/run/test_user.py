@@ -10,10 +10,11 @@ import pytest
 import fpt
 from fpt.config.settings import FptConfig
 from fpt.config.thresholds import parse_thresholds
+from fpt.run.context import RunContext
 from fpt.run.identity import IdentityFactory
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 
 
 def handler(request: httpx.Request) -> httpx.Response:

@@ -19,11 +19,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fpt.config.errors import ConfigError
 from fpt.config.hosts import Perimeter
+from fpt.run.context import RunContext
 from fpt.run.detectors.canary import CanaryScanner
 from fpt.run.identity import IdentityFactory
 from fpt.run.perimeter import OffPerimeter
 from fpt.run.runner import client_kwargs
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 
 BIG = 3000
 

@@ -31,8 +31,10 @@ from fpt.evidence.findings import Finding
 from fpt.run.detectors.canary import carries
 
 if TYPE_CHECKING:
+    from fpt.run.client import UserClient
+    from fpt.run.context import RunContext
     from fpt.run.identity import Identity
-    from fpt.run.user import RunContext, User, UserClient
+    from fpt.run.user import User
 
 #: findings re-asked per run at most (the kept examples are what reports show)
 MAX_REASKS = 40

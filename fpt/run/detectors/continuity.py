@@ -18,8 +18,9 @@ import httpx
 
 from fpt.config.redact import url as redact_url
 from fpt.run.bounds import finish_within
+from fpt.run.context import LedgerEntry, RunContext
 from fpt.run.detectors.canary import carries
-from fpt.run.user import LedgerEntry, RunContext, User
+from fpt.run.user import User
 
 READBACK_STEP = "fpt.readback"
 SESSION_NAME = re.compile(r"sess|sid|auth|token", re.I)

@@ -34,10 +34,12 @@ from typing import cast
 import httpx
 
 from fpt.config.redact import url as redact_url
+from fpt.run.client import UserClient
+from fpt.run.context import LedgerEntry, RunContext
 from fpt.run.detectors.canary import carries, not_echoed, sent_by
 from fpt.run.identity import Identity
 from fpt.run.recorder import Recorder
-from fpt.run.user import LedgerEntry, RunContext, User, UserClient
+from fpt.run.user import User
 
 DENIED = frozenset({401, 403, 404})
 PROBE_STEP = "fpt.probe"

@@ -52,6 +52,8 @@ from fpt.config.redact import SECRET_KEY
 from fpt.config.redact import url as redact_url
 from fpt.evidence.findings import Finding
 from fpt.run.bounds import finish_within
+from fpt.run.client import UserClient
+from fpt.run.context import IDEMPOTENT, RunContext
 from fpt.run.detectors.attribution import note
 from fpt.run.detectors.canary import carries, find_canaries, not_echoed, sent_by
 from fpt.run.detectors.probes import DENIED, OWNER_VALUES, last_credentials, reads_own
@@ -59,7 +61,7 @@ from fpt.run.identity import Identity
 from fpt.run.perimeter import GuardedTransport
 from fpt.run.transport.fast import FastTransport
 from fpt.run.transport.wire import _Connection
-from fpt.run.user import IDEMPOTENT, RunContext, User, UserClient
+from fpt.run.user import User
 
 WRITES = frozenset({"PUT", "DELETE"})
 #: request headers that describe the body, kept when a request is replayed under other credentials

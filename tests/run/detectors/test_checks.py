@@ -9,11 +9,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from fpt.run.context import RunContext
 from fpt.run.detectors.canary import CanaryScanner, find_canaries
 from fpt.run.detectors.ownership import MISSING, compare, lookup
 from fpt.run.detectors.probes import CrossUserProbe
 from fpt.run.identity import IdentityFactory
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

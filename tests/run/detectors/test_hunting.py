@@ -157,8 +157,8 @@ class _Clock:
 
 def test_hunt_max_rate_lets_each_detector_act_that_often_per_step_and_counts_the_rest(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    from fpt.run.context import RunContext
     from fpt.run.detectors import replay
-    from fpt.run.user import RunContext
 
     clock = _Clock()
     monkeypatch.setattr(replay, "time", clock)

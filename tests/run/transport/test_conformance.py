@@ -37,11 +37,12 @@ from typing import Any
 import httpx
 import pytest
 
+from fpt.run.context import RunContext
 from fpt.run.identity import IdentityFactory
 from fpt.run.transport.desync_check import DesyncCheck
 from fpt.run.transport.errors import ProtocolDesync
 from fpt.run.transport.fast import FastTransport
-from fpt.run.user import RunContext, User
+from fpt.run.user import User
 
 Write = Callable[[bytes], None]
 #: A server script: ``(request_head_and_body, connection_number, request_number_on_it, write)``.
