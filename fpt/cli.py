@@ -15,7 +15,7 @@ EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 def _settings(config: Path | None) -> tuple[dict[str, tuple[str, ...]], str, str]:
     """The DoD levels, the default level and where it came from, read as the pytest plugin reads them."""
     from fpt.config.settings import build, read_pyproject, read_tool_table
-    from fpt.judge.dod import parse_levels
+    from fpt.judge.dod.levels import parse_levels
 
     if config is not None and not config.is_file():
         raise FileNotFoundError(f"{config}: no such file")
@@ -34,7 +34,7 @@ def gate_command(args: argparse.Namespace) -> int:
     from fpt.config.errors import ConfigError, GateError
     from fpt.config.redact import scrub
     from fpt.evidence.provenance import SESSION_ENV
-    from fpt.judge.dod import check_level
+    from fpt.judge.dod.levels import check_level
     from fpt.judge.gate import gate
     from fpt.report.markdown import checklist_markdown
 

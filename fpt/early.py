@@ -79,7 +79,7 @@ def stopped(config: pytest.Config, why: str) -> None:
 
 def write(directory: str, prov: Provenance, why: str) -> tuple[Path, ...]:
     """An incomplete checklist for ``prov`` in ``directory``; nothing when it cannot be written."""
-    from fpt.judge.dod import evaluate
+    from fpt.judge.dod.evaluate import evaluate
     from fpt.report.outputs import write_placeholder
 
     pending = evaluate([], incomplete=[why], session=prov)

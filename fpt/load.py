@@ -382,7 +382,7 @@ def _seed_volume(value: Any) -> tuple[Any, tuple[int, ...]]:
 
 def failure_message(result: RunResult, failures: Sequence[str]) -> str:
     """The readable summary an ``FptFailure`` carries; its first line stands alone in pytest's summary."""
-    from fpt.judge.verdict import headline
+    from fpt.report.verdict import headline
 
     r = result
     head = f"fpt: {r.flow}: {headline(r) or f'{len(failures)} checks failed'}"

@@ -52,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from fpt.config.settings import read_pyproject
     from fpt.early import EARLY_KEY, stopped
     from fpt.evidence.provenance import Provenance
-    from fpt.judge.dod import check_level, parse_levels
+    from fpt.judge.dod.levels import check_level, parse_levels
     from fpt.session import FptSession
 
     ini = {k.name: config.getini(f"fpt_{k.name}") or None for k in KEYS}

@@ -15,7 +15,8 @@ from fpt.config.shard import Shard
 from fpt.evidence.narrowing import Selection
 from fpt.evidence.provenance import Provenance
 from fpt.evidence.result import RunResult
-from fpt.judge.dod import DEFAULT_LEVELS, Checklist, ItemOutcome, TestCounts
+from fpt.judge.dod.catalogue import DEFAULT_LEVELS
+from fpt.judge.dod.checklist import Checklist, ItemOutcome, TestCounts
 
 if TYPE_CHECKING:
     from fpt.evidence.explore import ExploreRecord
@@ -56,7 +57,7 @@ class FptSession:
 
     def start(self) -> None:
         """Replace any earlier checklist by an incomplete one (controller or single process only)."""
-        from fpt.judge.dod import evaluate
+        from fpt.judge.dod.evaluate import evaluate
         from fpt.report.outputs import write_placeholder
 
         if self.worker != "main":
@@ -102,7 +103,8 @@ class FptSession:
         """
         from fpt.evidence.narrowing import of_session
         from fpt.judge import baseline
-        from fpt.judge.dod import evaluate
+        from fpt.judge.dod.evaluate import evaluate
+        from fpt.report.checklist import threshold_words, unfit_words
         from fpt.report.outputs import write_all
         from fpt.report.problems import problem_line
 
@@ -125,19 +127,20 @@ class FptSession:
                 compared = baseline.compare(self.results, stored, p90_regression=cfg.baseline_p90_regression,
                                             error_increase=cfg.baseline_error_increase, name=cfg.compare)
             except ValueError as e:
-                compared = ItemOutcome(name=baseline.ITEM, status="not_evidenced", detail=str(e))
+                compared = baseline.unreadable(str(e))
         tests = TestCounts(**self.outcomes)
         self.checklist = evaluate(self.results, level=cfg.dod_level, levels=self.levels, tests=tests,
                                   incomplete=self.incomplete, baseline=compared,
                                   high_traffic_rate=cfg.high_traffic_rate, explorations=self.explorations,
                                   session=self.provenance, selection=self.selection, weakened=of_session(cfg),
-                                  problem_words=problem_line)
+                                  problem_words=problem_line, threshold_words=threshold_words)
         if self.shard is not None:
             self.checklist = dataclasses.replace(self.checklist, shard=self.shard)
         if cfg.save_baseline:
             why = baseline.unfit(self.checklist, self.results)
-            if why:  # a broken reference would pass broken runs later: keep the old baseline
-                self.notes.append(f"baseline {cfg.save_baseline!r} NOT saved (nothing written): {why}")
+            if why is not None:  # a broken reference would pass broken runs later: keep the old baseline
+                self.notes.append(f"baseline {cfg.save_baseline!r} NOT saved (nothing written): "
+                                  f"{unfit_words(why, self.checklist)}")
             else:
                 path = baseline.save(self.results, cfg.baseline_dir, cfg.save_baseline)
                 self.notes.append(f"baseline {cfg.save_baseline!r} saved to {path}")

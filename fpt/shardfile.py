@@ -26,7 +26,7 @@ from fpt.config.errors import MergeError
 from fpt.config.settings import FptConfig
 from fpt.config.shard import Shard
 from fpt.evidence.result import RunResult
-from fpt.judge.dod import digest
+from fpt.judge.dod.checklist import digest
 
 if TYPE_CHECKING:
     from fpt.session import FptSession

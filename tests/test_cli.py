@@ -22,12 +22,16 @@ def squad_file(tmp_path: Path) -> Path:
     """A real checklist that passed its own one-item level and fails squad (no run at all)."""
     import json
 
-    from fpt.judge.dod import ItemOutcome, evaluate
+    from fpt.judge.dod.checklist import ItemOutcome
+    from fpt.judge.dod.evaluate import evaluate
+    from fpt.judge.dod.facts import WrittenFacts
+    from fpt.report.checklist import checklist_dict
 
-    base = ItemOutcome(name="performance.baseline", status="passed", detail="no regression")
+    base = ItemOutcome(name="performance.baseline", status="passed",
+                       facts=WrittenFacts(detail="no regression"))
     c = evaluate([], level="baseline-only", levels={"baseline-only": (base.name,)}, baseline=base)
     path = tmp_path / "fpt-dod.json"
-    path.write_text(json.dumps(c.to_dict()))
+    path.write_text(json.dumps(checklist_dict(c)))
     return path
 
 

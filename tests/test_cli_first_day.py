@@ -11,8 +11,9 @@ import pytest
 
 from fpt import cli
 from fpt.demo.server import free_port
-from fpt.judge import dod
-from fpt.judge.dod import evaluate
+from fpt.judge.dod.checklist import TestCounts
+from fpt.judge.dod.evaluate import evaluate
+from fpt.report.checklist import reasons
 from fpt.report.terminal import checklist_lines
 
 
@@ -47,9 +48,9 @@ def test_one_deadline_knob_sets_httpx_timeouts() -> None:
 
 
 def test_checklist_counts_items_not_reasons() -> None:
-    c = evaluate([], level="squad", tests=dod.TestCounts(failed=2), incomplete=["a worker went down"])
+    c = evaluate([], level="squad", tests=TestCounts(failed=2), incomplete=["a worker went down"])
     not_passed = [n for n in c.required if c.item(n).status != "passed"]
-    assert len(c.reasons) > len(not_passed)  # more reasons than items: the count must be of items
+    assert len(reasons(c)) > len(not_passed)  # more reasons than items: the count must be of items
     last = checklist_lines(c)[-1]
     assert last == f"DoD squad: FAILED ({len(not_passed)} required item(s) not passed, 2 other reason(s))"
     assert "  FAILED: 2 FPT tests failed" in checklist_lines(c)

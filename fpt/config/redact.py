@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import enum
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -408,7 +409,11 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def deep(obj: Any) -> Any:
-    """``obj`` with :func:`scrub` applied to every string inside (dicts, lists, tuples, dataclasses)."""
+    """``obj`` with :func:`scrub` applied to every string inside (dicts, lists, tuples, dataclasses).
+
+    An enum member (a typed reason or status) is a name, not text: it is kept as it is."""
+    if isinstance(obj, enum.Enum):
+        return obj
     if isinstance(obj, str):
         return scrub(obj)
     if isinstance(obj, Mapping):

@@ -14,13 +14,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from fpt.config.errors import ConfigError
 from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.result import RunResult
-from fpt.judge.dod import FAILED, NOT_EVIDENCED, PASSED, Checklist, ItemOutcome, explore_reason
+from fpt.judge.dod.catalogue import FAILED, NOT_EVIDENCED, PASSED
+from fpt.judge.dod.checklist import Checklist, ExploreWhy, ItemOutcome, explore_problem
+from fpt.judge.dod.facts import Baseline, BaselineFacts, BaselineRow
 
 SCHEMA = 1
 SLACK_MS = 1.0
@@ -47,29 +51,64 @@ def path_of(directory: str | Path, name: str) -> Path:
     return Path(directory) / f"{name}.json"
 
 
-def unfit(checklist: Checklist, results: Sequence[RunResult]) -> str:
-    """Why this session must not become a baseline ("" when it may): something in it failed.
+class UnfitWhy(StrEnum):
+    """Why a session must not become a baseline."""
+
+    INCOMPLETE = "incomplete"
+    """``subject``: the first reason the run is incomplete"""
+    MISSING_PART = "missing_part"
+    """run ``subject`` is missing a worker's part"""
+    NOTHING_MEASURED = "nothing_measured"
+    TESTS_FAILED = "tests_failed"
+    """``count`` FPT tests failed"""
+    RUN_CHECKS = "run_checks"
+    """run ``subject`` failed its checks (``detail``: the first, as its row has it)"""
+    EXPLORATION = "exploration"
+    """exploration ``index`` of the checklist failed (``explore``: why)"""
+    ITEMS_FAILED = "items_failed"
+    """``items``: the checklist items that failed"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unfit:
+    """Why a session must not become a baseline (words: :func:`fpt.report.checklist.unfit_words`)."""
+
+    why: UnfitWhy
+    subject: str = ""
+    detail: str = ""
+    count: int = 0
+    index: int = -1
+    explore: ExploreWhy | None = None
+    items: tuple[str, ...] = ()
+
+
+def unfit(checklist: Checklist, results: Sequence[RunResult]) -> Unfit | None:
+    """Why this session must not become a baseline (None when it may): something in it failed.
 
     Items merely not evidenced do not count (``performance.baseline`` cannot be evidenced
     before the first baseline exists); a failed item, test, run check or exploration does.
     """
     if checklist.incomplete:
-        return f"the run is incomplete ({checklist.incomplete[0]})"
+        return Unfit(why=UnfitWhy.INCOMPLETE, subject=checklist.incomplete[0])
+    if checklist.missing_parts:
+        return Unfit(why=UnfitWhy.MISSING_PART, subject=checklist.missing_parts[0])
     if not any(r.metrics.flow.count or any(m.count for m in r.metrics.steps.values()) for r in results):
-        return "no load run measured anything"
+        return Unfit(why=UnfitWhy.NOTHING_MEASURED)
     if checklist.tests.failed:
-        return f"{checklist.tests.failed} FPT test(s) failed"
+        return Unfit(why=UnfitWhy.TESTS_FAILED, count=checklist.tests.failed)
     for run in checklist.runs:
         if run.get("check_failures"):
-            return f"run {run['test']} failed its checks: {str(run['check_failures'][0]).splitlines()[0]}"
-    for reason in map(explore_reason, checklist.explorations):
-        if reason:
-            return reason
+            return Unfit(why=UnfitWhy.RUN_CHECKS, subject=str(run["test"]),
+                         detail=str(run["check_failures"][0]).splitlines()[0])
+    for n, ex in enumerate(checklist.explorations):
+        why = explore_problem(ex)
+        if why is not None:
+            return Unfit(why=UnfitWhy.EXPLORATION, index=n, explore=why)
     # A weakened check is recorded and judged by the level; it does not make the timings wrong.
-    failed = [i.name for i in checklist.items if i.status == FAILED and i.name != "checks.full_strength"]
+    failed = tuple(i.name for i in checklist.items if i.status == FAILED and i.name != "checks.full_strength")
     if failed:
-        return f"checklist item(s) failed: {', '.join(failed)}"
-    return ""
+        return Unfit(why=UnfitWhy.ITEMS_FAILED, items=failed)
+    return None
 
 
 def save(results: Sequence[RunResult], directory: str | Path, name: str) -> Path:
@@ -100,7 +139,7 @@ def compare(results: Sequence[RunResult], stored: Mapping[str, Any], *, p90_regr
     """The ``performance.baseline`` item for ``results`` against a stored baseline."""
     now = snapshot(results)["runs"]
     base = stored["runs"]
-    rows: list[dict[str, Any]] = []
+    rows: list[BaselineRow] = []
     #: measured steps the baseline does not have (a new step or test): nothing to compare them with
     missing: list[str] = []
     for test, steps in now.items():
@@ -112,30 +151,23 @@ def compare(results: Sequence[RunResult], stored: Mapping[str, Any], *, p90_regr
             p90_limit = max(old["p90_ms"] * (1 + p90_regression), old["p90_ms"] + SLACK_MS)
             err_limit = old["error_rate"] + error_increase
             ok = fig["p90_ms"] <= p90_limit and fig["error_rate"] <= err_limit
-            rows.append({"test": test, "step": step, "p90_ms": round(fig["p90_ms"], 3),
-                         "baseline_p90_ms": round(old["p90_ms"], 3), "p90_limit_ms": round(p90_limit, 3),
-                         "error_rate": fig["error_rate"], "baseline_error_rate": old["error_rate"],
-                         "passed": ok})
-    tests = tuple(dict.fromkeys(r["test"] for r in rows))
-    ev = {"baseline": name, "created": stored.get("created", ""), "compared": rows, "missing": missing,
-          "p90_regression": p90_regression, "error_increase": error_increase}
-    unmatched = (f"; {len(missing)} step(s) not in baseline {name!r}, not compared: "
-                 f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}") if missing else ""
-    if not rows:
-        return ItemOutcome(name=ITEM, status=NOT_EVIDENCED, evidence=ev,
-                           detail=f"no test of this session is in baseline {name!r}{unmatched}")
-    bad = [r for r in rows if not r["passed"]]
-    if bad:
-        shown = "; ".join(f"{r['test']} {r['step']}: p90 {r['baseline_p90_ms']:.1f} -> {r['p90_ms']:.1f}ms, "
-                          f"errors {r['baseline_error_rate'] * 100:.2f}% -> {r['error_rate'] * 100:.2f}%"
-                          for r in bad[:3])
-        return ItemOutcome(name=ITEM, status=FAILED, tests=tests, evidence=ev,
-                           detail=f"{len(bad)} of {len(rows)} steps regressed against {name!r}: {shown}"
-                                  + unmatched)
-    if missing:
-        return ItemOutcome(name=ITEM, status=NOT_EVIDENCED, tests=tests, evidence=ev,
-                           detail=f"{len(rows)} steps within limits of baseline {name!r}{unmatched} "
-                                  f"(save a new baseline with --fpt-save-baseline {name})")
-    return ItemOutcome(name=ITEM, status=PASSED, tests=tests, evidence=ev,
-                       detail=f"{len(rows)} steps within p90 +{p90_regression * 100:g}% and errors "
-                              f"+{error_increase * 100:g}% of baseline {name!r}")
+            rows.append(BaselineRow(test=test, step=step, p90_ms=round(fig["p90_ms"], 3),
+                                    baseline_p90_ms=round(old["p90_ms"], 3), p90_limit_ms=round(p90_limit, 3),
+                                    error_rate=fig["error_rate"], baseline_error_rate=old["error_rate"],
+                                    passed=ok))
+    tests = tuple(dict.fromkeys(r.test for r in rows))
+    ev = {"baseline": name, "created": stored.get("created", ""), "compared": [r.to_dict() for r in rows],
+          "missing": missing, "p90_regression": p90_regression, "error_increase": error_increase}
+    bad = tuple(r for r in rows if not r.passed)
+    why, status = ((Baseline.NO_TEST, NOT_EVIDENCED) if not rows else (Baseline.REGRESSED, FAILED) if bad
+                   else (Baseline.MISSING, NOT_EVIDENCED) if missing else (Baseline.WITHIN, PASSED))
+    return ItemOutcome(name=ITEM, status=status, tests=tests if rows else (), evidence=ev,
+                       facts=BaselineFacts(why=why, name=name, compared=len(rows), regressed=bad,
+                                           missing=tuple(missing), p90_regression=p90_regression,
+                                           error_increase=error_increase))
+
+
+def unreadable(error: str) -> ItemOutcome:
+    """The ``performance.baseline`` item when the baseline could not be read (``error``: why)."""
+    return ItemOutcome(name=ITEM, status=NOT_EVIDENCED,
+                       facts=BaselineFacts(why=Baseline.UNREADABLE, error=error))

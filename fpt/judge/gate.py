@@ -17,7 +17,9 @@ from typing import Any
 
 from fpt.config.errors import GateError
 from fpt.evidence.findings import SWAP_KINDS
-from fpt.judge.dod import FAILED, Checklist, digest, merge
+from fpt.judge.dod.catalogue import FAILED
+from fpt.judge.dod.checklist import Checklist, digest
+from fpt.judge.dod.merge import merge
 
 SCHEMA_FILE = "fpt-dod.schema.json"
 

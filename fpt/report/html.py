@@ -26,9 +26,11 @@ from fpt.evidence.findings import SWAP_KINDS, Finding
 from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.result import RunResult
 from fpt.evidence.stats import failure_rows, step_stats
-from fpt.judge.dod import ITEMS, Checklist
+from fpt.judge.dod.catalogue import ITEMS
+from fpt.judge.dod.checklist import Checklist
 from fpt.judge.outcome import ProblemKind
 from fpt.judge.verdict import problems, swap_verdict
+from fpt.report.checklist import detail, incomplete_lines, reasons
 from fpt.report.continuity import continuity_view, phase_rows
 from fpt.report.problems import failures, problem_line
 
@@ -333,7 +335,8 @@ def curl_line(r: RunResult, f: Finding) -> str:
 
 
 def _findings(r: RunResult) -> list[dict[str, Any]]:
-    from fpt.judge.verdict import VERDICT_WORDS, examples
+    from fpt.judge.verdict import examples
+    from fpt.report.verdict import VERDICT_WORDS
 
     groups = []
     for kind, n in sorted(r.findings.counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -360,8 +363,8 @@ def _ms(v: float | None) -> str:
 
 
 def _run_view(r: RunResult, n: int) -> dict[str, Any]:
-    from fpt.judge.verdict import headline
     from fpt.report.terminal import peak_text
+    from fpt.report.verdict import headline
 
     rows = [{"step": x["step"], "kind": x["kind"], "count": x["count"],
              "errors": f"{x['error_rate'] * 100:.2f}%",
@@ -425,5 +428,7 @@ def render(checklist: Checklist, results: Sequence[RunResult],
     env = Environment(loader=PackageLoader("fpt.report", "templates"),
                       autoescape=select_autoescape(["html"]))
     template = env.get_template("report.html")
-    return template.render(c=checklist, items=ITEMS, runs=[_run_view(r, n) for n, r in enumerate(results, 1)],
+    return template.render(c=checklist, items=ITEMS, details_of=detail, reasons=reasons(checklist),
+                           incomplete=incomplete_lines(checklist),
+                           runs=[_run_view(r, n) for n, r in enumerate(results, 1)],
                            totals=totals(checklist, results), details=details or {})

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fpt.config import redact
-from fpt.judge.dod import Checklist
+from fpt.judge.dod.checklist import Checklist
+from fpt.report.checklist import reasons as checklist_reasons
 
 CLASSNAME = "fpt"
 
@@ -35,7 +36,7 @@ def add_checklist_testcase(path: str | Path, checklist: Checklist, lines: Sequen
     for name, value in (("fpt.dod.level", checklist.level), ("fpt.dod.verdict", checklist.verdict),
                         *((f"fpt.dod.{i.name}", i.status) for i in checklist.items)):
         ET.SubElement(props, "property", name=name, value=value)
-    reasons = checklist.reasons
+    reasons = checklist_reasons(checklist)
     if reasons:
         failure = ET.SubElement(case, "failure", message=redact.scrub(
             f"DoD {checklist.level}: FAILED: {reasons[0]}" + (f" (+{len(reasons) - 1} more)"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fpt.judge.dod import ITEMS, PASSED, Checklist
+from fpt.judge.dod.catalogue import ITEMS, PASSED
+from fpt.judge.dod.checklist import Checklist
+from fpt.report.checklist import detail, incomplete_lines, reasons
 
 MARK = {"passed": "✅ passed", "failed": "❌ failed", "not_evidenced": "⚠️ not evidenced"}
 
@@ -18,7 +20,7 @@ def checklist_markdown(c: Checklist) -> str:
         f"{c.tests.ran} FPT tests ran ({c.tests.passed} passed, {c.tests.failed} failed, "
         f"{c.tests.skipped} skipped); {len(c.runs)} load runs.", "",
     ]
-    for reason in c.incomplete:
+    for reason in incomplete_lines(c):
         lines.append(f"> **Incomplete:** {_cell(reason)}")
     if c.incomplete:
         lines.append("")
@@ -26,8 +28,8 @@ def checklist_markdown(c: Checklist) -> str:
     for i in c.items:
         req = "yes" if i.name in c.required else ""
         what = ITEMS.get(i.name, "")
-        lines.append(f"| `{i.name}` — {what} | {req} | {MARK[i.status]} | {_cell(i.detail)} |")
-    failing = c.reasons
+        lines.append(f"| `{i.name}` — {what} | {req} | {MARK[i.status]} | {_cell(detail(i))} |")
+    failing = reasons(c)
     if failing:
         lines += ["", "### Why the gate fails", ""] + [f"- {_cell(r)}" for r in failing]
     if c.runs:

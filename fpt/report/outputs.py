@@ -11,8 +11,9 @@ from pathlib import Path
 
 from fpt.config import redact
 from fpt.evidence.result import RunResult
-from fpt.judge.dod import Checklist
+from fpt.judge.dod.checklist import Checklist
 from fpt.judge.verdict import swap_verdict
+from fpt.report.checklist import checklist_dict
 
 JSON_NAME, MD_NAME, HTML_NAME = "fpt-dod.json", "fpt-dod.md", "fpt-report.html"
 STEPS_CSV, FAILURES_CSV = "fpt-steps.csv", "fpt-failures.csv"
@@ -61,7 +62,7 @@ def write_all(checklist: Checklist, results: Sequence[RunResult], directory: str
     md = redact.scrub(checklist_markdown(checklist))
     out = [d / JSON_NAME, d / MD_NAME, d / HTML_NAME, d / STEPS_CSV, d / FAILURES_CSV]
     # Written to a temporary name and renamed: a reader never sees half a checklist.
-    for path, text in zip(out, (json.dumps(signed(checklist.to_dict(), environ), indent=2) + "\n", md,
+    for path, text in zip(out, (json.dumps(signed(checklist_dict(checklist), environ), indent=2) + "\n", md,
                                 redact.scrub(render(checklist, results, details)),
                                 *(redact.scrub(c) for c in csv_texts(checklist))), strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -96,7 +97,7 @@ def write_placeholder(checklist: Checklist, directory: str | Path) -> list[Path]
     for stale in (HTML_NAME, STEPS_CSV, FAILURES_CSV):
         (d / stale).unlink(missing_ok=True)
     out = []
-    for path, text in ((d / JSON_NAME, json.dumps(checklist.to_dict(), indent=2) + "\n"),
+    for path, text in ((d / JSON_NAME, json.dumps(checklist_dict(checklist), indent=2) + "\n"),
                        (d / MD_NAME, checklist_markdown(checklist))):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")

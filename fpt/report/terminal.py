@@ -8,9 +8,10 @@ from collections.abc import Callable, Sequence
 from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.progress import Progress
 from fpt.evidence.result import RunResult
-from fpt.judge.dod import Checklist
+from fpt.judge.dod.checklist import BlockerKind, Checklist
 from fpt.judge.outcome import ProblemKind, Status
 from fpt.judge.verdict import problems, swap_verdict
+from fpt.report.checklist import blocker_words, detail, incomplete_lines
 from fpt.report.continuity import continuity_view
 from fpt.report.hunting import hunt_lines  # data-swap hunting: arrivals, unevidenced steps, detectors
 from fpt.report.loadtypes import load_lines
@@ -105,7 +106,8 @@ def peak_text(r: RunResult) -> str:
 
 def swap_line(r: RunResult) -> str:
     """The data-swap verdict, in the judging layer's words, with the evidence behind it."""
-    from fpt.judge.verdict import PROBLEMS, VERDICT_WORDS, swap_kinds
+    from fpt.judge.verdict import PROBLEMS, swap_kinds
+    from fpt.report.verdict import VERDICT_WORDS
 
     ev = r.evidence
     kinds = swap_kinds(r)
@@ -207,6 +209,7 @@ class LiveView:
             self.write(line + "\n")
 
 
+_ITEM_OR_INCOMPLETE = (BlockerKind.ITEM, BlockerKind.INCOMPLETE, BlockerKind.MISSING_PART)
 STATUS = {"passed": "ok  ", "failed": "FAIL", "not_evidenced": "N/E "}
 
 
@@ -221,21 +224,21 @@ def checklist_rows(c: Checklist) -> list[tuple[str, str]]:
     width = max(len(i.name) for i in c.items)
     for i in c.items:
         star = "*" if i.name in c.required else " "
-        rows.append((f"  {STATUS[i.status]} {star} {i.name.ljust(width)}  {i.detail}", i.status))
+        rows.append((f"  {STATUS[i.status]} {star} {i.name.ljust(width)}  {detail(i)}", i.status))
     if c.shard is not None:
         rows.append((f"  PARTIAL: shard {c.shard.label} of session {c.shard.session}: never passes alone; "
                      "`fpt merge` every shard's directory, then gate the merged checklist", "failed"))
-    for reason in c.incomplete:
+    incomplete = incomplete_lines(c)
+    for reason in incomplete:
         rows.append((f"  INCOMPLETE: {reason}", "failed"))
     # The count is of items; the session's other reasons (a failed test, a run's own checks, an
     # exploration) are lines of their own, counted apart.
     not_passed = [n for n in c.required if c.item(n).status != "passed"]
-    item_reasons = {f"{n} {c.item(n).status.replace('_', ' ')}: {c.item(n).detail}" for n in not_passed}
-    others = [r for r in c.reasons if r not in item_reasons and not r.startswith("incomplete: ")]
+    others = [blocker_words(c, b) for b in c.blockers if b.kind not in _ITEM_OR_INCOMPLETE]
     rows.extend((f"  FAILED: {reason}", "failed") for reason in others)
     counts = [f"{len(not_passed)} required item(s) not passed"] if not_passed else []
-    if others or c.incomplete:
-        counts.append(f"{len(others) + len(c.incomplete)} other reason(s)")
+    if others or incomplete:
+        counts.append(f"{len(others) + len(incomplete)} other reason(s)")
     rows.append((f"DoD {c.level}: {c.verdict.upper()}" + (f" ({', '.join(counts)})" if counts else ""),
                  c.verdict))
     return rows

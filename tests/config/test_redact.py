@@ -75,14 +75,17 @@ def test_many_known_secrets_are_found_in_one_walk(clean_registry: None) -> None:
 
 
 def test_deep_scrub_of_a_checklist_keeps_it_valid_for_the_gate(clean_registry: None) -> None:
-    from fpt.judge.dod import ItemOutcome, evaluate
+    from fpt.judge.dod.checklist import ItemOutcome
+    from fpt.judge.dod.evaluate import evaluate
+    from fpt.judge.dod.facts import WrittenFacts
     from fpt.judge.gate import validate
+    from fpt.report.checklist import checklist_dict
 
     redact.register("very-secret-token")
     c = evaluate([], incomplete=["worker gw1 said very-secret-token"],
                  baseline=ItemOutcome(name="performance.baseline", status="not_evidenced",
-                                      detail="http://u:p4ss@host/?token=very-secret-token"))
-    data = redact.deep(c).to_dict()
+                                      facts=WrittenFacts(detail="http://u:p4ss@host/?token=very-secret-token")))
+    data = checklist_dict(redact.deep(c))
     assert "very-secret-token" not in str(data)
     assert "p4ss" not in str(data)
     validate(data)  # digest and verdict still follow from the scrubbed content

@@ -16,6 +16,7 @@ from fpt.evidence.findings import FindingLog
 from fpt.evidence.metrics import Metrics
 from fpt.evidence.result import RunResult
 from fpt.judge.merge import merge_results
+from fpt.report.checklist import detail
 from fpt.run.engine import EngineStats
 from fpt.shard_plugin import suite_digest, wait_until
 from fpt.shardfile import MergeError, ShardFile, collect, merge, problems, read, relabel, settings_of, write
@@ -236,7 +237,7 @@ def test_merged_shards_never_claim_overlap_across_shards() -> None:
     shard. Merged, the run has 2 users and 0 overlapping pairs: the swap item stays not evidenced
     (a single process with both users could have shown it; the shards cannot)."""
     from fpt.evidence.checks import Evidence, StepEvidence
-    from fpt.judge.dod import evaluate
+    from fpt.judge.dod.evaluate import evaluate
 
     def one_user(k: int) -> ShardFile:
         f = _shard(k)
@@ -249,4 +250,4 @@ def test_merged_shards_never_claim_overlap_across_shards() -> None:
     assert (r.users, r.evidence.inspected, r.evidence.overlap_pairs) == (2, 100, 0)
     item = evaluate([r]).item("data_swap.high_traffic_virtual")
     assert item.status == "not_evidenced"
-    assert "overlap" in item.detail
+    assert "overlap" in detail(item)

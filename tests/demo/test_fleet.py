@@ -18,7 +18,8 @@ import fpt
 from fpt.config.settings import FptConfig
 from fpt.demo.fleet import DemoFleet, require_binaries
 from fpt.haproxy import HaproxyScaler
-from fpt.judge.dod import evaluate
+from fpt.judge.dod.evaluate import evaluate
+from fpt.report.checklist import detail
 from fpt.report.continuity import continuity_view
 from fpt.report.problems import failures
 from fpt.run.runner import Run
@@ -99,7 +100,7 @@ def test_replica_memory_sessions_break_and_are_named(fleet_factory: type[DemoFle
     assert failures(r)
     dod = evaluate([r], level="release")
     assert dod.item("autoscaling.session_continuity").status == "failed"
-    assert "broken sessions" in dod.item("autoscaling.session_continuity").detail
+    assert "broken sessions" in detail(dod.item("autoscaling.session_continuity"))
 
 
 def test_sigkilled_replica_is_reported_and_the_run_ends_on_time(fleet_factory: type[DemoFleet]) -> None:

@@ -17,9 +17,10 @@ from fpt.evidence.findings import MAX_MESSAGE_KEYS, Finding, FindingLog
 from fpt.evidence.metrics import MAX_FAILURE_KEYS, MAX_SERIES_BUCKETS, OTHER_MESSAGES, Metrics
 from fpt.evidence.resources import ResourceSample, ResourceSeries
 from fpt.evidence.result import RunResult
-from fpt.judge.dod import NOT_EVIDENCED
-from fpt.judge.dod import evaluate as dod_evaluate
+from fpt.judge.dod.catalogue import NOT_EVIDENCED
+from fpt.judge.dod.evaluate import evaluate as dod_evaluate
 from fpt.judge.loadtypes import window
+from fpt.report.checklist import detail
 from fpt.run.context import LEDGER_KEEP, Ledger, RunContext
 from fpt.run.detectors.continuity import read_back
 from fpt.run.resources import _Track
@@ -229,7 +230,7 @@ def test_ledgers_and_the_runs_writes_are_bounded_and_what_is_not_kept_is_counted
     # ... and the no-data-loss item cannot pass on a sample: it says how many were left out.
     item = dod_evaluate([_scaled_run({**counts, "tried": 300, "ok": 300})]).item("autoscaling.no_data_loss")
     assert item.status == NOT_EVIDENCED
-    assert f"{n - 300} were not made ({n - 300} writes past the run's read-back sample)" in item.detail
+    assert f"{n - 300} were not made ({n - 300} writes past the run's read-back sample)" in detail(item)
 
 
 def _scaled_run(readback: dict[str, int]) -> RunResult:

@@ -33,7 +33,8 @@ from starlette.routing import Route
 import fpt
 from fpt.config.errors import ConfigError
 from fpt.config.settings import FptConfig
-from fpt.judge.dod import FAILED, NOT_EVIDENCED, PASSED, item_judges
+from fpt.judge.dod.catalogue import FAILED, NOT_EVIDENCED, PASSED
+from fpt.judge.dod.evaluate import item_judges
 from fpt.run.context import RunContext
 from fpt.run.detectors.canary import CanaryScanner, find_canaries
 from fpt.run.detectors.probes import CrossUserProbe

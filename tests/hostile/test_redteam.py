@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from fpt import cli
-from fpt.judge.dod import digest
+from fpt.judge.dod.checklist import digest
+from fpt.report.checklist import checklist_dict
 from hostile.services import serve
 from hostile.services2 import shop_app
 
@@ -291,14 +292,16 @@ def test_a_built_in_level_cannot_be_weakened(pytester: pytest.Pytester) -> None:
 def test_a_file_whose_items_were_edited_and_digest_recomputed_is_refused(tmp_path: Path) -> None:
     """Flip every item to passed, drop the runs' failures, recompute reasons, verdict and digest:
     the runs the file lists still show the swaps, so it contradicts itself and the gate refuses it."""
-    from fpt.judge.dod import Checklist, ItemOutcome
+    from fpt.judge.dod.checklist import Checklist, ItemOutcome
+    from fpt.judge.dod.facts import WrittenFacts
 
     check = Checklist.from_dict(_failed_swap_file())
     forged = Checklist(level=check.level, required=check.required, tests=check.tests, created=check.created,
                        runs=tuple({**r, "check_failures": []} for r in check.runs),
-                       items=tuple(ItemOutcome(name=i.name, status="passed", detail="0 swaps", tests=i.tests)
+                       items=tuple(ItemOutcome(name=i.name, status="passed",
+                                               facts=WrittenFacts(detail="0 swaps"), tests=i.tests)
                                    for i in check.items))
-    body = forged.to_dict()
+    body = checklist_dict(forged)
     assert body["verdict"] == "passed"
     assert body["digest"] == digest(body)
     path = tmp_path / "fpt-dod.json"
@@ -311,7 +314,7 @@ def _failed_swap_file() -> dict[str, Any]:
     import asyncio
 
     from fpt.config.settings import FptConfig
-    from fpt.judge.dod import evaluate
+    from fpt.judge.dod.evaluate import evaluate
     from fpt.run.runner import Run
     from fpt.run.shapes import constant
     from hostile.flows import me_unchecked
@@ -323,4 +326,4 @@ def _failed_swap_file() -> dict[str, Any]:
               thresholds=(), name="test_swaps")
     result = asyncio.run(run.execute())
     assert result.swaps > 0
-    return evaluate([result], level="squad").to_dict()
+    return checklist_dict(evaluate([result], level="squad"))

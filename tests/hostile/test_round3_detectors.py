@@ -18,7 +18,9 @@ import pytest
 
 import fpt
 from fpt.config.settings import FptConfig
-from fpt.judge.dod import FAILED, NOT_EVIDENCED, PASSED, item_judges
+from fpt.judge.dod.catalogue import FAILED, NOT_EVIDENCED, PASSED
+from fpt.judge.dod.evaluate import item_judges
+from fpt.report.checklist import detail
 from fpt.run.context import RunContext
 from fpt.run.detectors.canary import CanaryScanner
 from fpt.run.identity import Identity, IdentityFactory
@@ -62,10 +64,10 @@ def test_refusals_that_answer_200_or_echo_what_was_asked_are_not_leaks(mode: str
     assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]
     assert r.evidence.probes.leaked == r.evidence.replay.leaked == r.evidence.cache.leaked == 0
     negative = judge("data_swap.negative_concurrency", r)
-    assert negative.status != FAILED, negative.detail
+    assert negative.status != FAILED, detail(negative)
     if mode in ("soft", "empty"):
         assert r.evidence.probes.allowed > 0  # counted and shown: 2xx without the owner's data, unproven
-        assert "unproven" in negative.detail
+        assert "unproven" in detail(negative)
 
 
 def test_a_service_that_answers_anybody_still_leaks() -> None:
@@ -179,8 +181,8 @@ def test_a_stream_past_the_scan_limit_is_counted_and_never_passes() -> None:
     assert r.evidence.scan.truncated > 0
     assert r.evidence.scan.skipped_bytes > 0
     item = judge("data_swap.multi_user_live", r)
-    assert item.status == NOT_EVIDENCED, item.detail
-    assert "scan_limit" in item.detail
+    assert item.status == NOT_EVIDENCED, detail(item)
+    assert "scan_limit" in detail(item)
 
 
 def test_a_stream_scanned_whole_shows_its_foreign_canary() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fpt import cli
-from fpt.judge.dod import digest
+from fpt.judge.dod.checklist import digest
 from hostile.services import orders_app, serve
 
 TESTS = str(Path(__file__).resolve().parents[1])
@@ -374,13 +374,14 @@ def _swap_file(pytester: pytest.Pytester) -> dict[str, Any]:
 
 def _forge(data: dict[str, Any]) -> dict[str, Any]:
     """Every finding emptied, every item passed, the verdict and the digest recomputed."""
-    from fpt.judge.dod import Checklist
+    from fpt.judge.dod.checklist import Checklist
+    from fpt.report.checklist import reasons
 
     runs = [{**r, "findings": {}, "check_failures": [], "failures": []} for r in data["runs"]]
     items = [{**i, "status": "passed"} for i in data["items"]]
     forged = {**data, "runs": runs, "items": items}
     check = Checklist.from_dict(forged)
-    forged["verdict"], forged["reasons"] = check.verdict, check.reasons
+    forged["verdict"], forged["reasons"] = check.verdict, reasons(check)
     forged.pop("signature", None)
     forged["digest"] = digest(forged)
     return forged

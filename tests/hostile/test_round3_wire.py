@@ -33,7 +33,8 @@ import pytest
 
 import fpt
 from fpt.config.settings import FptConfig
-from fpt.judge.dod import FAILED, PASSED, item_judges
+from fpt.judge.dod.catalogue import FAILED, PASSED
+from fpt.judge.dod.evaluate import item_judges
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
 from fpt.run.user import User

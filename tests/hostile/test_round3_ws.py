@@ -15,7 +15,9 @@ from typing import Any
 
 import fpt
 from fpt.config.settings import FptConfig
-from fpt.judge.dod import FAILED, PASSED, item_judges
+from fpt.judge.dod.catalogue import FAILED, PASSED
+from fpt.judge.dod.evaluate import item_judges
+from fpt.report.checklist import detail
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
 from hostile.flows3 import notices
@@ -64,4 +66,4 @@ def test_a_websocket_that_delivers_only_the_members_own_notices_is_quiet_and_evi
     assert step.scanned >= NOTICES, step
     assert r.evidence.scan.truncated == 0
     item = judge("data_swap.multi_user_live", r)
-    assert item.status == PASSED, item.detail
+    assert item.status == PASSED, detail(item)

@@ -25,8 +25,9 @@ from fpt.judge.continuity import (
     judge,
     moved_traffic,
 )
-from fpt.judge.dod import evaluate
+from fpt.judge.dod.evaluate import evaluate
 from fpt.judge.outcome import Status
+from fpt.report.checklist import detail
 from fpt.report.continuity import continuity_view, degradation_line, move_detail
 
 from .runs import run
@@ -182,7 +183,7 @@ def test_scale_out_and_in_that_moved_traffic_pass_the_continuity_item() -> None:
     r = scaled_run(ContinuityEvidence(timelines=(t,), readback=ReadBack(tried=2, ok=2)))
     check = evaluate([r], level="release")
     item = check.item("autoscaling.session_continuity")
-    assert item.status == "passed", item.detail
+    assert item.status == "passed", detail(item)
     view = continuity_view(r)
     assert [e["moved_detail"] for e in view["events"]] == ["new replicas served users: r2",
                                                             "drained replicas: r2"]

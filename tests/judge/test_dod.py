@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from fpt import cli
-from fpt.judge.dod import Checklist, evaluate
+from fpt.judge.dod.checklist import Checklist
+from fpt.judge.dod.evaluate import evaluate
 from fpt.judge.gate import GateError, read, validate
+from fpt.report.checklist import checklist_dict, detail, reasons
 
 SUITE = '''
 import fpt
@@ -216,7 +218,7 @@ def checklists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         levels = {"virtual-only": ("suite.executed", "data_swap.high_traffic_virtual")}
         c = evaluate([result], level="virtual-only", levels=levels)
         out[name] = d / f"{name}.json"
-        out[name].write_text(json.dumps(c.to_dict(), indent=2))
+        out[name].write_text(json.dumps(checklist_dict(c), indent=2))
     (d / "pyproject.toml").write_text('[tool.fpt.dod]\nvirtual-only = ["suite.executed", '
                                       '"data_swap.high_traffic_virtual"]\n')
     out["config"] = d / "pyproject.toml"
@@ -279,7 +281,7 @@ def test_a_recomputed_digest_still_cannot_make_a_failing_file_pass(checklists: d
     data = json.loads(checklists["swap"].read_text())
     data["verdict"] = "passed"
     data["reasons"] = []
-    from fpt.judge.dod import digest
+    from fpt.judge.dod.checklist import digest
 
     data["digest"] = digest(data)
     with pytest.raises(GateError, match="does not follow from its items"):
@@ -306,7 +308,7 @@ def test_incomplete_runs_cannot_pass(checklists: dict[str, Path]) -> None:
     assert isinstance(c, Checklist)
     again = evaluate([], level="virtual-only", levels=levels, incomplete=["worker gw1 went down"])
     assert again.verdict == "failed"
-    assert again.reasons[0] == "incomplete: worker gw1 went down"
+    assert reasons(again)[0] == "incomplete: worker gw1 went down"
     assert SWAP_KINDS == ("data_swap", "foreign_canary")  # what the swap items count
 
 
@@ -413,7 +415,7 @@ def test_steps_and_failures_are_in_the_json_and_in_csv_files(pytester: pytest.Py
     assert sum(int(f["count"]) for f in swaps) == run["findings"]["data_swap"]
     assert all(f["step"] == "profile" for f in swaps)
     # An older file without the per-step section still validates; a malformed step row does not.
-    from fpt.judge.dod import digest
+    from fpt.judge.dod.checklist import digest
 
     old = json.loads(json.dumps(data))
     for r in old["runs"]:
@@ -530,7 +532,7 @@ def test_baseline_compare_fires_on_a_regression_and_is_quiet_within_limits() -> 
     assert same.status == "passed"
     slower = compare([result(200, 0)], base, p90_regression=0.2, error_increase=0.01, name="b")
     assert slower.status == "failed"
-    assert "t::x book: p90 100." in slower.detail
+    assert "t::x book: p90 100." in detail(slower)
     failing = compare([result(100, 5)], base, p90_regression=0.2, error_increase=0.01, name="b")
     assert failing.status == "failed"
     other = compare([result(100, 0)], {"runs": {"t::other": {}}}, p90_regression=0.2,

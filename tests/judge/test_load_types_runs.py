@@ -22,12 +22,13 @@ from fpt.demo import create_app
 from fpt.demo.server import Server, serve
 from fpt.evidence.metrics import Metrics
 from fpt.evidence.result import RunResult
-from fpt.judge.dod import evaluate
+from fpt.judge.dod.evaluate import evaluate
 from fpt.judge.loadtypes import judge_stress, spike_errors_ok, spike_evidenced, spike_passed, stairs
 from fpt.judge.loadtypes import recovered as came_back
 from fpt.judge.merge import merge_results
 from fpt.judge.thresholds import measure
 from fpt.load import LoadRunner
+from fpt.report.checklist import detail
 from fpt.report.problems import failures
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
@@ -54,7 +55,7 @@ def run(flow: Any, cfg: FptConfig | None = None, **kwargs: Any) -> tuple[RunResu
 
 def item(results: Sequence[RunResult], name: str) -> tuple[str, str]:
     outcome = evaluate(results, level="release").item(name)
-    return outcome.status, outcome.detail
+    return outcome.status, detail(outcome)
 
 
 # -- the stair logic, on plain data -----------------------------------------------------------------

@@ -15,7 +15,7 @@ from fpt.config.settings import FptConfig
 from fpt.demo import create_app
 from fpt.evidence.metrics import MAX_ENDPOINTS, OTHER_ENDPOINTS, Metrics
 from fpt.evidence.routes import route_template
-from fpt.judge.dod import evaluate
+from fpt.judge.dod.evaluate import evaluate
 from fpt.report.html import render
 from fpt.run.runner import Run
 from fpt.run.shapes import constant

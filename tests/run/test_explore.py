@@ -64,7 +64,9 @@ def test_explore_both_ways(pytester: pytest.Pytester, buggy: bool) -> None:
 
 def test_an_exploration_counts_in_the_checklist_whatever_the_test_did() -> None:
     from fpt.evidence.explore import ExploreRecord, ExploreResult
-    from fpt.judge.dod import Checklist, evaluate
+    from fpt.judge.dod.checklist import Checklist
+    from fpt.judge.dod.evaluate import evaluate
+    from fpt.report.checklist import checklist_dict, reasons
 
     found = ExploreResult(examples=12, failed=3, kinds=["functional", "functional"],
                           minimal="input 'xxxx' -> [functional] refused\nmore")
@@ -74,8 +76,8 @@ def test_an_exploration_counts_in_the_checklist_whatever_the_test_did() -> None:
     assert [ExploreRecord.from_dict(r.to_dict()) for r in records] == records
     assert [r.passed for r in records] == [True, False, False]
     c = evaluate([], level="squad", explorations=records)
-    assert Checklist.from_dict(c.to_dict()).reasons == c.reasons
-    explored = [r for r in c.reasons if r.startswith("explore ")]
+    assert reasons(Checklist.from_dict(checklist_dict(c))) == reasons(c)
+    explored = [r for r in reasons(c) if r.startswith("explore ")]
     assert explored == [
         "explore t::bad (f) found a failing input (functional): input 'xxxx' -> [functional] refused",
         "explore t::none (f) tried no example: Unsatisfiable: nothing"]

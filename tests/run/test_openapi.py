@@ -131,7 +131,7 @@ def test_the_correct_service_passes_with_every_operation_accounted_for() -> None
     # The coverage crosses processes and reaches the checklist's runs.
     again = RunResult.from_dict(json.loads(json.dumps(r.to_dict())))
     assert again.coverage == r.coverage
-    from fpt.judge.dod import run_evidence
+    from fpt.judge.dod.evaluate import run_evidence
     from fpt.report.terminal import run_summary
 
     assert run_evidence(r)["coverage"]["outcomes"] == {"checked": 5, "exercised": 1, "refused": 1,
@@ -155,7 +155,7 @@ def test_each_bug_is_caught_where_it_is(bug: str, kind: str, step: str) -> None:
 
 
 def test_a_hunt_with_nothing_to_call_is_not_evidenced_never_passed() -> None:
-    from fpt.judge.dod import evaluate
+    from fpt.judge.dod.evaluate import evaluate
 
     r = hunt(exclude=["notes", "getMe", "adminStats", "clinics"], users=10, rate=20, duration="1s")
     assert r.coverage is not None

@@ -15,8 +15,9 @@ from fpt.config.settings import FptConfig
 from fpt.demo import create_app
 from fpt.evidence.findings import Finding
 from fpt.evidence.result import RunResult
-from fpt.judge.dod import evaluate
+from fpt.judge.dod.evaluate import evaluate
 from fpt.judge.verdict import swap_kinds
+from fpt.report.checklist import detail
 from fpt.report.terminal import swap_line
 from fpt.run.detectors.attribution import Alone, attribution, judge_alone
 from fpt.run.identity import IdentityFactory
@@ -43,9 +44,9 @@ def test_request_global_is_concurrency_on_the_run_line_and_the_items(seed: int) 
     for name in ("data_swap.negative_concurrency", "data_swap.high_traffic_virtual"):
         item = c.item(name)
         if item.status == "failed":
-            assert "concurrency" in item.detail, item.detail
-            assert "authorization" not in item.detail, item.detail
-            assert "cache" not in item.detail, item.detail
+            assert "concurrency" in detail(item), detail(item)
+            assert "authorization" not in detail(item), detail(item)
+            assert "cache" not in detail(item), detail(item)
     # Every leak whose label was a guess was asked again alone, and was refused alone.
     asked = [f for f in r.findings.examples if f.evidence.get("asked_alone")]
     assert all(f.evidence["asked_alone"] == "refused_alone" for f in asked), asked
@@ -60,7 +61,7 @@ def test_no_owner_check_is_authorization_proven_alone() -> None:
     assert all(f.evidence.get("asked_alone") == "leaked_alone" for f in leaks)
     item = evaluate([r]).item("data_swap.negative_concurrency")
     assert item.status == "failed"
-    assert "(authorization: BOLA/IDOR)" in item.detail
+    assert "(authorization: BOLA/IDOR)" in detail(item)
     assert "authorization" in swap_line(r)
 
 

@@ -17,8 +17,10 @@ import fpt
 from fpt.config.settings import FptConfig
 from fpt.demo import create_app
 from fpt.evidence.checks import Evidence, ReplayEvidence, merge_evidence
-from fpt.judge.dod import NOT_EVIDENCED, PASSED, item_judges
+from fpt.judge.dod.catalogue import NOT_EVIDENCED, PASSED
+from fpt.judge.dod.evaluate import item_judges
 from fpt.judge.verdict import swap_kinds, swap_verdict
+from fpt.report.checklist import detail
 from fpt.report.hunting import hunt_lines
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
@@ -77,7 +79,7 @@ def test_a_checked_step_that_never_overlapped_is_named_and_not_evidenced() -> No
     assert swap_verdict(r) == "no_overlap"
     item = item_judges()["data_swap.high_traffic_virtual"]([r])
     assert item.status == NOT_EVIDENCED
-    assert "rare" in item.detail
+    assert "rare" in detail(item)
     assert any("rare" in line and "never ran concurrently" in line for line in hunt_lines(r.evidence))
 
 
