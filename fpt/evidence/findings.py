@@ -9,8 +9,10 @@ service stays flat in memory.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeAlias
 
 ERROR_KINDS = ("status", "timeout", "connect", "read", "check", "exception", "perimeter", "cancelled",
                "protocol")
@@ -25,6 +27,30 @@ EXAMPLES_PER_KIND = 20
 MAX_MESSAGE_KEYS = 200
 """Distinct (kind, step, message) keys counted apart; past them, one key per kind and step."""
 OTHER_MESSAGES = "(other messages)"
+
+
+Json: TypeAlias = str | int | float | bool | Sequence["Json"] | Mapping[str, "Json"] | None
+"""A JSON value: what a finding's (or a checklist item's) evidence holds, to show and to write.
+
+Nothing is decided from it but through a typed reading (:attr:`Finding.detector`)."""
+
+
+def texts(value: Json) -> list[str]:
+    """The strings of a list in evidence (``[]`` when the value is not a list)."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [str(v) for v in value]
+    return []
+
+
+class Detector(StrEnum):
+    """The hunting detector that made a finding, where its verdict word depends on it."""
+
+    OTHER = ""
+    PERSONAL_DATA = "personal_data"
+    REPLAY = "replay"
+    CACHE_PROBE = "cache_probe"
+    SHARED_CONNECTION = "shared_connection"
+    SHARED_CONNECTION_UNCONFIRMED = "shared_connection_unconfirmed"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +70,7 @@ class Finding:
     phase: str = ""
     #: whether another request was in flight while this answer came (None: not a response check)
     concurrent: bool | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Json] = field(default_factory=dict)
     #: the verdict word proven by asking the same request again alone after the load
     #: (fpt.run.detectors.attribution); "" when it was not asked again
     attribution: str = ""
@@ -59,6 +85,15 @@ class Finding:
         return cls(**data)
 
     @property
+    def detector(self) -> Detector:
+        """The detector that made this finding (:attr:`Detector.OTHER` when none named itself)."""
+        named = self.evidence.get("detector")
+        try:
+            return Detector(named) if isinstance(named, str) else Detector.OTHER
+        except ValueError:  # a file written by a later fpt with a detector this one does not know
+            return Detector.OTHER
+
+    @property
     def verdict_kind(self) -> str:
         """What this finding says of the service: see :data:`VERDICT_WORDS`."""
         if self.attribution:
@@ -66,7 +101,7 @@ class Finding:
         if self.kind == "cross_user":
             return "authorization"
         if self.kind in ("data_swap", "foreign_canary"):
-            if self.evidence.get("detector") == "shared_connection":
+            if self.detector == Detector.SHARED_CONNECTION:
                 return "shared_connection"
             return "concurrency" if self.concurrent else "cache_shared_state"
         return self.kind

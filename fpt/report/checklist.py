@@ -6,12 +6,13 @@ The judge (:mod:`fpt.judge.dod`) returns typed outcomes; every sentence about th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import singledispatch
 from typing import Any
 
 from fpt.config.thresholds import ThresholdOutcome
 from fpt.evidence.explore import ExploreRecord
+from fpt.evidence.findings import Json
 from fpt.judge.baseline import Unfit, UnfitWhy
 from fpt.judge.dod.catalogue import EXAMPLES, ITEMS, SCHEMA_VERSION
 from fpt.judge.dod.checklist import Blocker, BlockerKind, Checklist, ExploreWhy, ItemOutcome, digest
@@ -326,9 +327,13 @@ def _merged(f: MergedFacts, name: str) -> str:
 
 
 def _threshold_rows(item: ItemOutcome, f: ThresholdFacts) -> dict[str, Any]:
-    rows = item.evidence.get("thresholds", [])
+    rows = [row for row in _list(item.evidence.get("thresholds")) if isinstance(row, Mapping)]
     return {"thresholds": [{**row, "detail": threshold_words(t.outcome)}
                            for row, t in zip(rows, f.thresholds, strict=True)]}
+
+
+def _list(value: Json) -> Sequence[Json]:
+    return value if isinstance(value, Sequence) and not isinstance(value, str) else ()
 
 
 def evidence_words(item: ItemOutcome) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fpt.config.redact import url as redact_url
-from fpt.evidence.findings import SWAP_KINDS, Finding
+from fpt.evidence.findings import SWAP_KINDS, Finding, texts
 from fpt.evidence.metrics import StepMetrics
 from fpt.evidence.result import RunResult
 from fpt.evidence.stats import failure_rows, step_stats
@@ -309,10 +309,10 @@ def totals(c: Checklist, results: Sequence[RunResult]) -> list[tuple[str, str]]:
 
 def _values(f: Finding) -> list[dict[str, Any]]:
     ev = f.evidence
-    exp, found = ev.get("expected") or [], ev.get("found") or []
-    efp = ev.get("expected_fp") or [""] * len(exp)
-    ffp = ev.get("found_fp") or [""] * len(found)
-    fields = ev.get("fields") or [""] * len(exp)
+    exp, found = texts(ev.get("expected")), texts(ev.get("found"))
+    efp = texts(ev.get("expected_fp")) or [""] * len(exp)
+    ffp = texts(ev.get("found_fp")) or [""] * len(found)
+    fields = texts(ev.get("fields")) or [""] * len(exp)
     return [{"field": str(k), "expected": str(e), "found": str(x), "efp": str(a), "ffp": str(b),
              "same": bool(a) and a == b}
             for k, e, x, a, b in zip(fields, exp, found, efp, ffp, strict=False)]

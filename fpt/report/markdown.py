@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fpt.evidence.findings import texts
 from fpt.judge.dod.catalogue import ITEMS, PASSED
 from fpt.judge.dod.checklist import Checklist
 from fpt.report.checklist import detail, incomplete_lines, reasons
@@ -53,7 +54,7 @@ def checklist_markdown(c: Checklist) -> str:
                   "", "| test | step | status / exception | message | count |", "|---|---|---|---|--:|"]
         lines += [f"| `{_cell(t)}` | {_cell(f['step'])} | {_cell(f['status'])} | {_cell(f['message'])} "
                   f"| {f['count']} |" for t, f in fails[:10]]
-    examples = [e for i in c.items if i.status != PASSED for e in i.evidence.get("examples", [])]
+    examples = [e for i in c.items if i.status != PASSED for e in texts(i.evidence.get("examples"))]
     if examples:
         lines += ["", "### Findings (first examples)", ""] + [f"- {_cell(e)}" for e in examples[:10]]
     return "\n".join(lines) + "\n"

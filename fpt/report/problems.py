@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fpt.evidence.findings import SWAP_KINDS, Finding
+from fpt.evidence.findings import SWAP_KINDS, Finding, texts
 from fpt.evidence.result import RunResult
 from fpt.judge.outcome import Problem, ProblemKind
 from fpt.judge.verdict import examples, problems
@@ -14,11 +14,12 @@ def example_line(f: Finding) -> str:
     """A finding's line with what reproduces it: request id, time, and masked values side by side."""
     line = f.one_line()
     ev = f.evidence
-    if ev.get("expected") and ev.get("found"):
-        fps = (ev.get("expected_fp") or [""] * len(ev["expected"]),
-               ev.get("found_fp") or [""] * len(ev["found"]))
+    expected, found = texts(ev.get("expected")), texts(ev.get("found"))
+    if expected and found:
+        fps = (texts(ev.get("expected_fp")) or [""] * len(expected),
+               texts(ev.get("found_fp")) or [""] * len(found))
         pairs = [f"expected {e}{(' ' + ef) if ef else ''}, found {x}{(' ' + xf) if xf else ''}"
-                 for e, x, ef, xf in zip(ev["expected"], ev["found"], *fps, strict=False)]
+                 for e, x, ef, xf in zip(expected, found, *fps, strict=False)]
         line += f"; {'; '.join(pairs[:2])}"
     where = [f"request {f.request_id}" if f.request_id else "", f"at {f.at:.2f}s"]
     return f"{line} ({', '.join(w for w in where if w)})"

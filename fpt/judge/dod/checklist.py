@@ -16,6 +16,7 @@ from typing import Any
 
 from fpt.config.shard import Shard
 from fpt.evidence.explore import ExploreRecord
+from fpt.evidence.findings import Json
 from fpt.evidence.narrowing import Selection, Weakening
 from fpt.evidence.provenance import Provenance
 from fpt.judge.dod.catalogue import FAILED, PASSED
@@ -52,7 +53,7 @@ class ItemOutcome:
     status: Status
     facts: Facts
     tests: tuple[str, ...] = ()
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Json] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ItemOutcome:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fpt.evidence.continuity import ContinuityEvidence, ReadBack
+from fpt.evidence.findings import Json
 from fpt.evidence.result import RunResult
 from fpt.judge.continuity import ContinuityJudgement, Direction, EventMove, judge_run
 from fpt.judge.dod.catalogue import FAILED, NOT_EVIDENCED, PASSED
@@ -48,8 +49,9 @@ def continuity(results: Sequence[RunResult]) -> ItemOutcome:
     directions = {d for _, _, j in scaled for d in j.directions}
     unevidenced = [j for _, _, j in scaled if not j.evidenced]
     user_moves = sum(c.user_moves for _, c, _ in scaled)
-    ev = {"runs": len(runs), "broken_sessions": broken, "examples": examples(runs, ("session",)),
-          "events": [_event_evidence(m) for _, _, j in scaled for m in j.moves], "user_moves": user_moves}
+    ev: dict[str, Json] = {
+        "runs": len(runs), "broken_sessions": broken, "examples": examples(runs, ("session",)),
+        "events": [_event_evidence(m) for _, _, j in scaled for m in j.moves], "user_moves": user_moves}
     if broken:
         return ItemOutcome(name=name, status=FAILED, tests=names(runs), evidence=ev,
                            facts=ContinuityFacts(why=Continuity.BROKEN, broken=broken))
@@ -71,7 +73,7 @@ def data_loss(results: Sequence[RunResult]) -> ItemOutcome:
     for _, c, _ in scaled:
         rb = rb + c.readback
     lost = max(rb.lost, count(runs, ("data_loss",)))
-    ev = {**rb.to_dict(), "examples": examples(runs, ("data_loss",))}
+    ev: dict[str, Json] = {**rb.to_dict(), "examples": examples(runs, ("data_loss",))}
     if lost:
         why, status = DataLoss.LOST, FAILED
     elif not rb.tried:
@@ -92,7 +94,7 @@ def degradation(results: Sequence[RunResult]) -> ItemOutcome:
     if not runs:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, facts=DegradationFacts(why=Scaling.NO_RUN))
     # the per-run words ("detail") are added to the evidence where it is written (fpt.report.checklist)
-    ev = {"phases": {r.name: _phases(r, c) for r, c, _ in scaled},
+    ev: dict[str, Json] = {"phases": {r.name: _phases(r, c) for r, c, _ in scaled},
           "events": [{"index": d.index, "kind": str(d.kind), "p90_before_us": d.p90_before_us,
                       "p90_during_us": d.p90_during_us, "error_rate": d.error_rate,
                       "p90_factor": d.p90_factor, "error_rate_limit": d.error_rate_limit}

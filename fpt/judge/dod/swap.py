@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from fpt.evidence.checks import ProbeEvidence, ReplayEvidence
-from fpt.evidence.findings import SWAP_KINDS
+from fpt.evidence.findings import SWAP_KINDS, Detector, Json
 from fpt.evidence.result import RunResult
 from fpt.judge.dod.catalogue import FAILED, NOT_EVIDENCED, PASSED
 from fpt.judge.dod.checklist import ItemOutcome
@@ -20,7 +19,7 @@ Item = Callable[[Sequence[RunResult]], ItemOutcome]
 """The judge of one item: every run of the session in, its outcome out."""
 
 
-def _swap_evidence(runs: Sequence[RunResult], swaps: int, min_rate: float) -> dict[str, Any]:
+def _swap_evidence(runs: Sequence[RunResult], swaps: int, min_rate: float) -> dict[str, Json]:
     return {
         "runs": len(runs), "swaps": swaps, "examples": examples(runs, SWAP_KINDS),
         "inspected": sum(r.evidence.inspected for r in runs),
@@ -75,7 +74,7 @@ def swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
         n = count(runs, SWAP_KINDS)
         ev = _swap_evidence(runs, n, min_rate)
         facts = SwapFacts(why=Swap.SWAPS, profile=profile, swaps=n, required_rate=min_rate,
-                          best_rate=ev["achieved_rate"],
+                          best_rate=max(r.achieved_rate for r in runs),
                           kinds=tuple(sorted({f.verdict_kind for r in runs for f in r.findings.examples
                                               if f.kind in SWAP_KINDS})))
         if n:
@@ -97,7 +96,7 @@ def single_user(results: Sequence[RunResult]) -> ItemOutcome:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, facts=AloneFacts(why=Alone.NO_PHASE))
     bad = [r for r in runs if r.evidence.alone is None or not r.evidence.alone.passed]
     flows = sorted({r.flow for r in runs})
-    ev = {"flows": flows, "runs": len(runs),
+    ev: dict[str, Json] = {"flows": flows, "runs": len(runs),
           "failures": [f"{r.flow}: {'; '.join(r.evidence.alone.failures if r.evidence.alone else ())[:300]}"
                        for r in bad]}
     if bad:
@@ -120,7 +119,7 @@ def _leak_kinds(runs: Sequence[RunResult], leaks: int) -> tuple[str, ...]:
     Empty: no kept example and no kind in the run lines (concurrency or cache/shared state).
     """
     shown = [f for r in runs for f in r.findings.examples if f.kind == "cross_user"
-             or (f.kind in SWAP_KINDS and f.evidence.get("detector") == "replay")]
+             or (f.kind in SWAP_KINDS and f.detector == Detector.REPLAY)]
     kinds = ({f.verdict_kind for f in shown}
              or ({"authorization"} if leaks else
                  {k for r in runs for k in swap_kinds(r) if k in ("concurrency", "cache_shared_state")}))
