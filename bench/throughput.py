@@ -95,9 +95,12 @@ def main() -> None:
     server = nginx_server() if args.server == "nginx" else uvicorn_server()
     rows: list[tuple[float, float | None, float | None]] = []
     with server as url:
-        overload = fpt_rps(url, 2.0, args.users, 100_000, not args.no_hunt)
+        # The best of three calibrations: one 2 s sample on a shared machine has read 40% of the
+        # capacity, and an offered rate below capacity caps fpt at what it was offered.
+        overload = max(fpt_rps(url, 2.0, args.users, 100_000, not args.no_hunt) for _ in range(3))
         offered = args.rate or round(overload * 1.25)
-        print(f"fpt at 100000/s offered     {overload:9.0f} req/s   (2 s calibration, mostly dropping)")
+        print(f"fpt at 100000/s offered     {overload:9.0f} req/s   (best of three 2 s calibrations, "
+              "mostly dropping)")
         for n in range(args.repeat):
             fpt = fpt_rps(url, args.seconds, args.users, offered, not args.no_hunt)
             fast = locust_rps(url, args.seconds, args.users, "Fast")
