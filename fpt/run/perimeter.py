@@ -36,6 +36,7 @@ import httpx
 
 from fpt.config.errors import FptError
 from fpt.config.hosts import Perimeter
+from fpt.run.current import current_user
 
 
 class OffPerimeter(FptError, httpx.TransportError):
@@ -124,8 +125,6 @@ class ProcessGuard:
 
     def refuse(self, host: str, port: int) -> None:
         """Keep one refusal (who asked, when a flow did)."""
-        from fpt.run.user import current_user  # the user module imports this one
-
         user = current_user()
         refusal = Refusal(host=host, port=port, user=user.identity.label if user is not None else "",
                           step=user.current_step if user is not None else "")

@@ -34,6 +34,7 @@ from fpt.judge.loadtypes import judge_spike, judge_stress, stair_broke, stairs
 from fpt.judge.thresholds import measure
 from fpt.run.bounds import STOP_BOUND, finish_within, run_within
 from fpt.run.context import NO_STEP, REQUEST_DEADLINE, ErrorKind, Observer, RunContext, error_kind
+from fpt.run.current import reset_current, set_current
 from fpt.run.detectors.attribution import attribute
 from fpt.run.detectors.canary import CanaryScanner
 from fpt.run.detectors.continuity import SessionWatch, read_back
@@ -50,7 +51,7 @@ from fpt.run.timeline import Timeline
 from fpt.run.transport.desync_check import DesyncCheck
 from fpt.run.transport.fast import FastTransport, proxy_in_env
 from fpt.run.transport.pool import MAX_CONNECTIONS
-from fpt.run.user import User, reset_current, set_current, unawaited_as_findings
+from fpt.run.user import User, unawaited_as_findings
 
 Flow = Callable[[User], Awaitable[None]]
 Setup = Callable[[User], Awaitable[object]]

@@ -10,7 +10,6 @@ see every response. The client is :mod:`fpt.run.client`; the run's shared state
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import re
 import time
 import warnings
@@ -32,6 +31,7 @@ from fpt.evidence.checks import HARNESS_STEP_PREFIX
 from fpt.evidence.findings import Finding
 from fpt.run.client import UserClient
 from fpt.run.context import NO_STEP, RESERVED_STEPS, Ledger, RunContext, error_kind
+from fpt.run.current import current_user
 from fpt.run.detectors.ownership import compare
 from fpt.run.identity import Identity
 from fpt.run.recorder import StepTally
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from fpt.run.websocket import WebSocket
 
 
-_current: contextvars.ContextVar[User | None] = contextvars.ContextVar("fpt_user", default=None)
 class _Step:
     """``async with user.step(name)``: one named transaction, timed as a whole."""
 
@@ -283,21 +282,6 @@ class User:
         await self.http.aclose()
 
 
-def current_user() -> User | None:
-    """The user whose iteration is running in this task, if any (the process perimeter names it)."""
-    return _current.get()
-
-
-def set_current(user: User | None) -> contextvars.Token[User | None]:
-    """Make ``user`` current for this task (the runner does this per iteration)."""
-    return _current.set(user)
-
-
-def reset_current(token: contextvars.Token[User | None]) -> None:
-    """Undo :func:`set_current`."""
-    _current.reset(token)
-
-
 _UNAWAITED = re.compile(r"coroutine '([^']+)' was never awaited")
 
 
@@ -317,7 +301,7 @@ def unawaited_as_findings() -> Iterator[None]:
         def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                  file: Any = None, line: str | None = None) -> None:
             found = _UNAWAITED.search(str(message)) if issubclass(category, RuntimeWarning) else None
-            user = _current.get() if found is not None else None
+            user = current_user() if found is not None else None
             if user is None or found is None:
                 previous(message, category, filename, lineno, file, line)
                 return
@@ -330,7 +314,7 @@ def unawaited_as_findings() -> Iterator[None]:
 
 def check(condition: object, message: str) -> bool:
     """Functional check inside a flow: counted, not raised; outside a flow it asserts."""
-    user = _current.get()
+    user = current_user()
     if user is None:
         if not condition:
             raise AssertionError(message)

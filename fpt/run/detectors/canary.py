@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
 import httpx
@@ -36,7 +37,9 @@ from fpt.config.redact import url as redact_url
 from fpt.evidence.checks import ScanEvidence
 from fpt.run.detectors.personal import STRONG, PersonalIndex, split
 from fpt.run.identity import CANARY_RE, OwnerIndex
-from fpt.run.user import User
+
+if TYPE_CHECKING:
+    from fpt.run.user import User
 
 _CANARY_BYTES = re.compile(CANARY_RE.pattern.encode())
 DEFAULT_LIMIT = 1 << 20
