@@ -4,12 +4,12 @@ httpx builds a request by copying the client's headers into a merged ``Headers``
 that into the request's, then rebuilding it a third time to put ``Host`` (and
 ``Content-Length``) in front; with the encoding guesses and ``isinstance`` checks
 on the way that is a large share of the load generator's CPU per request. For the
-common request (no per-request headers, params, cookies or extensions, the client's
-default timeout, no form or files, and no cookie in the jar, whose stdlib machinery
-stays httpx's) :func:`build` makes the same ``httpx.Request`` directly: the same
-method, URL, headers in the same order, body, stream type and extensions
-(``tests/run/test_building.py`` compares the two field by field). Anything else goes
-to httpx.
+common request (no per-request headers, params, cookies or extensions, no default query
+params on the client, the client's default timeout, no form or files, and no cookie in
+the jar, whose stdlib machinery stays httpx's) :func:`build` makes the same
+``httpx.Request`` directly: the same method, URL, headers in the same order, body,
+stream type and extensions (``tests/run/test_building.py`` compares the two field by
+field). Anything else goes to httpx.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def plain(client: httpx.AsyncClient, method: Any, content: Any, data: Any, files
             and headers is None and cookies is None and extensions is None
             and isinstance(timeout, httpx._client.UseClientDefault)
             and (content is None or isinstance(content, bytes | str))
-            and not len(client._cookies.jar))
+            and not client.params and not len(client._cookies.jar))
 
 
 def build(client: httpx.AsyncClient, method: str, url: httpx.URL | str, content: bytes | str | None,

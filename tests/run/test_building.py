@@ -37,6 +37,10 @@ CLIENTS: list[dict[str, Any]] = [
     {"base_url": "http://127.0.0.1:9", "headers": {"Content-Length": "0"}},
     {"base_url": "http://127.0.0.1:9", "timeout": 3.5},
 ]
+#: clients whose every request httpx builds itself
+HTTPX_CLIENTS: list[dict[str, Any]] = [
+    {"base_url": "http://127.0.0.1:9", "params": {"api_key": "k"}},
+]
 
 
 def _fields(r: httpx.Request) -> tuple[Any, ...]:
@@ -70,6 +74,19 @@ def test_anything_else_is_built_by_httpx(extra: dict[str, Any]) -> None:
     assert not building.plain(client, "POST", extra.get("content"), extra.get("data"), extra.get("files"),
                               extra.get("params"), extra.get("headers"), extra.get("cookies"),
                               extra.get("timeout", httpx.USE_CLIENT_DEFAULT), extra.get("extensions"))
+
+
+@pytest.mark.parametrize("kwargs", HTTPX_CLIENTS)
+@pytest.mark.parametrize(("method", "url", "body"), CALLS)
+def test_a_client_with_default_params_builds_through_httpx(kwargs: dict[str, Any], method: str, url: str,
+                                                           body: dict[str, Any]) -> None:
+    user = User(IdentityFactory(1).make(0), RunContext(flow="f"), **kwargs)
+    client = user.http
+    assert not building.plain(client, method, body.get("content"), None, None, None, None, None,
+                              httpx.USE_CLIENT_DEFAULT, None)
+    ours = client.build_request(method, url, **body)
+    assert _fields(ours) == _fields(httpx.AsyncClient.build_request(client, method, url, **body))
+    assert "api_key=k" in str(ours.url)
 
 
 def test_a_cookie_in_the_jar_goes_through_httpx_and_is_sent() -> None:
