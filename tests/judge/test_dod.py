@@ -98,7 +98,9 @@ def test_every_item_passed_at_release_exits_zero(pytester: pytest.Pytester) -> N
                                 # Timing on a shared 2-core machine is noisy: this run checks the
                                 # wiring; regressions are tested both ways on fixed data below.
                                 "--fpt-baseline-p90-regression", "100000%",
-                                "--fpt-baseline-error-increase", "100%")
+                                "--fpt-baseline-error-increase", "100%",
+                                # as in the first run: scaling timing on a busy machine may not fail it
+                                "--fpt-scale-p90-factor", "50")
     second.assert_outcomes(passed=3)
     data = written(pytester)
     # This suite has no stress, spike, soak or volume run: those release items are not evidenced,
