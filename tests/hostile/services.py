@@ -202,3 +202,22 @@ def drip_server(seconds: float = 20.0) -> Iterator[str]:
             # Closed here, not by the garbage collector in whichever test runs next (its
             # ResourceWarning would fail that test).
             loop.close()
+
+
+def signal_state(pid: int) -> str:
+    """What a process that did not end on a signal was doing: its signal masks and its threads' states
+    (read from /proc, so a timeout says more than that it timed out)."""
+    from pathlib import Path
+
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        masks = ("SigBlk", "SigIgn", "SigCgt")
+        sig = " ".join(line.replace("\t", "") for line in status if line.startswith(masks))
+        threads = []
+        for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+            stat = (task / "stat").read_text()
+            wchan = (task / "wchan").read_text() if (task / "wchan").exists() else ""
+            threads.append(f"{task.name}:{stat[stat.rindex(')') + 2]}:{wchan}")
+        return f"{sig}; threads {', '.join(threads)}"
+    except OSError as e:
+        return f"(no /proc view: {e})"

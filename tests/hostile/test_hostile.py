@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from fpt import cli
-from hostile.services import drip_server, free_port, orders_app, serve
+from hostile.services import drip_server, free_port, orders_app, serve, signal_state
 
 # The misbehaving servers run in threads of this process; what they leave behind when a client
 # gives up on them (cancelled handlers, reset connections) is their business, not a test outcome.
@@ -320,7 +320,10 @@ def test_an_interrupted_session_never_leaves_a_green_file(pytester: pytest.Pytes
             time.sleep(0.1)
         time.sleep(1.0)  # well inside the 60 s run
         proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=30)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the session did not end on {sig.name}: {signal_state(proc.pid)}") from None
     finally:
         proc.kill()
     data = json.loads(report.read_text())

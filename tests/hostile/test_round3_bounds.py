@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from hostile.services import signal_state
 from hostile.test_round3_session import GOOD, MINI, environment, gate, report, service, session
 
 __all__ = ["environment", "service"]  # the fixtures, used by name
@@ -74,7 +75,10 @@ def test_a_second_ctrl_c_ends_the_session_at_once(pytester: pytest.Pytester, ser
         proc.send_signal(signal.SIGINT)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)  # bounded: on main it never ended
+        try:
+            out, _ = proc.communicate(timeout=60)  # bounded: on main it never ended
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"two Ctrl-C did not end the session: {signal_state(proc.pid)}") from None
     finally:
         proc.kill()
     assert proc.returncode != 0, out.decode()
