@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from fpt.config.thresholds import Threshold, ThresholdOutcome, parse_threshold
 from fpt.evidence.result import RunResult
@@ -101,6 +101,19 @@ def threshold_item(name: str, metrics: Callable[[str], bool], defaults: Sequence
     return lambda results: judge(results)[0]
 
 
+E = TypeVar("E")
+
+
+def _worst(runs: list[tuple[RunResult, E]], status_of: Callable[[E], Status]
+           ) -> tuple[Status, Recovery, list[tuple[RunResult, E]]]:
+    """The load-type item's status over ``runs`` (any failed, else any passed, else not evidenced),
+    its reason, and the runs that show it."""
+    by = {s: [(r, e) for r, e in runs if status_of(e) is s] for s in Status}
+    status = next(s for s in (Status.FAILED, Status.PASSED, Status.NOT_EVIDENCED) if by[s])
+    why = {Status.FAILED: Recovery.FAILED, Status.PASSED: Recovery.PASSED}.get(status, Recovery.NOT_SHOWN)
+    return status, why, by[status]
+
+
 def stress(results: Sequence[RunResult]) -> ItemOutcome:
     """``performance.stress_recovery``: a stair broke and the service recovered in time."""
     name = "performance.stress_recovery"
@@ -109,12 +122,9 @@ def stress(results: Sequence[RunResult]) -> ItemOutcome:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, facts=StressFacts(why=Recovery.NO_RUN))
     ev = {"runs": [{"test": r.name, **st.to_dict(), "recovered": recovered(st), "kind": str(stress_kind(st))}
                    for r, st in runs]}
-    by = {s: [(r, st) for r, st in runs if stress_status(st) is s] for s in Status}
     # Holding every stair shows no breaking point, and a break without a watched recovery window
     # shows nothing about recovery.
-    status, why, shown = ((FAILED, Recovery.FAILED, by[Status.FAILED]) if by[Status.FAILED]
-                          else (PASSED, Recovery.PASSED, by[Status.PASSED]) if by[Status.PASSED]
-                          else (NOT_EVIDENCED, Recovery.NOT_SHOWN, runs))
+    status, why, shown = _worst(runs, stress_status)
     return ItemOutcome(name=name, status=status, tests=names(r for r, _ in shown), evidence=ev,
                        facts=StressFacts(why=why, shown=tuple(
                            StressRun(test=r.name, kind=stress_kind(st), evidence=st)
@@ -129,10 +139,7 @@ def spike(results: Sequence[RunResult]) -> ItemOutcome:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, facts=SpikeFacts(why=Recovery.NO_RUN))
     ev = {"runs": [{"test": r.name, **sp.to_dict(), "passed": spike_passed(sp), "kind": str(spike_kind(sp))}
                    for r, sp in runs]}
-    by = {s: [(r, sp) for r, sp in runs if spike_status(sp) is s] for s in Status}
-    status = next(s for s in (Status.FAILED, Status.PASSED, Status.NOT_EVIDENCED) if by[s])
-    shown = by[status]
-    why = {Status.FAILED: Recovery.FAILED, Status.PASSED: Recovery.PASSED}.get(status, Recovery.NOT_SHOWN)
+    status, why, shown = _worst(runs, spike_status)
     return ItemOutcome(name=name, status=status, tests=names(r for r, _ in shown), evidence=ev,
                        facts=SpikeFacts(why=why, shown=tuple(
                            SpikeRun(test=r.name, kind=spike_kind(sp), evidence=sp)
