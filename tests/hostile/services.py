@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -202,6 +203,19 @@ def drip_server(seconds: float = 20.0) -> Iterator[str]:
             # Closed here, not by the garbage collector in whichever test runs next (its
             # ResourceWarning would fail that test).
             loop.close()
+
+
+def ctrl_c_reaches(cmd: list[str]) -> list[str]:
+    """``cmd`` started with SIGINT at its default disposition, as from a terminal.
+
+    A process started in the background by a non-interactive shell (``pytest tests &``, a CI
+    script's job) ignores SIGINT, and its children inherit that: Python then installs no
+    KeyboardInterrupt handler and a Ctrl-C sent to them does nothing. A test that sends
+    Ctrl-C to a child session must not depend on how the suite itself was started.
+    """
+    reset = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+             "os.execv(sys.argv[1], sys.argv[1:])")
+    return [sys.executable, "-c", reset, *cmd]
 
 
 def signal_state(pid: int) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from fpt import cli
-from hostile.services import drip_server, free_port, orders_app, serve, signal_state
+from hostile.services import ctrl_c_reaches, drip_server, free_port, orders_app, serve, signal_state
 
 # The misbehaving servers run in threads of this process; what they leave behind when a client
 # gives up on them (cancelled handlers, reset connections) is their business, not a test outcome.
@@ -310,8 +310,8 @@ def test_an_interrupted_session_never_leaves_a_green_file(pytester: pytest.Pytes
         def test_long(fpt_load):
             fpt_load(order, target="{service}", users=2, rate=4, duration="60s", alone=0)
     """)
-    proc = subprocess.Popen([*cmd, "test_long.py"], cwd=pytester.path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(ctrl_c_reaches([*cmd, "test_long.py"]), cwd=pytester.path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while verdict(report) != "failed":  # until the placeholder replaces the earlier file

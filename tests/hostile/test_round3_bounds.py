@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from hostile.services import signal_state
+from hostile.services import ctrl_c_reaches, signal_state
 from hostile.test_round3_session import GOOD, MINI, environment, gate, report, service, session
 
 __all__ = ["environment", "service"]  # the fixtures, used by name
@@ -63,7 +63,7 @@ def test_a_second_ctrl_c_ends_the_session_at_once(pytester: pytest.Pytester, ser
     session(pytester, GOOD.format(service=service))
     pytester.makepyfile(test_s=textwrap.dedent(STUBBORN.format(service=service, duration="300s", alone=0)))
     path = pytester.path / "fpt-report" / "fpt-dod.json"
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+    proc = subprocess.Popen(ctrl_c_reaches([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]),
                             cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
