@@ -104,9 +104,10 @@ class FptSession:
         from fpt.evidence.narrowing import of_session
         from fpt.judge import baseline
         from fpt.judge.dod.evaluate import evaluate
-        from fpt.report.checklist import threshold_words, unfit_words
+        from fpt.report.checklist import unfit_words
         from fpt.report.outputs import write_all
         from fpt.report.problems import problem_line
+        from fpt.report.thresholds import threshold_words
 
         if self.worker != "main":
             return None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any
 
 from fpt.config.units import parse_duration
@@ -96,14 +97,71 @@ def parse_thresholds(items: Iterable[str]) -> tuple[Threshold, ...]:
     return tuple(parse_threshold(x) for x in items)
 
 
+class Unmeasurable(StrEnum):
+    """Why a threshold has no measured value (the words are made in :mod:`fpt.report.checklist`)."""
+
+    NO_ITERATION_DUE = "no_iteration_due"
+    NO_ITERATION_COMPLETED = "no_iteration_completed"
+    STEP_NEVER_RAN = "step_never_ran"
+    #: a metric judged on whole runs only (``dropped_late``, growths...), asked of a stress run's stairs
+    NOT_A_WINDOW_METRIC = "not_a_window_metric"
+    NONE_DUE_IN_HELD_STAIRS = "none_due_in_held_stairs"
+    NOTHING_FINISHED_IN_HELD_STAIRS = "nothing_finished_in_held_stairs"
+    NO_SERVICE_SAMPLED = "no_service_sampled"
+    SERVICE_EXITED = "service_exited"
+    SHORT_SPAN = "short_span"
+    NO_VOLUME_RUN = "no_volume_run"
+    VOLUME_SEEDING_FAILED = "volume_seeding_failed"
+    TOO_FEW_VOLUMES = "too_few_volumes"
+    MERGED_NOT_JUDGED = "merged_not_judged"
+    #: read from a file written before reasons were typed: its words are kept as they were
+    WRITTEN = "written"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unmeasured:
+    """Why a threshold was not measured, with the numbers the words need (unused ones stay 0/"")."""
+
+    why: Unmeasurable
+    #: the window of seconds judged (the stairs that held)
+    start: float = 0.0
+    end: float = 0.0
+    #: a process that exited (its name), or a volume whose seeding failed (its first error)
+    source: str = ""
+    #: when the process exited; the longest RSS span sampled
+    seconds: float = 0.0
+    #: soak_min_span
+    needed: float = 0.0
+    #: the volume whose seeding failed, and for how many users
+    volume: int = 0
+    failures: int = 0
+    #: ``WRITTEN``: the whole line as an older fpt wrote it
+    words: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form: the reason and the numbers it uses."""
+        d: dict[str, Any] = {"why": str(self.why)}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "why" and value != f.default:
+                d[f.name] = value
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Unmeasured:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "why": Unmeasurable(data["why"])})
+
+
 @dataclass(frozen=True, kw_only=True)
 class ThresholdOutcome:
-    """A parsed threshold with what was measured; ``measured is None`` means not evidenced."""
+    """A parsed threshold with what was measured; ``measured is None`` means not evidenced (``unmeasured``
+    says why)."""
 
     threshold: Threshold
     measured: float | None
     passed: bool
-    detail: str
+    unmeasured: Unmeasured | None = None
 
     @property
     def expr(self) -> str:
@@ -114,21 +172,28 @@ class ThresholdOutcome:
         """Plain-data form (the parsed threshold included)."""
         return {"expr": self.expr, "step": self.threshold.step, "metric": self.threshold.metric,
                 "op": self.threshold.op, "limit": self.threshold.limit, "measured": self.measured,
-                "passed": self.passed, "detail": self.detail}
+                "passed": self.passed,
+                "unmeasured": None if self.unmeasured is None else self.unmeasured.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ThresholdOutcome:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; a file from an fpt that wrote a ``detail`` sentence instead of
+        ``unmeasured`` keeps that sentence as its reason (:attr:`Unmeasurable.WRITTEN`)."""
         th = Threshold(expr=data["expr"], step=data["step"], metric=data["metric"], op=data["op"],
                        limit=data["limit"])
-        return cls(threshold=th, measured=data["measured"], passed=data["passed"], detail=data["detail"])
+        raw = data.get("unmeasured")
+        unmeasured = Unmeasured.from_dict(raw) if isinstance(raw, dict) else None
+        if unmeasured is None and data["measured"] is None:
+            unmeasured = Unmeasured(why=Unmeasurable.WRITTEN, words=str(data.get("detail", th.expr)))
+        return cls(threshold=th, measured=data["measured"], passed=data["passed"], unmeasured=unmeasured)
 
 
-def evaluate(th: Threshold, measured: float | None, what: str) -> ThresholdOutcome:
-    """Judge one threshold against a measured value (``None``: nothing to measure)."""
+def evaluate(th: Threshold, measured: float | None, why: Unmeasured | Unmeasurable | None = None
+             ) -> ThresholdOutcome:
+    """Judge one threshold against a measured value (``None``: nothing to measure, for reason ``why``)."""
     if measured is None:
-        return ThresholdOutcome(threshold=th, measured=None, passed=False,
-                                detail=f"{th.expr}: not evidenced ({what})")
-    ok = th.holds(measured)
-    return ThresholdOutcome(threshold=th, measured=measured, passed=ok,
-                            detail=f"{th.expr}: measured {th.show(measured)} {'ok' if ok else 'FAILED'}")
+        if why is None:
+            raise ValueError(f"{th.expr}: an unmeasured threshold needs its reason")
+        reason = why if isinstance(why, Unmeasured) else Unmeasured(why=why)
+        return ThresholdOutcome(threshold=th, measured=None, passed=False, unmeasured=reason)
+    return ThresholdOutcome(threshold=th, measured=measured, passed=th.holds(measured))

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 
 from fpt.config.hist import Histogram
-from fpt.config.thresholds import evaluate
+from fpt.config.thresholds import Unmeasurable, evaluate
 from fpt.evidence.checks import merge_evidence
 from fpt.evidence.continuity import merge_continuity
 from fpt.evidence.coverage import merge_coverage
@@ -82,7 +82,7 @@ def merge_parts(parts: Sequence[RunResult], *, load: LoadEvidence) -> RunResult:
                        for i, w in enumerate(first.weakened)),
         abandoned=sum(p.abandoned for p in parts),
     )
-    unjudged = tuple(evaluate(t.threshold, None, "merged, not judged yet") for t in first.thresholds)
+    unjudged = tuple(evaluate(t.threshold, None, Unmeasurable.MERGED_NOT_JUDGED) for t in first.thresholds)
     return dataclasses.replace(merged, thresholds=unjudged)
 
 

@@ -93,7 +93,7 @@ def rejudge(check: Checklist) -> list[str]:
       every kind), and a failed threshold needs its item failed;
     - an item whose evidence counts swaps is failed.
     """
-    from fpt.config.thresholds import evaluate, parse_threshold
+    from fpt.config.thresholds import Unmeasurable, evaluate, parse_threshold
 
     out: list[str] = []
     items = {i.name: i for i in check.items}
@@ -122,7 +122,7 @@ def rejudge(check: Checklist) -> list[str]:
             if measured is not None and not isinstance(measured, int | float):
                 out.append(f"run {test}: {th.expr} measured {measured!r}, not a number")
                 continue
-            again = evaluate(th, measured, "")
+            again = evaluate(th, measured, Unmeasurable.WRITTEN)
             if again.passed != bool(t.get("passed")):
                 out.append(f"run {test}: {th.expr} says {'passed' if t.get('passed') else 'failed'} "
                            f"but its measured value {'meets' if again.passed else 'breaks'} it")

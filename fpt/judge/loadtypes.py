@@ -22,7 +22,7 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
-from fpt.config.thresholds import Threshold, ThresholdOutcome, evaluate
+from fpt.config.thresholds import Threshold, ThresholdOutcome, Unmeasurable, Unmeasured, evaluate
 from fpt.evidence.loadtypes import (
     FLOW,
     HOLD_SECONDS,
@@ -108,19 +108,19 @@ def window_outcome(metrics: Metrics, lo: float, hi: float, th: Threshold, *, due
 
     ``throughput`` and ``dropped`` compare the iterations that finished there with ``due``.
     """
-    what = f"seconds {lo:g}-{hi:g}"
     flow = window(metrics, lo, hi).get(FLOW)
     if th.metric in ("throughput", "dropped"):
         if not due:
-            return evaluate(th, None, f"no iteration was due in the stairs that held ({what})")
+            return evaluate(th, None, Unmeasured(why=Unmeasurable.NONE_DUE_IN_HELD_STAIRS, start=lo, end=hi))
         ratio = min(1.0, (flow.count if flow else 0) / due)
-        return evaluate(th, ratio if th.metric == "throughput" else 1.0 - ratio, "")
+        return evaluate(th, ratio if th.metric == "throughput" else 1.0 - ratio)
     if not is_window_metric(th.metric):
-        return evaluate(th, None, f"{th.metric} is not judged on a window of seconds")
+        return evaluate(th, None, Unmeasurable.NOT_A_WINDOW_METRIC)
     sm = window(metrics, lo, hi).get(th.step or FLOW)
     if sm is None or not sm.count:
-        return evaluate(th, None, f"nothing finished in the stairs that held ({what})")
-    return evaluate(th, _value(th, sm), "")
+        nothing = Unmeasured(why=Unmeasurable.NOTHING_FINISHED_IN_HELD_STAIRS, start=lo, end=hi)
+        return evaluate(th, None, nothing)
+    return evaluate(th, _value(th, sm))
 
 
 def _good(metrics: Metrics, sec: int, thresholds: Sequence[Threshold]) -> bool:
@@ -398,21 +398,23 @@ def rss_span(s: ResourceSeries) -> float:
     return ts[-1] - ts[0] if len(ts) > 1 else 0.0
 
 
-def service_rss_growth(resources: Sequence[ResourceSeries], min_span: float) -> tuple[float | None, str]:
+def service_rss_growth(resources: Sequence[ResourceSeries], min_span: float
+                       ) -> tuple[float | None, Unmeasured | None]:
     """The largest service RSS growth (first minute to end, as a ratio: 0.1 = +10%) and why if unknown."""
     services = service_series(resources)
     if not services:
-        return None, "no service resources sampled (set service_pids or metrics_url, or pass service_pid=)"
+        return None, Unmeasured(why=Unmeasurable.NO_SERVICE_SAMPLED)
     gone = [s for s in services if s.gone_at is not None]
     if gone:
         # A process that exited took its memory with it: its trend is cut short, not flat.
-        return None, f"{gone[0].source} exited at {gone[0].gone_at:.0f}s: its memory trend is cut short"
+        return None, Unmeasured(why=Unmeasurable.SERVICE_EXITED, source=gone[0].source,
+                                seconds=gone[0].gone_at or 0.0)
     spans = [(s, rss_span(s)) for s in services]
     long_enough = [s for s, span in spans if span >= min_span and s.rss_growth is not None]
     if not long_enough:
         best = max(span for _, span in spans)
-        return None, f"service RSS samples span {best:.0f}s, under soak_min_span {min_span:g}s"
-    return max((s.rss_growth or 1.0) - 1.0 for s in long_enough), ""
+        return None, Unmeasured(why=Unmeasurable.SHORT_SPAN, seconds=best, needed=min_span)
+    return max((s.rss_growth or 1.0) - 1.0 for s in long_enough), None
 
 
 def load_row(load: LoadEvidence) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from functools import singledispatch
 from typing import Any
 
-from fpt.config.thresholds import ThresholdOutcome
 from fpt.evidence.explore import ExploreRecord
 from fpt.evidence.findings import Json
 from fpt.judge.baseline import Unfit, UnfitWhy
@@ -50,6 +49,7 @@ from fpt.judge.dod.facts import (
 )
 from fpt.judge.loadtypes import SpikeKind, StressKind
 from fpt.report.continuity import degradation_line, move_detail
+from fpt.report.thresholds import threshold_words
 from fpt.report.verdict import SHORT_WORDS
 
 # -- one item's facts -------------------------------------------------------------------------------
@@ -181,11 +181,6 @@ def _degradation(f: DegradationFacts, name: str) -> str:
         return "no run had scale events"
     text = "; ".join(d for d in _degradation_runs(f) if d)
     return text or ("a scale event failed or a phase had no iterations" if f.why is Scaling.NOT_SHOWN else "")
-
-
-def threshold_words(t: ThresholdOutcome) -> str:
-    """One threshold as judged: ``p90<300ms: measured 250.0ms ok``, or why it was not measured."""
-    return t.detail
 
 
 _WHAT = {"performance.response_time": "response-time", "performance.error_rate": "error-rate",

@@ -33,6 +33,7 @@ from fpt.judge.verdict import problems, swap_verdict
 from fpt.report.checklist import detail, incomplete_lines, reasons
 from fpt.report.continuity import continuity_view, phase_rows
 from fpt.report.problems import failures, problem_line
+from fpt.report.thresholds import threshold_words
 
 PERCENTILES = (50, 90, 99)
 READBACK_STEP = "fpt.readback"  # the read-back's step (fpt.run.detectors.continuity.READBACK_STEP)
@@ -395,7 +396,7 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
         "params": [params[i:i + 3] for i in range(0, len(params), 3)],
         "failing": failing,
         "verdict": swap_verdict(r), "rows": rows,
-        "thresholds": [{"detail": t.detail, "passed": t.passed} for t in r.thresholds],
+        "thresholds": [{"detail": threshold_words(t), "passed": t.passed} for t in r.thresholds],
         "load_plot": load_plot(r) if r.metrics.series else "",
         "latency_plot": latency_plot(r) if r.metrics.series else "",
         "readback_plot": readback_plot(r) if c else None,

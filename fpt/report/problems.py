@@ -8,6 +8,7 @@ from fpt.evidence.result import RunResult
 from fpt.judge.outcome import Problem, ProblemKind
 from fpt.judge.verdict import examples, problems
 from fpt.report.loadtypes import spike_line, stress_line
+from fpt.report.thresholds import threshold_words
 
 
 def example_line(f: Finding) -> str:
@@ -40,7 +41,8 @@ def problem_line(r: RunResult, p: Problem) -> str:
     """One problem of ``r`` in words (findings with up to three examples on lines of their own)."""
     k = p.kind
     if k is ProblemKind.THRESHOLD:
-        return next((t.detail for t in r.thresholds if t.expr == p.subject and not t.passed), p.subject)
+        failed = (t for t in r.thresholds if t.expr == p.subject and not t.passed)
+        return next((threshold_words(t) for t in failed), p.subject)
     if k is ProblemKind.FINDINGS:
         return _findings_line(r, p.subject, p.count)
     if k is ProblemKind.CANCELLED:

@@ -16,6 +16,7 @@ from fpt.report.continuity import continuity_view
 from fpt.report.hunting import hunt_lines  # data-swap hunting: arrivals, unevidenced steps, detectors
 from fpt.report.loadtypes import load_lines
 from fpt.report.problems import problem_line
+from fpt.report.thresholds import threshold_words
 
 COLUMNS = ("step", "count", "err %", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "rate /s")
 LEGEND = ("(flow) = whole iterations of the flow; (requests) = every HTTP request, in steps or not; "
@@ -72,7 +73,7 @@ def run_summary(r: RunResult) -> list[str]:
     from fpt.report.coverage import coverage_lines  # an OpenAPI hunt: every operation, or why not
     lines.extend("  " + x for x in coverage_lines(r.coverage))
     for t in r.thresholds:
-        lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {t.detail}")
+        lines.append(f"  {'ok  ' if t.passed else 'FAIL'} {threshold_words(t)}")
     # Thresholds are shown above; a check that could show nothing is not a failure line.
     lines.extend(f"  FAIL {problem_line(r, p)}" for p in problems(r)
                  if p.kind is not ProblemKind.THRESHOLD and p.status is Status.FAILED)

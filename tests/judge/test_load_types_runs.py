@@ -30,6 +30,7 @@ from fpt.judge.thresholds import measure
 from fpt.load import LoadRunner
 from fpt.report.checklist import detail
 from fpt.report.problems import failures
+from fpt.report.thresholds import threshold_words
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
 from suites.flows import sign_in
@@ -154,7 +155,7 @@ def test_a_service_that_exited_shows_no_memory_trend() -> None:
     r = dataclasses.replace(_result(), resources=(gone,))
     outcome = measure(r, parse_threshold("service_rss_growth<10%"))
     assert outcome.measured is None
-    assert "pid:9 exited at 90s" in outcome.detail
+    assert "pid:9 exited at 90s" in threshold_words(outcome)
     flat = dataclasses.replace(gone, samples=samples, gone_at=None)
     assert measure(dataclasses.replace(r, resources=(flat,)),
                    parse_threshold("service_rss_growth<10%")).passed
@@ -258,7 +259,7 @@ def test_soak_judges_the_service_memory_not_fpts(server: Server) -> None:
     assert own.rss_end
     (outcome,) = [t for t in r.thresholds if t.expr == "service_rss_growth<10%"]
     assert outcome.measured is not None
-    assert outcome.passed is not leaking, outcome.detail
+    assert outcome.passed is not leaking, threshold_words(outcome)
     status, _ = item([r], "performance.soak_memory")
     assert status == ("failed" if leaking else "passed")
     # The same samples, judged against a longer minimum span: not evidenced, never passed.
@@ -352,7 +353,7 @@ def test_volume_growth_per_step(bugs: list[str], status: str) -> None:
     assert len(recorded) == 2  # each volume's run is recorded
     growth = r.thresholds[-1]
     assert growth.measured is not None
-    assert growth.passed is (status == "passed"), growth.detail
+    assert growth.passed is (status == "passed"), threshold_words(growth)
     assert item(recorded, "performance.volume")[0] == status
 
 
@@ -364,8 +365,8 @@ def test_a_failed_seeding_shows_no_volume_growth() -> None:
                       thresholds=["volume_p90_growth<50%"], seed_volume=(broken_seed, [0, 10]), **FAST)
     growth = next(t for t in r.thresholds if t.expr == "volume_p90_growth<50%")
     assert growth.measured is None
-    assert "seeding 10 failed for 3 users, e.g. " in growth.detail
-    assert "RuntimeError: bulk import is down" in growth.detail
+    assert "seeding 10 failed for 3 users, e.g. " in threshold_words(growth)
+    assert "RuntimeError: bulk import is down" in threshold_words(growth)
     assert item(recorded, "performance.volume")[0] == "not_evidenced"
 
 

@@ -15,6 +15,7 @@ from fpt.judge.outcome import Problem, ProblemKind, Status
 from fpt.judge.verdict import problems
 from fpt.report.problems import failures, problem_line
 from fpt.report.terminal import run_summary
+from fpt.report.thresholds import threshold_words
 
 from .runs import engine, run
 
@@ -56,7 +57,7 @@ def test_a_failed_threshold_is_a_problem_unless_left_to_the_checklist() -> None:
     r = run(thresholds=(evaluate(parse_threshold("p90<1ms"), 5.0, ""),))
     (p,) = problems(r)
     assert (p.kind, p.subject) == (ProblemKind.THRESHOLD, "p90<1ms")
-    assert problem_line(r, p) == r.thresholds[0].detail
+    assert problem_line(r, p) == threshold_words(r.thresholds[0])
     assert problems(r, thresholds=False) == ()
 
 
