@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from fpt.run.scaling import CallableScaler, CommandScaler, ObserveScaler, Scaler, at
     from fpt.run.shapes import Shape, constant, ramp, spike, stages, step_up
     from fpt.run.user import User, check
+    from fpt.run.websocket import WebSocket
 
 _NAMES = {
     "ConfigError": "fpt.config.errors",
@@ -29,6 +30,7 @@ _NAMES = {
     "RunResult": "fpt.evidence.result",
     "Shape": "fpt.run.shapes",
     "User": "fpt.run.user",
+    "WebSocket": "fpt.run.websocket",
     "check": "fpt.run.user",
     "at": "fpt.run.scaling",
     "Scaler": "fpt.run.scaling",
@@ -59,6 +61,7 @@ __all__ = [
     "Scaler",
     "Shape",
     "User",
+    "WebSocket",
     "at",
     "check",
     "constant",

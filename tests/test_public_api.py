@@ -11,7 +11,7 @@ def test_exported_members() -> None:
     assert fpt.__all__ == [
         "CallableScaler", "CommandScaler", "ConfigError", "EngineError", "Finding", "FptConfig",
         "FptError", "FptFailure", "Identity", "ObserveScaler", "RunResult", "ScaleError", "Scaler",
-        "Shape", "User", "at", "check", "constant", "ramp", "spike", "stages", "step_up",
+        "Shape", "User", "WebSocket", "at", "check", "constant", "ramp", "spike", "stages", "step_up",
     ]
     for name in fpt.__all__:
         assert getattr(fpt, name).__doc__, name

@@ -334,9 +334,11 @@ async def connect(user: User, url: str | httpx.URL, *, headers: Mapping[str, str
     own = user.http
     target = _as_http(own._merge_url(url))
     # A client of the channel's own (its transport can hand the connection over), built from the user's:
-    # its cookies, default headers, auth and timeout as they are now.
+    # its cookies, default headers, auth, timeout and event hooks (a hook that signs each request
+    # signs the handshake too) as they are now.
     client = UserClient(user, base_url=own.base_url, headers=own.headers, cookies=own.cookies,
-                        auth=own.auth, timeout=own.timeout, transport=_ws_transport(own, target))
+                        auth=own.auth, timeout=own.timeout, event_hooks=own.event_hooks,
+                        transport=_ws_transport(own, target))
     try:
         async with client, aconnect_ws(str(target), client, headers=dict(headers or {}), params=params,
                                        subprotocols=subprotocols, keepalive_ping_interval_seconds=keepalive,

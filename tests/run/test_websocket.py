@@ -106,6 +106,28 @@ def test_the_handshake_is_a_request_of_the_user_with_its_credentials(url: str, f
     assert user.ctx.metrics.endpoints["GET /echo"].count == 1
 
 
+def test_the_users_event_hooks_see_the_handshake(url: str) -> None:
+    user = _user(url)
+    seen: list[str] = []
+
+    async def sign(request: httpx.Request) -> None:  # a squad's hook that signs every request
+        request.headers["authorization"] = f"Signed {request.url.path}"
+        seen.append(f"request {request.url.path}")
+
+    async def answered(response: httpx.Response) -> None:
+        seen.append(f"response {response.status_code}")
+
+    user.http.event_hooks = {"request": [sign], "response": [answered]}
+
+    async def body() -> Any:
+        async with user.ws("/echo") as ws:
+            return await ws.receive_json()
+
+    hello = _go(user, body)
+    assert hello["auth"] == "Signed /echo"
+    assert seen == ["request /echo", "response 101"]
+
+
 def test_each_message_is_timed_as_a_step_and_tallied_like_a_response(url: str) -> None:
     user = _user(url)
 
