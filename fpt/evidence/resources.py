@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypedDict
 
 BASELINE_SECONDS = 60.0
 """Length of the window :attr:`ResourceSeries.rss_first_minute` averages."""
@@ -18,6 +18,24 @@ HARNESS = "fpt"
 
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+class ResourceSummary(TypedDict):
+    """A series' summary figures (:meth:`ResourceSeries.summary`), ``None`` where unknown."""
+
+    source: str
+    samples: int
+    gaps: int
+    errors: int
+    gone_at: float | None
+    thinned: int
+    rss_first_minute: float | None
+    rss_end: int | None
+    rss_growth: float | None
+    rss_slope_bytes_per_min: float | None
+    cpu_mean: float | None
+    cpu_max: float | None
+    fds_max: int | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -140,7 +158,7 @@ class ResourceSeries:
         """Samples that hold no value (a failed read, or the process gone)."""
         return sum(1 for s in self.samples if not s.known)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> ResourceSummary:
         """The summary figures as plain data, for reports."""
         return {"source": self.source, "samples": len(self.samples), "gaps": self.gaps,
                 "errors": self.errors, "gone_at": self.gone_at, "thinned": self.thinned,

@@ -370,7 +370,8 @@ def _run_view(r: RunResult, n: int) -> dict[str, Any]:
     rows = [{"step": x["step"], "kind": x["kind"], "count": x["count"],
              "errors": f"{x['error_rate'] * 100:.2f}%",
              "why": ", ".join(f"{k} {v}" for k, v in {**x["errors"], **x["statuses"]}.items()),
-             **{k: _ms(x[f"{k}_ms"]) for k in ("p50", "p90", "p95", "p99", "max")},
+             "p50": _ms(x["p50_ms"]), "p90": _ms(x["p90_ms"]), "p95": _ms(x["p95_ms"]),
+             "p99": _ms(x["p99_ms"]), "max": _ms(x["max_ms"]),
              "rate": f"{x['throughput_per_s']:.1f}"} for x in step_stats(r)]
     found = problems(r)
     # the thresholds have a table of their own
