@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from fpt.config.thresholds import Threshold, ThresholdOutcome, Unmeasurable, Unmeasured, evaluate
+from fpt.evidence.findings import Json
 from fpt.evidence.loadtypes import (
     FLOW,
     HOLD_SECONDS,
@@ -34,7 +35,7 @@ from fpt.evidence.loadtypes import (
 )
 from fpt.evidence.loadtypes import merge_load as _merge_load
 from fpt.evidence.metrics import Metrics, StepMetrics
-from fpt.evidence.resources import HARNESS, ResourceSeries
+from fpt.evidence.resources import HARNESS, ResourceSeries, ResourceSummary
 from fpt.judge.outcome import Status
 
 SPIKE_P90_FACTOR = 2.0
@@ -417,17 +418,36 @@ def service_rss_growth(resources: Sequence[ResourceSeries], min_span: float
     return max((s.rss_growth or 1.0) - 1.0 for s in long_enough), None
 
 
-def load_row(load: LoadEvidence) -> dict[str, Any]:
+class LoadRow(TypedDict):
+    """A run's load evidence in ``fpt-dod.json``: :meth:`LoadEvidence.to_dict` with the verdicts
+    (``recovered`` in ``stress``, ``passed`` in ``spike``); each kind ``None`` when the run was not it."""
+
+    stress: Mapping[str, Json] | None
+    spike: Mapping[str, Json] | None
+    volume: Mapping[str, Json] | None
+    soak_min_span: float
+
+
+class ResourceRow(ResourceSummary):
+    """One series' summary in ``fpt-dod.json``: whose process it is (``fpt`` or ``service``) and how
+    long its RSS readings span."""
+
+    role: str
+    rss_span_s: float
+
+
+def load_row(load: LoadEvidence) -> LoadRow:
     """The load evidence as plain data with its verdicts (``recovered``, ``passed``), for ``fpt-dod.json``."""
     d = load.to_dict()
+    stress, spike = d["stress"], d["spike"]
     if load.stress is not None:
-        d["stress"] = {**d["stress"], "recovered": recovered(load.stress)}
+        stress = {**stress, "recovered": recovered(load.stress)}
     if load.spike is not None:
-        d["spike"] = {**d["spike"], "passed": spike_passed(load.spike)}
-    return d
+        spike = {**spike, "passed": spike_passed(load.spike)}
+    return {"stress": stress, "spike": spike, "volume": d["volume"], "soak_min_span": d["soak_min_span"]}
 
 
-def resources_evidence(resources: Sequence[ResourceSeries]) -> list[dict[str, Any]]:
+def resources_evidence(resources: Sequence[ResourceSeries]) -> list[ResourceRow]:
     """Per-source summaries as plain data (for ``fpt-dod.json`` and the HTML report)."""
     return [{**s.summary(), "role": "fpt" if s in harness_series(resources) else "service",
              "rss_span_s": round(rss_span(s), 3)} for s in resources]

@@ -41,8 +41,8 @@ def csv_texts(checklist: Checklist) -> tuple[str, str]:
             sw.writerow({**{k: row.get(k) for k in STEP_COLUMNS if k not in ("errors", "statuses")},
                          "test": run["test"], "errors": _counts(row.get("errors", {})),
                          "statuses": _counts(row.get("statuses", {}))})
-        for row in run.get("failures", []):
-            fw.writerow({**{k: row.get(k) for k in FAILURE_COLUMNS}, "test": run["test"]})
+        for failure in run.get("failures", []):
+            fw.writerow({**{k: failure.get(k) for k in FAILURE_COLUMNS}, "test": run["test"]})
     return steps.getvalue(), failures.getvalue()
 
 

@@ -12,15 +12,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from fpt.config.shard import Shard
 from fpt.evidence.explore import ExploreRecord
 from fpt.evidence.findings import Json
 from fpt.evidence.narrowing import Selection, Weakening
 from fpt.evidence.provenance import Provenance
+from fpt.evidence.stats import FailureRow, StepRow
 from fpt.judge.dod.catalogue import FAILED, PASSED
 from fpt.judge.dod.facts import Facts, WrittenFacts
+from fpt.judge.loadtypes import LoadRow, ResourceRow
 from fpt.judge.outcome import Status
 
 
@@ -42,6 +44,60 @@ class TestCounts:
     def to_dict(self) -> dict[str, int]:
         """Plain-data form."""
         return {"passed": self.passed, "failed": self.failed, "skipped": self.skipped}
+
+
+class ThresholdRow(TypedDict):
+    """One of a run's thresholds in its :class:`RunRow`: measured (``None``: not evidenced), and in words."""
+
+    expr: str
+    measured: float | None
+    passed: bool
+    detail: str
+
+
+class RunRow(TypedDict):
+    """What a run did, in numbers: one entry of :attr:`Checklist.runs` and of ``runs`` in ``fpt-dod.json``
+    (made by :func:`fpt.judge.dod.evaluate.run_evidence`).
+
+    A file written by an older fpt may lack some keys: what reads a file back reads them with ``get``.
+    """
+
+    test: str
+    flow: str
+    profile: str
+    target: str
+    shape: str
+    target_rate: float
+    achieved_rate: float
+    users: int
+    iterations: int
+    dropped: int
+    duration_s: float
+    peak_inflight: int
+    overlap_request_pairs: int
+    checks: list[str]
+    swap_verdict: str
+    inspected: int
+    cancelled: int
+    dropped_late: int
+    arrivals: str
+    steps_without_overlap: list[str]
+    findings: dict[str, int]
+    thresholds: list[ThresholdRow]
+    p90_ms: float | None
+    error_rate: float
+    worker: str
+    incomplete: bool
+    abandoned: int
+    seed: int
+    steps: list[StepRow]
+    failures: list[FailureRow]
+    resources: list[ResourceRow]
+    load: LoadRow
+    #: the run's own failed checks, in words (or each problem's key)
+    check_failures: list[str]
+    #: an OpenAPI hunt's operations (:meth:`fpt.evidence.coverage.ApiCoverage.to_dict`)
+    coverage: NotRequired[Mapping[str, Json]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,7 +186,7 @@ class Checklist:
     incomplete: tuple[str, ...] = ()
     #: runs missing a worker's part (their tests)
     missing_parts: tuple[str, ...] = ()
-    runs: tuple[dict[str, Any], ...] = ()
+    runs: tuple[RunRow, ...] = ()
     created: str = ""
     sources: tuple[str, ...] = ()
     #: files merged by the gate whose own verdict was not passed
@@ -183,7 +239,9 @@ class Checklist:
         return cls(level=d["level"], required=tuple(d["required"]),
                    items=tuple(ItemOutcome.from_dict(i) for i in d["items"]),
                    tests=TestCounts(passed=t["passed"], failed=t["failed"], skipped=t["skipped"]),
-                   incomplete=tuple(d["incomplete"]), runs=tuple(d["runs"]), created=d["created"],
+                   incomplete=tuple(d["incomplete"]), created=d["created"],
+                   # the file's rows, as written (validated against the schema by the gate)
+                   runs=tuple(cast(RunRow, r) for r in d["runs"]),
                    sources=tuple(d.get("sources", ())), failed_sources=tuple(d.get("failed_sources", ())),
                    explorations=tuple(ExploreRecord.from_dict(e) for e in d.get("explorations", ())),
                    shard=Shard.from_dict(d["shard"]) if d.get("shard") else None,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from fpt.config.redact import url as redact_url
+from fpt.config.thresholds import ThresholdOutcome
 from fpt.evidence.explore import ExploreRecord
 from fpt.evidence.narrowing import SELECTION_ITEM, STRENGTH_ITEM, Selection, Weakening
 from fpt.evidence.provenance import Provenance
@@ -20,7 +20,7 @@ from fpt.evidence.result import RunResult
 from fpt.evidence.stats import FAILURE_ROWS, failure_rows, step_stats
 from fpt.judge.dod import performance, scaling, swap
 from fpt.judge.dod.catalogue import DEFAULT_LEVELS, DEFAULT_THROUGHPUT, FAILED, ITEMS, NOT_EVIDENCED, PASSED
-from fpt.judge.dod.checklist import Checklist, ItemOutcome, TestCounts
+from fpt.judge.dod.checklist import Checklist, ItemOutcome, RunRow, TestCounts
 from fpt.judge.dod.facts import (
     Baseline,
     BaselineFacts,
@@ -41,16 +41,16 @@ from fpt.judge.verdict import problems, swap_verdict
 ProblemWords = Callable[[RunResult, Problem], str]
 """How a run's problem is put in words (:func:`fpt.report.problems.problem_line`, given by the caller:
 the judge makes no sentences of its own for them)."""
-ThresholdWords = Callable[[Any], str]
+ThresholdWords = Callable[[ThresholdOutcome], str]
 """How a threshold outcome is put in words (:func:`fpt.report.checklist.threshold_words`)."""
 
 
 def run_evidence(r: RunResult, words: ProblemWords | None = None,
-                 threshold_words: ThresholdWords | None = None) -> dict[str, Any]:
+                 threshold_words: ThresholdWords | None = None) -> RunRow:
     """What a run did, in numbers, for the checklist's ``runs`` list (``words``: see :data:`ProblemWords`;
     without it each problem is its compact :attr:`~fpt.judge.outcome.Problem.key`)."""
     e = r.engine
-    return {
+    row: RunRow = {
         "test": r.name, "flow": r.flow, "profile": r.profile, "target": redact_url(r.target),
         "shape": r.shape, "target_rate": round(r.target_rate, 3), "achieved_rate": round(r.achieved_rate, 3),
         "users": r.users, "iterations": e.started, "dropped": e.dropped, "duration_s": round(r.duration, 3),
@@ -74,9 +74,11 @@ def run_evidence(r: RunResult, words: ProblemWords | None = None,
         # that failed its own checks fails the checklist. Thresholds are judged by the items.
         "check_failures": [words(r, p) if words is not None else p.key
                            for p in problems(r, thresholds=False)],
-        # an OpenAPI hunt: every operation of the document, exercised, checked, probed or skipped (why)
-        **({"coverage": r.coverage.to_dict()} if r.coverage is not None else {}),
     }
+    if r.coverage is not None:
+        # an OpenAPI hunt: every operation of the document, exercised, checked, probed or skipped (why)
+        row["coverage"] = r.coverage.to_dict()
+    return row
 
 
 def item_judges(*, high_traffic_rate: float = 50.0) -> dict[str, Item]:
