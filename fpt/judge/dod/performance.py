@@ -4,10 +4,12 @@ spike, soak memory and volume growth."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar, cast
 
 from fpt.config.thresholds import Threshold, ThresholdOutcome, parse_threshold
+from fpt.evidence.findings import Json
+from fpt.evidence.resources import ResourceSeries
 from fpt.evidence.result import RunResult
 from fpt.judge.dod.catalogue import DEFAULT_SOAK, DEFAULT_VOLUME, EXAMPLES, FAILED, NOT_EVIDENCED, PASSED
 from fpt.judge.dod.checklist import ItemOutcome
@@ -146,6 +148,12 @@ def spike(results: Sequence[RunResult]) -> ItemOutcome:
                            for r, sp in shown[:EXAMPLES])))
 
 
+def _summary(s: ResourceSeries) -> Mapping[str, Json]:
+    """``s``'s summary figures as item evidence: plain values, but mypy reads a TypedDict's values
+    as ``object``, never as :data:`~fpt.evidence.findings.Json`."""
+    return cast(Mapping[str, Json], s.summary())
+
+
 _soak_thresholds = _thresholds("performance.soak_memory", lambda m: m == "service_rss_growth")
 
 
@@ -159,13 +167,13 @@ def soak(results: Sequence[RunResult]) -> ItemOutcome:
     outcome, facts = _soak_thresholds([_with_default(r, default) if r in long_runs else r
                                        for r in results])
     sampled = [r for r in results if service_series(r.resources)]
-    ev: dict[str, Any] = {
+    ev: dict[str, Json] = {
         **outcome.evidence,
-        "service": [{"test": r.name, **s.summary(), "rss_span_s": round(rss_span(s), 3),
+        "service": [{"test": r.name, **_summary(s), "rss_span_s": round(rss_span(s), 3),
                      "soak_min_span_s": r.load.soak_min_span}
                     for r in sampled for s in service_series(r.resources)],
         # fpt's own memory, so a harness leak is never blamed on the service
-        "fpt": [{"test": r.name, **s.summary()} for r in results for s in harness_series(r.resources)]}
+        "fpt": [{"test": r.name, **_summary(s)} for r in results for s in harness_series(r.resources)]}
     if outcome.status == NOT_EVIDENCED and not sampled:
         return ItemOutcome(name=outcome.name, status=NOT_EVIDENCED, evidence=ev,
                            facts=dataclasses.replace(facts, why=Limits.NOT_SAMPLED))

@@ -4,7 +4,6 @@ back, p90 and error rate within limits during each event."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from fpt.evidence.continuity import ContinuityEvidence, ReadBack
 from fpt.evidence.findings import Json
@@ -33,7 +32,7 @@ def _scaled(results: Sequence[RunResult]) -> list[tuple[RunResult, ContinuityEvi
     return out
 
 
-def _event_evidence(m: EventMove) -> dict[str, Any]:
+def _event_evidence(m: EventMove) -> dict[str, Json]:
     return {**m.event.to_dict(), "index": m.index, "direction": str(m.direction), "moved_traffic": m.moved,
             "move": str(m.move), "replicas": list(m.replicas)}
 
@@ -107,9 +106,9 @@ def degradation(results: Sequence[RunResult]) -> ItemOutcome:
     return ItemOutcome(name=name, status=status, tests=names(runs), evidence=ev, facts=facts)
 
 
-def _phases(r: RunResult, c: ContinuityEvidence) -> dict[str, dict[str, Any]]:
+def _phases(r: RunResult, c: ContinuityEvidence) -> dict[str, dict[str, Json]]:
     """Each phase's boundaries and figures (p90 in ms, error rate, iterations)."""
-    out = {}
+    out: dict[str, dict[str, Json]] = {}
     for p in c.timeline.phases:
         m = r.metrics.phases.get(p.name)
         if m is not None:
