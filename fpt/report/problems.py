@@ -7,12 +7,13 @@ from fpt.evidence.findings import SWAP_KINDS, Finding, texts
 from fpt.evidence.result import RunResult
 from fpt.judge.outcome import Problem, ProblemKind
 from fpt.judge.verdict import examples, problems
+from fpt.report.findings import finding_line
 from fpt.report.loadtypes import spike_line, stress_line
 
 
 def example_line(f: Finding) -> str:
     """A finding's line with what reproduces it: request id, time, and masked values side by side."""
-    line = f.one_line()
+    line = finding_line(f)
     ev = f.evidence
     expected, found = texts(ev.get("expected")), texts(ev.get("found"))
     if expected and found:
