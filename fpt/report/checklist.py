@@ -12,7 +12,7 @@ from typing import Any
 
 from fpt.config.thresholds import ThresholdOutcome
 from fpt.evidence.explore import ExploreRecord
-from fpt.evidence.findings import Json
+from fpt.evidence.findings import Json, texts
 from fpt.judge.baseline import Unfit, UnfitWhy
 from fpt.judge.dod.catalogue import EXAMPLES, ITEMS, SCHEMA_VERSION
 from fpt.judge.dod.checklist import Blocker, BlockerKind, Checklist, ExploreWhy, ItemOutcome, digest
@@ -50,6 +50,7 @@ from fpt.judge.dod.facts import (
 )
 from fpt.judge.loadtypes import SpikeKind, StressKind
 from fpt.report.continuity import degradation_line, move_detail
+from fpt.report.findings import finding_line
 from fpt.report.verdict import SHORT_WORDS
 
 # -- one item's facts -------------------------------------------------------------------------------
@@ -336,9 +337,21 @@ def _list(value: Json) -> Sequence[Json]:
     return value if isinstance(value, Sequence) and not isinstance(value, str) else ()
 
 
+def example_lines(item: ItemOutcome) -> list[str]:
+    """The item's examples, one line each: its findings in words, or as a file wrote them."""
+    if item.examples is not None:
+        return [finding_line(f) for f in item.examples]
+    return texts(item.evidence.get("examples"))
+
+
 def evidence_words(item: ItemOutcome) -> dict[str, Any]:
-    """The words an item's written evidence carries next to its numbers (the verdict words of its
-    swaps, each scale event's figures, each threshold as judged)."""
+    """The words an item's written evidence carries next to its numbers (its example findings, the
+    verdict words of its swaps, each scale event's figures, each threshold as judged)."""
+    examples = {"examples": example_lines(item)} if item.examples is not None else {}
+    return {**examples, **_facts_words(item)}
+
+
+def _facts_words(item: ItemOutcome) -> dict[str, Any]:
     f = item.facts
     if isinstance(f, SwapFacts) and f.why is not Swap.NO_RUN:
         return {"kinds": swap_words(f.kinds)}
