@@ -99,12 +99,12 @@ def single_user(results: Sequence[RunResult]) -> ItemOutcome:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, facts=AloneFacts(why=Alone.NO_PHASE))
     bad = [r for r in runs if r.evidence.alone is None or not r.evidence.alone.passed]
     flows = sorted({r.flow for r in runs})
-    ev: dict[str, Json] = {"flows": flows, "runs": len(runs),
-          "failures": [f"{r.flow}: {'; '.join(r.evidence.alone.failures if r.evidence.alone else ())[:300]}"
-                       for r in bad]}
+    ev: dict[str, Json] = {"flows": flows, "runs": len(runs)}
     if bad:
+        failing = tuple((r.flow, r.evidence.alone.failures if r.evidence.alone else ()) for r in bad)
         return ItemOutcome(name=name, status=FAILED, tests=names(bad), evidence=ev,
-                           facts=AloneFacts(why=Alone.FAILS, flows=tuple(sorted({r.flow for r in bad}))))
+                           facts=AloneFacts(why=Alone.FAILS, flows=tuple(sorted({r.flow for r in bad})),
+                                            failing=failing))
     never = [r for r in results if r.flow not in flows]
     if never:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=names(never), evidence=ev,
