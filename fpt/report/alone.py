@@ -6,7 +6,7 @@ from fpt.evidence.checks import AloneFailure, AloneTrouble
 from fpt.report.findings import finding_line
 
 
-def alone_line(a: AloneFailure) -> str:
+def alone_reason(a: AloneFailure) -> str:
     """One reason the single-user phase failed (a sentence read from an earlier file: as written)."""
     t = a.trouble
     if t is AloneTrouble.NOT_FINISHED:

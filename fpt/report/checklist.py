@@ -49,7 +49,7 @@ from fpt.judge.dod.facts import (
     WrittenFacts,
 )
 from fpt.judge.loadtypes import SpikeKind, StressKind
-from fpt.report.alone import alone_line
+from fpt.report.alone import alone_reason
 from fpt.report.continuity import degradation_line, move_detail
 from fpt.report.findings import finding_line
 from fpt.report.verdict import SHORT_WORDS
@@ -355,7 +355,7 @@ def evidence_words(item: ItemOutcome) -> dict[str, Any]:
 def _facts_words(item: ItemOutcome) -> dict[str, Any]:
     f = item.facts
     if isinstance(f, AloneFacts) and f.why is not Alone.NO_PHASE:
-        return {"failures": [f"{flow}: {'; '.join(alone_line(a) for a in failures)[:300]}"
+        return {"failures": [f"{flow}: {'; '.join(alone_reason(a) for a in failures)[:300]}"
                              for flow, failures in f.failing]}
     if isinstance(f, SwapFacts) and f.why is not Swap.NO_RUN:
         return {"kinds": swap_words(f.kinds)}

@@ -7,7 +7,7 @@ from fpt.evidence.findings import SWAP_KINDS, Finding, texts
 from fpt.evidence.result import RunResult
 from fpt.judge.outcome import Problem, ProblemKind
 from fpt.judge.verdict import examples, problems
-from fpt.report.alone import alone_line
+from fpt.report.alone import alone_reason
 from fpt.report.findings import finding_line
 from fpt.report.loadtypes import spike_line, stress_line
 
@@ -57,7 +57,7 @@ def problem_line(r: RunResult, p: Problem) -> str:
     if k is ProblemKind.FAILS_ALONE:
         alone = r.evidence.alone
         return ("fails for one user alone (a functional bug, not a concurrency one): "
-                + "; ".join(alone_line(a) for a in (alone.failures[:3] if alone is not None else ())))
+                + "; ".join(alone_reason(a) for a in (alone.failures[:3] if alone is not None else ())))
     if k is ProblemKind.PROBES_ALLOWED:
         return (f"{p.count} cross-user probes were answered 2xx without a refusal "
                 "(declare the route in public_paths if any user may read it)")

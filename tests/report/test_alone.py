@@ -17,7 +17,7 @@ from fpt.evidence.result import RunResult
 from fpt.judge.dod.swap import single_user
 from fpt.judge.outcome import Problem, ProblemKind
 from fpt.judge.verdict import problems
-from fpt.report.alone import alone_line
+from fpt.report.alone import alone_reason
 from fpt.report.checklist import item_dict
 from fpt.report.problems import failures
 
@@ -58,8 +58,8 @@ LINES = [line for _, line in WORDS]
     (AloneFailure(trouble=AloneTrouble.WRITTEN, text="as an earlier fpt wrote it"),
      "as an earlier fpt wrote it"),
 ])
-def test_alone_line(failure: AloneFailure, line: str) -> None:
-    assert alone_line(failure) == line
+def test_alone_reason(failure: AloneFailure, line: str) -> None:
+    assert alone_reason(failure) == line
 
 
 def _alone_run(failures: tuple[AloneFailure, ...], flow: str = "f") -> RunResult:
@@ -89,5 +89,5 @@ def test_the_single_user_item_writes_each_failing_flows_reasons_cut_at_300_chara
     item = single_user([_alone_run(long, "a"), _alone_run((ERRORS,), "b"), _alone_run((), "c")])
     assert item.evidence == {"flows": ["a", "b", "c"], "runs": 3}
     assert item_dict(item)["evidence"]["failures"] == [
-        "a: " + "; ".join(alone_line(x) for x in long)[:300], "b: " + LINES[3]]
+        "a: " + "; ".join(alone_reason(x) for x in long)[:300], "b: " + LINES[3]]
     assert len(item_dict(item)["evidence"]["failures"][0]) == 303
