@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fpt.config.settings import FptConfig
 from fpt.demo.fleet import DemoFleet
 from fpt.report.continuity import continuity_view
+from fpt.report.findings import finding_line
 from fpt.run.runner import Run
 from fpt.run.scaling import at
 from fpt.run.shapes import constant
@@ -41,7 +42,7 @@ def one(sessions: str, seed: int, seconds: float) -> tuple[bool, str]:
     held = bool(c.get("evidenced")) and broken == 0 and lost == 0
     phases = ", ".join(f"{k} p90 {v['p90_ms']:.1f}ms err {v['error_rate'] * 100:.1f}%"
                        for k, v in c.get("phases", {}).items())
-    first = r.findings.of("session")[0].one_line() if broken else ""
+    first = finding_line(r.findings.of("session")[0]) if broken else ""
     return held, (f"broken sessions {broken}, lost writes {lost}, moved "
                   f"{[e.get('moved_traffic') for e in c.get('events', [])]}; {phases}"
                   + (f"\n      e.g. {first}" if first else ""))

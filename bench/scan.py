@@ -25,6 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fpt.report.findings import finding_line
 from fpt.run.context import RunContext
 from fpt.run.detectors.canary import CanaryScanner
 from fpt.run.detectors.personal import FIELDS, PersonalIndex
@@ -80,7 +81,7 @@ def scanner_cost(index: OwnerIndex, me: Identity, size: int) -> float:
     request = httpx.Request("GET", "http://t/me")
     response = httpx.Response(200, content=body_of(size, me), request=request)
     scanner(user, request, response)  # builds the index once
-    assert ctx.findings.total == 0, [f.one_line() for f in ctx.findings.examples]
+    assert ctx.findings.total == 0, [finding_line(f) for f in ctx.findings.examples]
     return best(lambda: scanner(user, request, response), 20_000 if size < 10_000 else 1_000)
 
 

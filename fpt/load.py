@@ -221,6 +221,7 @@ class LoadRunner:
         from fpt.config.hosts import Perimeter
         from fpt.config.settings import PROFILE_RATE
         from fpt.evidence.explore import ExploreRecord, ExploreResult
+        from fpt.report.explore import explore_failure, minimal_line
         from fpt.run.explore import explore
         from fpt.run.identity import SOLO_BASE, IdentityFactory, OwnerIndex
         from fpt.run.runner import client_kwargs
@@ -245,13 +246,20 @@ class LoadRunner:
             identity = IdentityFactory(cfg.seed).make(SOLO_BASE + 1 + self._first_user)
             return User(identity, ctx, **make_kwargs())
 
+        name = getattr(flow, "__name__", "flow")
+
         def on_end(result: ExploreResult) -> None:
+            if result.shrunk is not None:
+                result.minimal = minimal_line(result.shrunk)
             if self._record_explore is not None:
                 self._record_explore(ExploreRecord.of(result, test=self._name, worker=self._worker,
-                                                      flow=getattr(flow, "__name__", "flow")))
+                                                      flow=name))
 
-        return explore(flow, strategy, make_user=make_user, max_examples=max_examples, seed=cfg.seed,
-                       loop_factory=loop_factory(), max_rate=max_rate, on_end=on_end)
+        result = explore(flow, strategy, make_user=make_user, max_examples=max_examples, seed=cfg.seed,
+                         loop_factory=loop_factory(), max_rate=max_rate, on_end=on_end)
+        if result.shrunk is not None:
+            raise FptFailure(explore_failure(name, result.shrunk))
+        return result
 
     def openapi(self, spec: Any, *, auth: Callable[..., Any], check: bool = True, exclude: Any = None,
                 params: Any = None, public: Any = None, shared: Any = None, **kwargs: Any) -> RunResult:

@@ -14,7 +14,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+from fpt.evidence.findings import Finding
 
 #: Answered requests older than this (seconds) are forgotten by the overlap count. A request
 #: that lasted longer undercounts its pairs: weaker evidence, never stronger than the truth.
@@ -163,9 +166,57 @@ class ProbeEvidence:
         return ProbeEvidence(enabled=self.enabled or o.enabled, statuses=statuses, **counts)
 
 
+class AloneTrouble(StrEnum):
+    """What one reason the single-user phase failed (:class:`AloneFailure`) is about."""
+
+    NOT_FINISHED = "not_finished"
+    """the iterations did not all finish within the deadline (``iterations``, ``deadline_s``)"""
+    ABANDONED = "abandoned"
+    """an iteration did not stop when cancelled and was abandoned"""
+    FINDING = "finding"
+    """a check found something (``finding``)"""
+    ERRORS = "errors"
+    """iterations ended in errors (``failed`` of ``iterations``; ``errors``: how many of each kind)"""
+    WRITTEN = "written"
+    """a sentence read from a file an earlier fpt wrote (``text``): shown as written, never decided on"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AloneFailure:
+    """One reason the single-user phase failed, with the figures its words need (``fpt.report.alone``)."""
+
+    trouble: AloneTrouble
+    iterations: int = 0
+    deadline_s: float = 0.0
+    failed: int = 0
+    errors: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    finding: Finding | None = None
+    text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form: the trouble and the fields it uses (the others are left at their default)."""
+        d = {k: v for k, v in plain(self).items() if v}
+        d["trouble"] = str(self.trouble)
+        if self.errors:
+            d["errors"] = dict(self.errors)
+        if self.finding is not None:
+            d["finding"] = self.finding.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | str) -> AloneFailure:
+        """Inverse of :meth:`to_dict`; a sentence (from a file written before the typed form) is kept
+        as written."""
+        if isinstance(d, str):
+            return cls(trouble=AloneTrouble.WRITTEN, text=d)
+        finding = d.get("finding")
+        return cls(**{**d, "trouble": AloneTrouble(d["trouble"]), "errors": dict(d.get("errors", {})),
+                      "finding": Finding.from_dict(finding) if finding else None})
+
+
 @dataclass(frozen=True, kw_only=True)
 class AloneEvidence:
-    """The single-user phase: iterations planned, how each ended, and what was found."""
+    """The single-user phase: iterations planned, how each ended, what was found, and why it failed."""
 
     iterations: int
     clean: int = 0
@@ -175,7 +226,8 @@ class AloneEvidence:
     user: str = ""
     findings: Mapping[str, int] = dataclasses.field(default_factory=dict)
     errors: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    failures: tuple[str, ...] = ()
+    #: why it failed, in the order shown: one entry per reason (the first five findings one each)
+    failures: tuple[AloneFailure, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -185,16 +237,16 @@ class AloneEvidence:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
         d = plain(self)
-        d.update(findings=dict(self.findings), errors=dict(self.errors), failures=list(self.failures),
-                 passed=self.passed)
+        d.update(findings=dict(self.findings), errors=dict(self.errors),
+                 failures=[a.to_dict() for a in self.failures], passed=self.passed)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AloneEvidence:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (a file's ``failures`` written as sentences are kept as written)."""
         d = {k: v for k, v in d.items() if k != "passed"}
         return cls(**{**d, "findings": dict(d.get("findings", {})), "errors": dict(d.get("errors", {})),
-                      "failures": tuple(d.get("failures", ()))})
+                      "failures": tuple(AloneFailure.from_dict(a) for a in d.get("failures", ()))})
 
     def __add__(self, o: AloneEvidence) -> AloneEvidence:
         def add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:

@@ -10,12 +10,28 @@ from fpt.config.redact import scrub
 from fpt.evidence.findings import Finding
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExampleFailure:
+    """A failing example: its input and what failed (its findings, else the user's last error, else the
+    error kind its iteration ended in), with Hypothesis's notes on it (how to reproduce it)."""
+
+    #: the input's ``repr``, cut at 200 characters
+    input: str
+    findings: tuple[Finding, ...] = ()
+    last_error: str = ""
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+
 @dataclass
 class ExploreResult:
     """What the exploration tried and what it found."""
 
     examples: int = 0
     failing: list[Finding] = field(default_factory=list)
+    #: the minimal failing example, once Hypothesis has shrunk it (None: no example failed)
+    shrunk: ExampleFailure | None = None
+    #: ``shrunk`` in words (:func:`fpt.report.explore.minimal_line`), as ``fpt_load.explore`` records it
     minimal: str = ""
     #: examples (shrinking included) that failed
     failed: int = 0

@@ -106,21 +106,6 @@ class Finding:
             return "concurrency" if self.concurrent else "cache_shared_state"
         return self.kind
 
-    def one_line(self) -> str:
-        """A readable line for terminals and failure messages."""
-        where = " ".join(x for x in (self.method, self.path) if x)
-        who = self.user + (f" saw {self.other_user}'s data" if self.other_user else "")
-        parts = [f"[{self.kind}]", self.message]
-        if self.step:
-            parts.append(f"in step '{self.step}'")
-        if where:
-            parts.append(f"({where})")
-        if who:
-            parts.append(f"— {who}")
-        if self.phase:
-            parts.append(f"[{self.phase}]")
-        return " ".join(parts)
-
 
 class FindingLog:
     """Counts every finding by kind and message; keeps evidence for the first few."""

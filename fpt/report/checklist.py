@@ -11,7 +11,7 @@ from functools import singledispatch
 from typing import Any
 
 from fpt.evidence.explore import ExploreRecord
-from fpt.evidence.findings import Json
+from fpt.evidence.findings import Json, texts
 from fpt.judge.baseline import Unfit, UnfitWhy
 from fpt.judge.dod.catalogue import EXAMPLES, ITEMS, SCHEMA_VERSION
 from fpt.judge.dod.checklist import Blocker, BlockerKind, Checklist, ExploreWhy, ItemOutcome, digest
@@ -48,7 +48,9 @@ from fpt.judge.dod.facts import (
     WrittenFacts,
 )
 from fpt.judge.loadtypes import SpikeKind, StressKind
+from fpt.report.alone import alone_reason
 from fpt.report.continuity import degradation_line, move_detail
+from fpt.report.findings import finding_line
 from fpt.report.thresholds import threshold_words
 from fpt.report.verdict import SHORT_WORDS
 
@@ -331,10 +333,25 @@ def _list(value: Json) -> Sequence[Json]:
     return value if isinstance(value, Sequence) and not isinstance(value, str) else ()
 
 
+def example_lines(item: ItemOutcome) -> list[str]:
+    """The item's examples, one line each: its findings in words, or as a file wrote them."""
+    if item.examples is not None:
+        return [finding_line(f) for f in item.examples]
+    return texts(item.evidence.get("examples"))
+
+
 def evidence_words(item: ItemOutcome) -> dict[str, Any]:
-    """The words an item's written evidence carries next to its numbers (the verdict words of its
-    swaps, each scale event's figures, each threshold as judged)."""
+    """The words an item's written evidence carries next to its numbers (its example findings, the
+    verdict words of its swaps, each scale event's figures, each threshold as judged)."""
+    examples = {"examples": example_lines(item)} if item.examples is not None else {}
+    return {**examples, **_facts_words(item)}
+
+
+def _facts_words(item: ItemOutcome) -> dict[str, Any]:
     f = item.facts
+    if isinstance(f, AloneFacts) and f.why is not Alone.NO_PHASE:
+        return {"failures": [f"{flow}: {'; '.join(alone_reason(a) for a in failures)[:300]}"
+                             for flow, failures in f.failing]}
     if isinstance(f, SwapFacts) and f.why is not Swap.NO_RUN:
         return {"kinds": swap_words(f.kinds)}
     if isinstance(f, NegativeFacts) and f.why is Negative.LEAKED:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fpt.evidence.findings import texts
 from fpt.judge.dod.catalogue import ITEMS, PASSED
 from fpt.judge.dod.checklist import Checklist
-from fpt.report.checklist import detail, incomplete_lines, reasons
+from fpt.report.checklist import detail, example_lines, incomplete_lines, reasons
 
 MARK = {"passed": "✅ passed", "failed": "❌ failed", "not_evidenced": "⚠️ not evidenced"}
 
@@ -54,7 +53,7 @@ def checklist_markdown(c: Checklist) -> str:
                   "", "| test | step | status / exception | message | count |", "|---|---|---|---|--:|"]
         lines += [f"| `{_cell(t)}` | {_cell(f['step'])} | {_cell(f['status'])} | {_cell(f['message'])} "
                   f"| {f['count']} |" for t, f in fails[:10]]
-    examples = [e for i in c.items if i.status != PASSED for e in texts(i.evidence.get("examples"))]
+    examples = [e for i in c.items if i.status != PASSED for e in example_lines(i)]
     if examples:
         lines += ["", "### Findings (first examples)", ""] + [f"- {_cell(e)}" for e in examples[:10]]
     return "\n".join(lines) + "\n"

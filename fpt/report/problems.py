@@ -7,13 +7,15 @@ from fpt.evidence.findings import SWAP_KINDS, Finding, texts
 from fpt.evidence.result import RunResult
 from fpt.judge.outcome import Problem, ProblemKind
 from fpt.judge.verdict import examples, problems
+from fpt.report.alone import alone_reason
+from fpt.report.findings import finding_line
 from fpt.report.loadtypes import spike_line, stress_line
 from fpt.report.thresholds import threshold_words
 
 
 def example_line(f: Finding) -> str:
     """A finding's line with what reproduces it: request id, time, and masked values side by side."""
-    line = f.one_line()
+    line = finding_line(f)
     ev = f.evidence
     expected, found = texts(ev.get("expected")), texts(ev.get("found"))
     if expected and found:
@@ -57,7 +59,7 @@ def problem_line(r: RunResult, p: Problem) -> str:
     if k is ProblemKind.FAILS_ALONE:
         alone = r.evidence.alone
         return ("fails for one user alone (a functional bug, not a concurrency one): "
-                + "; ".join(alone.failures[:3] if alone is not None else ()))
+                + "; ".join(alone_reason(a) for a in (alone.failures[:3] if alone is not None else ())))
     if k is ProblemKind.PROBES_ALLOWED:
         return (f"{p.count} cross-user probes were answered 2xx without a refusal "
                 "(declare the route in public_paths if any user may read it)")

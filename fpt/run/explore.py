@@ -10,23 +10,23 @@ check, an ownership mismatch, a foreign canary) or an unexpected error status.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fpt.config.errors import FptFailure
 from fpt.config.redact import scrub
-from fpt.evidence.explore import ExploreResult
+from fpt.evidence.explore import ExampleFailure, ExploreResult
 
 ExploreFlow = Callable[[Any, Any], Awaitable[None]]
 
 
-
-
-
-
 class _ExampleFailed(AssertionError):
-    """Raised inside the Hypothesis test so it shrinks the input."""
+    """Raised inside the Hypothesis test so it shrinks the input; carries what failed."""
+
+    def __init__(self, failure: ExampleFailure) -> None:
+        super().__init__()
+        self.failure = failure
 
 
 class Pacer:
@@ -52,7 +52,8 @@ def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], m
             seed: int = 0, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
             max_rate: float | None = None,
             on_end: Callable[[ExploreResult], None] | None = None) -> ExploreResult:
-    """Run ``flow(user, value)`` for generated values; raise ``FptFailure`` on the minimal failure.
+    """Run ``flow(user, value)`` for generated values; the minimal failing one is ``result.shrunk``
+    (``fpt_load.explore`` raises it as an ``FptFailure``, in :mod:`fpt.report.explore`'s words).
 
     ``max_rate`` caps examples (shrinking included) per second, as the live ceiling does.
     ``on_end`` gets the result however the exploration ends (passed, failed, or stopped by an
@@ -95,16 +96,13 @@ def explore(flow: ExploreFlow, strategy: Any, *, make_user: Callable[[], Any], m
             # Counts, not the kept examples: those stop at a few per kind while shrinking goes on.
             kinds = [k for k, n in user.ctx.findings.counts.items() if n > counts.get(k, 0)]
             result.kinds.extend(kinds or [error or "error"])
-            what = "; ".join(f.one_line() for f in new[:3]) or user.last_error or f"an error ({error})"
-            raise _ExampleFailed(f"input {value!r:.200} -> {what}")
+            raise _ExampleFailed(ExampleFailure(input=f"{value!r:.200}", findings=tuple(new),
+                                                last_error=user.last_error or "", error=error))
 
     try:
         example()
     except _ExampleFailed as e:
-        result.minimal = str(e)
-        notes = "\n".join(getattr(e, "__notes__", []))
-        raise FptFailure(f"fpt: {getattr(flow, '__name__', 'flow')} fails on a generated input "
-                         f"(minimal, after shrinking): {e}\n{notes}".rstrip()) from None
+        result.shrunk = dataclasses.replace(e.failure, notes=tuple(getattr(e, "__notes__", ())))
     except Exception as e:  # Hypothesis could not generate, a flaky failure, ...: not a pass
         result.error = scrub(f"{type(e).__name__}: {e}".split("\n", 1)[0])[:300]
         raise

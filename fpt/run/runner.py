@@ -13,7 +13,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from fpt.config.hosts import Perimeter
 from fpt.config.redact import scrub
 from fpt.config.settings import FptConfig
 from fpt.config.thresholds import Threshold, ThresholdOutcome
-from fpt.evidence.checks import AloneEvidence, Evidence, SetupEvidence
+from fpt.evidence.checks import AloneEvidence, AloneFailure, AloneTrouble, Evidence, SetupEvidence
 from fpt.evidence.findings import Finding
 from fpt.evidence.loadtypes import HOLD_SECONDS, LoadEvidence, Stair
 from fpt.evidence.metrics import Metrics
@@ -296,18 +296,12 @@ class Run:
                 else:
                     clean += 1
 
-        failures: list[str] = []
         try:
             done, stuck, _ = await run_within(repeat, deadline)
             alone_stuck = alone_stuck or bool(stuck)
-            if not done:
-                failures.append(f"did not finish {iterations} iterations alone within {deadline:g}s "
-                                f"(the flow or the service hangs)")
             if stuck:
                 self.abandoned += stuck
                 user.parked = True
-                failures.append("an iteration alone did not stop when cancelled and was abandoned "
-                                "(a flow that swallows cancellation: a bare except around an await)")
         finally:
             if not alone_stuck:
                 await user.aclose()
@@ -315,12 +309,11 @@ class Run:
         if ctx.misuse is not None:
             raise ctx.misuse
         unfinished = iterations - clean - failed
-        failures.extend(f.one_line() for f in ctx.findings.examples[:5])
-        if errors:
-            failures.append(f"{failed} of {iterations} iterations had errors {errors}")
+        failures = alone_failures(iterations=iterations, deadline=deadline, done=done, stuck=stuck,
+                                  examples=ctx.findings.examples, failed=failed, errors=errors)
         return AloneEvidence(iterations=iterations, clean=clean, failed=failed, unfinished=unfinished,
                              deadline_s=deadline, user=user.identity.label,
-                             findings=dict(ctx.findings.counts), errors=errors, failures=tuple(failures))
+                             findings=dict(ctx.findings.counts), errors=errors, failures=failures)
 
     def _active_checks(self) -> tuple[str, ...]:
         out = []
@@ -625,6 +618,24 @@ class Run:
                                 run_end=self.duration, thresholds=self.thresholds,
                                 within=self.cfg.recovery_within)
         return LoadEvidence(stress=stress, spike=spike, soak_min_span=self.cfg.soak_min_span)
+
+
+def alone_failures(*, iterations: int, deadline: float, done: bool, stuck: int, examples: Sequence[Finding],
+                   failed: int, errors: Mapping[str, int]) -> tuple[AloneFailure, ...]:
+    """Why a single-user phase failed, in the order shown: not finished within ``deadline``, an
+    iteration abandoned, the first five findings, iterations with errors (empty when none)."""
+    out = []
+    if not done:
+        out.append(AloneFailure(trouble=AloneTrouble.NOT_FINISHED, iterations=iterations,
+                                deadline_s=deadline))
+    if stuck:
+        out.append(AloneFailure(trouble=AloneTrouble.ABANDONED))
+    out.extend(AloneFailure(trouble=AloneTrouble.FINDING, finding=f) for f in examples[:5])
+    if errors:
+        # the figures as they are now (an abandoned iteration may still count errors later)
+        out.append(AloneFailure(trouble=AloneTrouble.ERRORS, failed=failed, iterations=iterations,
+                                errors=dict(errors)))
+    return tuple(out)
 
 
 def resource_targets(cfg: FptConfig, service_pids: Sequence[int] = ()) -> tuple[Target, ...]:

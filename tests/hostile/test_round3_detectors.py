@@ -21,6 +21,7 @@ from fpt.config.settings import FptConfig
 from fpt.judge.dod.catalogue import FAILED, NOT_EVIDENCED, PASSED
 from fpt.judge.dod.evaluate import item_judges
 from fpt.report.checklist import detail
+from fpt.report.findings import finding_line
 from fpt.run.context import RunContext
 from fpt.run.detectors.canary import CanaryScanner
 from fpt.run.identity import Identity, IdentityFactory
@@ -61,7 +62,7 @@ def test_refusals_that_answer_200_or_echo_what_was_asked_are_not_leaks(mode: str
     email in the path. None of it is the owner's data: no finding, and the item does not fail.
     (Before: 'allowed' 2xx probes failed the item; the echoed reference and email were 'owner data'.)"""
     r = run(members, mode, **HUNT)
-    assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]
+    assert r.findings.total == 0, [finding_line(f) for f in r.findings.examples]
     assert r.evidence.probes.leaked == r.evidence.replay.leaked == r.evidence.cache.leaked == 0
     negative = judge("data_swap.negative_concurrency", r)
     assert negative.status != FAILED, detail(negative)
@@ -81,7 +82,7 @@ def test_a_service_that_answers_anybody_still_leaks() -> None:
 def test_a_correct_service_refusing_with_plain_404s_passes() -> None:
     """Control: refusals with working credentials, the owner still reading its writes: passed."""
     r = run(members, **HUNT)
-    assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]
+    assert r.findings.total == 0, [finding_line(f) for f in r.findings.examples]
     assert judge("data_swap.negative_concurrency", r).status == PASSED
 
 
@@ -91,7 +92,7 @@ def test_declared_public_or_shared_posts_are_not_findings_of_any_detector(key: s
     ``shared_paths``, neither the probes, nor the replays, nor the cache probes report them
     (before: fpt.probe reported both, the replay and cache probe ignored ``public_paths``)."""
     r = run(posting, **{**HUNT, key: ["^/posts/"]})
-    assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]
+    assert r.findings.total == 0, [finding_line(f) for f in r.findings.examples]
     ev = r.evidence
     assert ev.probes.public + ev.replay.public + ev.replay.shared + ev.cache.shared > 0
 
@@ -124,7 +125,7 @@ def test_a_profile_with_another_members_phone_and_address_is_a_swap_naming_both(
 def test_a_correct_profile_with_the_whole_identity_passes() -> None:
     """Control: every field the caller's own."""
     r = run(profile, **QUIET)
-    assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]
+    assert r.findings.total == 0, [finding_line(f) for f in r.findings.examples]
     assert judge("data_swap.high_traffic_virtual", r).status == PASSED
 
 
@@ -157,7 +158,7 @@ def test_values_shared_by_two_users_or_the_callers_own_do_not_count() -> None:
     me, two = _identity(0), _identity(2)
     city = two.address.split(", ")[1]
     ctx = _scan(json.dumps({"name": "Alex Kim", "city": city, "email": me.email, "phone": me.phone}))
-    assert ctx.findings.total == 0, [f.one_line() for f in ctx.findings.examples]
+    assert ctx.findings.total == 0, [finding_line(f) for f in ctx.findings.examples]
 
 
 def test_another_users_unique_phone_counts_and_a_value_the_caller_sent_does_not() -> None:
@@ -257,7 +258,7 @@ def test_a_service_that_reads_each_requests_token_is_quiet_on_a_shared_connectio
     assert ev.tried > 0, ev
     assert ev.clean > 0, ev
     assert ev.leaked == 0
-    assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]
+    assert r.findings.total == 0, [finding_line(f) for f in r.findings.examples]
 
 
 def test_a_charset_declared_wrongly_does_not_hide_a_foreign_canary() -> None:

@@ -18,6 +18,7 @@ from fpt.config.settings import FptConfig
 from fpt.judge.dod.catalogue import FAILED, PASSED
 from fpt.judge.dod.evaluate import item_judges
 from fpt.report.checklist import detail
+from fpt.report.findings import finding_line
 from fpt.run.runner import Run
 from fpt.run.shapes import constant
 from hostile.flows3 import notices
@@ -61,7 +62,7 @@ def test_a_websocket_that_delivers_only_the_members_own_notices_is_quiet_and_evi
     the member's own canary, so each one is a place a swap would have shown (inspected)."""
     with serve(notices_app(swap=False)) as url:
         r = run(url)
-    assert r.findings.total == 0, [f.one_line() for f in r.findings.examples]
+    assert r.findings.total == 0, [finding_line(f) for f in r.findings.examples]
     step = r.evidence.step("notices")
     assert step.scanned >= NOTICES, step
     assert r.evidence.scan.truncated == 0

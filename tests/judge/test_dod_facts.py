@@ -111,3 +111,26 @@ def test_unfit_is_typed() -> None:
     assert unfit(c, []).why is UnfitWhy.INCOMPLETE  # type: ignore[union-attr]
     c = Checklist(level="squad", required=(), items=(), tests=TestCounts(failed=1))
     assert unfit(c, []).why is UnfitWhy.NOTHING_MEASURED  # type: ignore[union-attr]
+
+
+def test_items_carry_their_example_findings_not_lines() -> None:
+    from fpt.evidence.findings import Finding, FindingLog
+    from fpt.judge.dod.catalogue import EXAMPLES
+    from fpt.judge.verdict import examples
+
+    from .runs import run
+
+    log = FindingLog()
+    for k in range(3):
+        log.add(Finding(kind="data_swap", message="foreign canary", user=f"user#{k}", at=float(k)))
+    c = evaluate([run(findings=log)], level="squad")
+    live = c.item("data_swap.multi_user_live")
+    # spread over the run and its users, as the reports show them
+    assert live.examples == tuple(examples(log.of("data_swap"), EXAMPLES))
+    assert len(live.examples or ()) == 3
+    assert "examples" not in live.evidence
+    assert c.item("data_swap.negative_concurrency").examples == ()
+    # an item with no examples to show has none, and one read back from a file keeps its words
+    assert c.item("suite.executed").examples is None
+    assert ItemOutcome.from_dict({"name": "data_swap.multi_user_live", "status": "failed", "detail": "x",
+                                  "tests": [], "evidence": {"examples": ["as written"]}}).examples is None

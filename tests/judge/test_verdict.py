@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from fpt.config.thresholds import evaluate, parse_threshold
-from fpt.evidence.checks import AloneEvidence, Evidence
+from fpt.evidence.checks import AloneEvidence, AloneFailure, AloneTrouble, Evidence
 from fpt.evidence.findings import Finding, FindingLog
 from fpt.evidence.loadtypes import LoadEvidence, SpikeEvidence
 from fpt.evidence.result import RunResult
@@ -41,8 +41,10 @@ SPIKE_UNSEEN = SpikeEvidence(base=1, peak=4, start=1, end=2, baseline_p90_ms=Non
     (run(engine=engine(crashed=1)), (Problem(kind=ProblemKind.CRASHED, count=1),), "1 iterations crashed"),
     (run(engine=engine(started=0)), (Problem(kind=ProblemKind.NOTHING_STARTED),), "no iteration started"),
     (run(incomplete=True), (Problem(kind=ProblemKind.INCOMPLETE),), "incomplete: part of the run"),
-    (run(evidence=Evidence(alone=AloneEvidence(iterations=1, failed=1, failures=("login refused",)))),
-     (Problem(kind=ProblemKind.FAILS_ALONE, count=1),), "fails for one user alone (a functional bug"),
+    (run(evidence=Evidence(alone=AloneEvidence(iterations=1, failed=1, errors={"status": 1}, failures=(
+        AloneFailure(trouble=AloneTrouble.ERRORS, iterations=1, failed=1, errors={"status": 1}),)))),
+     (Problem(kind=ProblemKind.FAILS_ALONE, count=1),),
+     "fails for one user alone (a functional bug, not a concurrency one): 1 of 1 iterations had errors"),
     (run(load=LoadEvidence(spike=SPIKE_UNSEEN)),
      (Problem(kind=ProblemKind.SPIKE, subject="not_evidenced", status=Status.NOT_EVIDENCED),),
      "spike: not evidenced"),

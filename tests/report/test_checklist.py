@@ -7,6 +7,7 @@ import pytest
 from fpt.evidence.checks import ProbeEvidence, ReplayEvidence
 from fpt.evidence.continuity import ReadBack
 from fpt.evidence.explore import ExploreRecord
+from fpt.evidence.findings import Finding
 from fpt.judge.continuity import Degradation, EventDegradation
 from fpt.judge.dod.catalogue import FAILED, NOT_EVIDENCED, PASSED
 from fpt.judge.dod.checklist import Checklist, ItemOutcome, TestCounts
@@ -41,7 +42,8 @@ from fpt.judge.dod.facts import (
     WrittenFacts,
 )
 from fpt.judge.gate import validate
-from fpt.report.checklist import checklist_dict, detail, facts_words, reasons
+from fpt.report.checklist import checklist_dict, detail, example_lines, facts_words, item_dict, reasons
+from fpt.report.markdown import checklist_markdown
 
 ROW = BaselineRow(test="t::x", step="book", p90_ms=200.0, baseline_p90_ms=100.0, p90_limit_ms=120.0,
                   error_rate=0.0, baseline_error_rate=0.0, passed=False)
@@ -193,3 +195,40 @@ def test_the_written_form_reads_back_to_the_same_typed_outcomes() -> None:
     assert [(i.name, i.status, i.tests, detail(i)) for i in back.items] == \
         [(i.name, i.status, i.tests, detail(i)) for i in c.items]
     assert checklist_dict(back)["items"] == data["items"]
+
+
+SWAP = Finding(kind="data_swap", message="foreign canary", step="me", method="GET", path="/me", user="user#2",
+               other_user="user#3")
+SWAP_LINE = "[data_swap] foreign canary in step 'me' (GET /me) — user#2 saw user#3's data"
+LEAK = Finding(kind="cross_user", message="read another's visit", step="visit", user="user#4")
+LEAK_LINE = "[cross_user] read another's visit in step 'visit' — user#4"
+
+
+@pytest.mark.parametrize(("examples", "evidence", "written"), [
+    ((SWAP, LEAK), {"swaps": 1}, [SWAP_LINE, LEAK_LINE]),
+    ((), {"swaps": 0}, []),
+    # no examples (an item that shows none): no key
+    (None, {"swaps": 0}, None),
+    # read back from a file: the lines as it wrote them
+    (None, {"swaps": 1, "examples": ["as written"]}, ["as written"]),
+])
+def test_an_items_example_findings_are_written_as_lines(examples: tuple[Finding, ...] | None,
+                                                        evidence: dict[str, object],
+                                                        written: list[str] | None) -> None:
+    item = ItemOutcome(name="data_swap.multi_user_live", status=FAILED, examples=examples,
+                       evidence=evidence,  # type: ignore[arg-type]
+                       facts=SwapFacts(why=Swap.SWAPS, profile="live", swaps=1))
+    ev = item_dict(item)["evidence"]
+    assert ev.get("examples") == written
+    assert ev["swaps"] == evidence["swaps"]
+    assert example_lines(item) == (written or [])
+
+
+def test_the_markdown_shows_the_examples_of_items_not_passed() -> None:
+    items = (ItemOutcome(name="data_swap.multi_user_live", status=FAILED, examples=(SWAP,),
+                         facts=SwapFacts(why=Swap.SWAPS, profile="live", swaps=1)),
+             ItemOutcome(name="data_swap.negative_concurrency", status=PASSED, examples=(LEAK,),
+                         facts=NegativeFacts(why=Negative.REFUSED)))
+    md = checklist_markdown(Checklist(level="mine", required=(), items=items))
+    assert f"### Findings (first examples)\n\n- {SWAP_LINE}\n" in md
+    assert LEAK_LINE not in md

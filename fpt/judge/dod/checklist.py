@@ -16,7 +16,7 @@ from typing import Any, NotRequired, TypedDict, cast
 
 from fpt.config.shard import Shard
 from fpt.evidence.explore import ExploreRecord
-from fpt.evidence.findings import Json
+from fpt.evidence.findings import Finding, Json
 from fpt.evidence.narrowing import Selection, Weakening
 from fpt.evidence.provenance import Provenance
 from fpt.evidence.stats import FailureRow, StepRow
@@ -102,14 +102,18 @@ class RunRow(TypedDict):
 
 @dataclass(frozen=True, kw_only=True)
 class ItemOutcome:
-    """One checklist item: its status, the facts behind it, which tests showed it, and the numbers
-    written as its evidence."""
+    """One checklist item: its status, the facts behind it, which tests showed it, the numbers
+    written as its evidence, and the findings it shows as examples."""
 
     name: str
     status: Status
     facts: Facts
     tests: tuple[str, ...] = ()
     evidence: Mapping[str, Json] = field(default_factory=dict)
+    #: findings shown as examples, worded into the written evidence's ``examples`` by
+    #: :func:`fpt.report.checklist.item_dict` (None: the item has no examples, or was read from a
+    #: file, whose evidence keeps the examples as written)
+    examples: tuple[Finding, ...] | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ItemOutcome:

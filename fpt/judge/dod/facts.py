@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from fpt.config.thresholds import ThresholdOutcome
-from fpt.evidence.checks import ProbeEvidence, ReplayEvidence
+from fpt.evidence.checks import AloneFailure, ProbeEvidence, ReplayEvidence
 from fpt.evidence.continuity import ReadBack
 from fpt.evidence.loadtypes import SpikeEvidence, StressEvidence
 from fpt.judge.continuity import Direction, EventDegradation, EventMove
@@ -51,11 +51,13 @@ class Alone(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class AloneFacts:
-    """The flows concerned (failing, never run alone, or passing) and the tests that never ran alone."""
+    """The flows concerned (failing, never run alone, or passing), the tests that never ran alone, and
+    each failing run's flow with why it failed alone."""
 
     why: Alone
     flows: tuple[str, ...] = ()
     tests: tuple[str, ...] = ()
+    failing: tuple[tuple[str, tuple[AloneFailure, ...]], ...] = ()
 
 
 class Swap(StrEnum):

@@ -49,18 +49,20 @@ def continuity(results: Sequence[RunResult]) -> ItemOutcome:
     unevidenced = [j for _, _, j in scaled if not j.evidenced]
     user_moves = sum(c.user_moves for _, c, _ in scaled)
     ev: dict[str, Json] = {
-        "runs": len(runs), "broken_sessions": broken, "examples": examples(runs, ("session",)),
+        "runs": len(runs), "broken_sessions": broken,
         "events": [_event_evidence(m) for _, _, j in scaled for m in j.moves], "user_moves": user_moves}
+    shown = examples(runs, ("session",))
     if broken:
         return ItemOutcome(name=name, status=FAILED, tests=names(runs), evidence=ev,
-                           facts=ContinuityFacts(why=Continuity.BROKEN, broken=broken))
+                           facts=ContinuityFacts(why=Continuity.BROKEN, broken=broken), examples=shown)
     if unevidenced or not {Direction.OUT, Direction.IN} <= directions:
         facts = ContinuityFacts(why=Continuity.NOT_MOVED,
                                 unmoved=tuple(m for j in unevidenced for m in j.unmoved),
                                 missing=tuple(sorted({Direction.OUT, Direction.IN} - directions)))
-        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=names(runs), evidence=ev, facts=facts)
+        return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=names(runs), evidence=ev, facts=facts,
+                           examples=shown)
     return ItemOutcome(name=name, status=PASSED, tests=names(runs), evidence=ev,
-                       facts=ContinuityFacts(why=Continuity.MOVED, user_moves=user_moves))
+                       facts=ContinuityFacts(why=Continuity.MOVED, user_moves=user_moves), examples=shown)
 
 
 def data_loss(results: Sequence[RunResult]) -> ItemOutcome:
@@ -72,7 +74,6 @@ def data_loss(results: Sequence[RunResult]) -> ItemOutcome:
     for _, c, _ in scaled:
         rb = rb + c.readback
     lost = max(rb.lost, count(runs, ("data_loss",)))
-    ev: dict[str, Json] = {**rb.to_dict(), "examples": examples(runs, ("data_loss",))}
     if lost:
         why, status = DataLoss.LOST, FAILED
     elif not rb.tried:
@@ -81,8 +82,9 @@ def data_loss(results: Sequence[RunResult]) -> ItemOutcome:
         why, status = DataLoss.NOT_ALL_READ, NOT_EVIDENCED
     else:
         why, status = DataLoss.ALL_READ, PASSED
-    return ItemOutcome(name=name, status=status, tests=names(runs), evidence=ev,
-                       facts=DataLossFacts(why=why, lost=lost, readback=rb))
+    return ItemOutcome(name=name, status=status, tests=names(runs), evidence=rb.to_dict(),
+                       facts=DataLossFacts(why=why, lost=lost, readback=rb),
+                       examples=examples(runs, ("data_loss",)))
 
 
 def degradation(results: Sequence[RunResult]) -> ItemOutcome:

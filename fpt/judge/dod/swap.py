@@ -21,7 +21,7 @@ Item = Callable[[Sequence[RunResult]], ItemOutcome]
 
 def _swap_evidence(runs: Sequence[RunResult], swaps: int, min_rate: float) -> dict[str, Json]:
     return {
-        "runs": len(runs), "swaps": swaps, "examples": examples(runs, SWAP_KINDS),
+        "runs": len(runs), "swaps": swaps,
         "inspected": sum(r.evidence.inspected for r in runs),
         "overlap_request_pairs": sum(r.evidence.inspected_overlap_pairs for r in runs),
         "peak_inflight": max(r.engine.peak_inflight for r in runs),
@@ -73,18 +73,21 @@ def swap_item(name: str, profile: str, min_rate: float = 0.0) -> Item:
                                facts=SwapFacts(why=Swap.NO_RUN, profile=profile))
         n = count(runs, SWAP_KINDS)
         ev = _swap_evidence(runs, n, min_rate)
+        shown_swaps = examples(runs, SWAP_KINDS)
         facts = SwapFacts(why=Swap.SWAPS, profile=profile, swaps=n, required_rate=min_rate,
                           best_rate=max(r.achieved_rate for r in runs),
                           kinds=tuple(sorted({f.verdict_kind for r in runs for f in r.findings.examples
                                               if f.kind in SWAP_KINDS})))
         if n:
-            return ItemOutcome(name=name, status=FAILED, tests=names(runs), evidence=ev, facts=facts)
+            return ItemOutcome(name=name, status=FAILED, tests=names(runs), evidence=ev, facts=facts,
+                               examples=shown_swaps)
         why, shown, facts = _unswapped(runs, facts)
         if why is Swap.NOT_SCANNED:
             ev = {**ev, "unscanned_answers": facts.unscanned_answers,
                   "unscanned_bytes": facts.unscanned_bytes}
         return ItemOutcome(name=name, status=PASSED if why is Swap.CLEAN else NOT_EVIDENCED,
-                           tests=names(shown), evidence=ev, facts=replace(facts, why=why))
+                           tests=names(shown), evidence=ev, facts=replace(facts, why=why),
+                           examples=shown_swaps)
     return judge
 
 
@@ -96,12 +99,12 @@ def single_user(results: Sequence[RunResult]) -> ItemOutcome:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, facts=AloneFacts(why=Alone.NO_PHASE))
     bad = [r for r in runs if r.evidence.alone is None or not r.evidence.alone.passed]
     flows = sorted({r.flow for r in runs})
-    ev: dict[str, Json] = {"flows": flows, "runs": len(runs),
-          "failures": [f"{r.flow}: {'; '.join(r.evidence.alone.failures if r.evidence.alone else ())[:300]}"
-                       for r in bad]}
+    ev: dict[str, Json] = {"flows": flows, "runs": len(runs)}
     if bad:
+        failing = tuple((r.flow, r.evidence.alone.failures if r.evidence.alone else ()) for r in bad)
         return ItemOutcome(name=name, status=FAILED, tests=names(bad), evidence=ev,
-                           facts=AloneFacts(why=Alone.FAILS, flows=tuple(sorted({r.flow for r in bad}))))
+                           facts=AloneFacts(why=Alone.FAILS, flows=tuple(sorted({r.flow for r in bad})),
+                                            failing=failing))
     never = [r for r in results if r.flow not in flows]
     if never:
         return ItemOutcome(name=name, status=NOT_EVIDENCED, tests=names(never), evidence=ev,
@@ -136,8 +139,7 @@ def negative(results: Sequence[RunResult]) -> ItemOutcome:
         p = p + r.evidence.probes
         rp = rp + r.evidence.replay
     leaks = count(runs, ("cross_user",))
-    ev = {**p.to_dict(), "cross_user_findings": leaks, "examples": examples(runs, ("cross_user",)),
-          "replay": rp.to_dict()}
+    ev = {**p.to_dict(), "cross_user_findings": leaks, "replay": rp.to_dict()}
     leaked = max(leaks, p.leaked + rp.leaked + rp.anon_leaked)
     if leaked:
         why = Negative.LEAKED
@@ -148,4 +150,5 @@ def negative(results: Sequence[RunResult]) -> ItemOutcome:
     status = {Negative.LEAKED: FAILED, Negative.NONE_REFUSED: NOT_EVIDENCED}.get(why, PASSED)
     facts = NegativeFacts(why=why, leaked=leaked, probes=p, replay=rp,
                           kinds=_leak_kinds(runs, leaks) if leaked else ())
-    return ItemOutcome(name=name, status=status, tests=names(runs), evidence=ev, facts=facts)
+    return ItemOutcome(name=name, status=status, tests=names(runs), evidence=ev, facts=facts,
+                       examples=examples(runs, ("cross_user",)))

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from fpt.evidence.findings import Finding
 from fpt.evidence.result import RunResult
 from fpt.judge.dod.catalogue import EXAMPLES
 from fpt.judge.verdict import examples as spread
 
 
-def examples(results: Iterable[RunResult], kinds: Sequence[str]) -> list[str]:
-    """Up to :data:`EXAMPLES` findings of ``kinds``, each on one line."""
-    out: list[str] = []
+def examples(results: Iterable[RunResult], kinds: Sequence[str]) -> tuple[Finding, ...]:
+    """Up to :data:`EXAMPLES` findings of ``kinds`` (worded by :mod:`fpt.report.checklist`)."""
+    out: list[Finding] = []
     for r in results:
         for kind in kinds:
             # spread over the run and over users, not the first users alone
-            out.extend(f.one_line() for f in spread(r.findings.of(kind), EXAMPLES))
-    return out[:EXAMPLES]
+            out.extend(spread(r.findings.of(kind), EXAMPLES))
+    return tuple(out[:EXAMPLES])
 
 
 def count(results: Iterable[RunResult], kinds: Sequence[str]) -> int:
