@@ -380,6 +380,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(SESSION_KEY, None)
     if state is None or not state.had_fpt:
         return
+    from fpt.report.explore import record_line
     from fpt.report.terminal import checklist_rows, run_summary
 
     terminalreporter.section("fpt summary")
@@ -389,7 +390,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for line in run_summary(result):
             terminalreporter.write_line(redact.scrub(line))
     for explored in state.explorations:
-        terminalreporter.write_line(redact.scrub(explored.summary()), red=not explored.passed)
+        terminalreporter.write_line(redact.scrub(record_line(explored)), red=not explored.passed)
     if state.checklist is not None:
         colour = {"passed": {"green": True}, "failed": {"red": True}, "not_evidenced": {"yellow": True}}
         for line, status in checklist_rows(state.checklist):

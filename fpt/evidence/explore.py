@@ -66,16 +66,6 @@ class ExploreRecord:
         """Tried at least one example, and none failed or stopped it."""
         return bool(self.examples) and not self.failed and not self.error
 
-    def summary(self) -> str:
-        """One line for the terminal summary."""
-        head = f"explore {self.test} ({self.flow}): {self.examples} examples"
-        if self.failed:
-            first = (self.minimal or self.error).split("\n", 1)[0]
-            return f"{head}, {self.failed} failing ({', '.join(self.kinds)}): {first}"
-        if self.error:
-            return f"{head}, stopped: {self.error}"
-        return head + (", all passed" if self.examples else ": nothing explored")
-
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (an entry of the checklist's ``explorations``)."""
         return {"test": self.test, "flow": self.flow, "examples": self.examples, "failed": self.failed,

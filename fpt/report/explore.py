@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from fpt.evidence.explore import ExampleFailure
+from fpt.evidence.explore import ExampleFailure, ExploreRecord
 from fpt.report.findings import finding_line
+
+
+def record_line(r: ExploreRecord) -> str:
+    """One exploration in one line, for the terminal summary: examples tried, failing ones and the first
+    line of the minimal failing input, or why it stopped."""
+    head = f"explore {r.test} ({r.flow}): {r.examples} examples"
+    if r.failed:
+        first = (r.minimal or r.error).split("\n", 1)[0]
+        return f"{head}, {r.failed} failing ({', '.join(r.kinds)}): {first}"
+    if r.error:
+        return f"{head}, stopped: {r.error}"
+    return head + (", all passed" if r.examples else ": nothing explored")
 
 
 def minimal_line(m: ExampleFailure) -> str:
