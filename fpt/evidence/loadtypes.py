@@ -5,9 +5,70 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from fpt.evidence.checks import plain
+
+
+class BreachKind(StrEnum):
+    """What a stair broke (the words are made in :mod:`fpt.report.loadtypes`)."""
+
+    #: a throughput or dropped threshold: iterations that finished against those due
+    DROPS = "drops"
+    ERRORS = "errors"
+    LATENCY = "latency"
+    #: nothing came back within the stair: a hang is a break
+    NOTHING_FINISHED = "nothing_finished"
+    #: read from a file written before breaches were typed: its words are kept as they were
+    WRITTEN = "written"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Breach:
+    """One way a stair broke: the threshold (as written) and what its seconds measured."""
+
+    kind: BreachKind
+    expr: str = ""
+    measured: float = 0.0
+    words: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (the fields its kind uses)."""
+        if self.kind is BreachKind.WRITTEN:
+            return {"kind": str(self.kind), "words": self.words}
+        if self.kind is BreachKind.NOTHING_FINISHED:
+            return {"kind": str(self.kind)}
+        return {"kind": str(self.kind), "expr": self.expr, "measured": self.measured}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | str) -> Breach:
+        """Inverse of :meth:`to_dict`; a phrase (a file written before) is kept as written."""
+        if isinstance(d, str):
+            return cls(kind=BreachKind.WRITTEN, words=d)
+        return cls(**{**d, "kind": BreachKind(d["kind"])})
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirstStep:
+    """The step that broke first at the breaking stair: the most errors, else the largest p90 growth."""
+
+    step: str
+    error_rate: float = 0.0
+    #: its p90 at the stair before (None: it did not run there) and at the breaking stair
+    p90_before_ms: float | None = None
+    p90_ms: float = 0.0
+    #: read from a file written before: the whole phrase as written
+    words: str = ""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | str | None) -> FirstStep | None:
+        """Inverse of ``plain(first_step)``; a phrase (a file written before) is kept as written."""
+        if not d:
+            return None
+        if isinstance(d, str):
+            return cls(step="", words=d)
+        return cls(**d)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,18 +81,18 @@ class Stair:
     iterations: int
     p90_ms: float | None
     error_rate: float | None
-    broke: tuple[str, ...] = ()
+    broke: tuple[Breach, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
         d = plain(self)
-        d["broke"] = list(self.broke)
+        d["broke"] = [b.to_dict() for b in self.broke]
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Stair:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{**d, "broke": tuple(d["broke"])})
+        return cls(**{**d, "broke": tuple(Breach.from_dict(b) for b in d["broke"])})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,9 +102,9 @@ class StressEvidence:
     stairs: tuple[Stair, ...]
     held_rate: float | None = None
     broke_rate: float | None = None
-    how: tuple[str, ...] = ()
+    how: tuple[Breach, ...] = ()
     #: which step broke first: the one whose p90 grew most, or that failed most, from the stair before
-    first_step: str = ""
+    first_step: FirstStep | None = None
     recovery_rate: float | None = None
     recovery_start: float | None = None
     recovery_seconds: float = 0.0
@@ -65,14 +126,17 @@ class StressEvidence:
         """Plain-data form."""
         d = plain(self)
         d["stairs"] = [s.to_dict() for s in self.stairs]
-        d["how"] = list(self.how)
+        d["how"] = [b.to_dict() for b in self.how]
+        d["first_step"] = plain(self.first_step) if self.first_step is not None else None
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StressEvidence:
         """Inverse of :meth:`to_dict`."""
         d = {k: v for k, v in d.items() if k != "recovered"}  # a verdict older files carry
-        return cls(**{**d, "stairs": tuple(Stair.from_dict(s) for s in d["stairs"]), "how": tuple(d["how"])})
+        return cls(**{**d, "stairs": tuple(Stair.from_dict(s) for s in d["stairs"]),
+                      "how": tuple(Breach.from_dict(b) for b in d["how"]),
+                      "first_step": FirstStep.from_dict(d.get("first_step"))})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,9 @@ from fpt.evidence.findings import Json
 from fpt.evidence.loadtypes import (
     FLOW,
     HOLD_SECONDS,
+    Breach,
+    BreachKind,
+    FirstStep,
     LoadEvidence,
     SpikeEvidence,
     Stair,
@@ -74,13 +77,13 @@ def is_window_metric(metric: str) -> bool:
 
 
 def broken(merged: Mapping[str, StepMetrics], thresholds: Iterable[Threshold], *,
-           rate: float | None = None, seconds: float = 0.0) -> tuple[str, ...]:
-    """How a window broke its thresholds, one phrase per broken threshold (empty: it held).
+           rate: float | None = None, seconds: float = 0.0) -> tuple[Breach, ...]:
+    """How a window broke its thresholds, one breach per broken threshold (empty: it held).
 
     ``throughput`` and ``dropped`` are judged when ``rate`` is given: iterations that
     finished in the window against those due (``drops``).
     """
-    out = []
+    out: list[Breach] = []
     for th in thresholds:
         if th.metric in ("throughput", "dropped"):
             flow = merged.get(FLOW)
@@ -89,7 +92,7 @@ def broken(merged: Mapping[str, StepMetrics], thresholds: Iterable[Threshold], *
             ratio = (flow.count if flow else 0) / (rate * seconds)
             value = ratio if th.metric == "throughput" else max(0.0, 1.0 - ratio)
             if not th.holds(value):
-                out.append(f"drops: {th.expr} measured {th.show(value)}")
+                out.append(Breach(kind=BreachKind.DROPS, expr=th.expr, measured=value))
             continue
         if not is_window_metric(th.metric):
             continue
@@ -98,8 +101,8 @@ def broken(merged: Mapping[str, StepMetrics], thresholds: Iterable[Threshold], *
             continue
         value = _value(th, sm)
         if not th.holds(value):
-            kind = "errors" if th.metric == "errors" else "latency"
-            out.append(f"{kind}: {th.expr} measured {th.show(value)}")
+            kind = BreachKind.ERRORS if th.metric == "errors" else BreachKind.LATENCY
+            out.append(Breach(kind=kind, expr=th.expr, measured=value))
     return tuple(out)
 
 
@@ -150,7 +153,7 @@ def back_after(metrics: Metrics, start: float, end: float, good: Any) -> float |
 
 
 def stair_broke(metrics: Metrics, lo: float, hi: float, rate: float, thresholds: Sequence[Threshold]
-                ) -> tuple[str, ...]:
+                ) -> tuple[Breach, ...]:
     """How the stair over ``[lo, hi)`` at ``rate`` broke (empty: it held); the run's tick and the
     judgement after it use this same rule."""
     m = window(metrics, lo, hi)
@@ -158,7 +161,7 @@ def stair_broke(metrics: Metrics, lo: float, hi: float, rate: float, thresholds:
     flow = m.get(FLOW)
     if rate > 0 and (flow is None or not flow.count):
         # Nothing came back within the stair: a hang is a break, never a stair that held.
-        why = (*why, "drops: no iteration finished within the stair")
+        why = (*why, Breach(kind=BreachKind.NOTHING_FINISHED))
     return why
 
 
@@ -180,16 +183,16 @@ def stairs(metrics: Metrics, rates: Sequence[float], every: float, thresholds: S
     return tuple(out)
 
 
-def first_step(metrics: Metrics, before: Stair | None, bad: Stair) -> str:
+def first_step(metrics: Metrics, before: Stair | None, bad: Stair) -> FirstStep | None:
     """The step that broke first at ``bad``: the most errors, else the largest p90 growth over ``before``."""
     now = window(metrics, bad.start, bad.start + bad.seconds)
     prev = window(metrics, before.start, before.start + before.seconds) if before else {}
     names = [n for n, m in now.items() if n not in (FLOW, "*") and m.count]
     if not names:
-        return ""
+        return None
     worst = max(names, key=lambda n: now[n].error_rate)
     if now[worst].error_rate > 0:
-        return f"{worst}: {now[worst].error_rate * 100:.1f}% errors"
+        return FirstStep(step=worst, error_rate=now[worst].error_rate)
 
     def growth(n: str) -> float:
         p = prev.get(n)
@@ -198,8 +201,8 @@ def first_step(metrics: Metrics, before: Stair | None, bad: Stair) -> str:
 
     slow = max(names, key=growth)
     p = prev.get(slow)
-    was = f"{p.hist.percentile(90) / 1000:.1f}ms -> " if p is not None and p.count else ""
-    return f"{slow}: p90 {was}{now[slow].hist.percentile(90) / 1000:.1f}ms"
+    before_ms = p.hist.percentile(90) / 1000 if p is not None and p.count else None
+    return FirstStep(step=slow, p90_before_ms=before_ms, p90_ms=now[slow].hist.percentile(90) / 1000)
 
 
 def judge_stress(metrics: Metrics, steps: tuple[Stair, ...], thresholds: Sequence[Threshold], *,
@@ -210,7 +213,7 @@ def judge_stress(metrics: Metrics, steps: tuple[Stair, ...], thresholds: Sequenc
     held = [s for s in steps if not s.broke]
     ev = StressEvidence(stairs=steps, held_rate=held[-1].rate if held else None,
                         broke_rate=bad.rate if bad else None, how=bad.broke if bad else (),
-                        first_step=first_step(metrics, held[-1] if held else None, bad) if bad else "",
+                        first_step=first_step(metrics, held[-1] if held else None, bad) if bad else None,
                         recovery_within=recovery_within)
     if bad is None or recovery_start is None:
         return ev

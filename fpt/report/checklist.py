@@ -51,6 +51,7 @@ from fpt.judge.loadtypes import SpikeKind, StressKind
 from fpt.report.alone import alone_reason
 from fpt.report.continuity import degradation_line, move_detail
 from fpt.report.findings import finding_line
+from fpt.report.loadtypes import how_words
 from fpt.report.thresholds import threshold_words
 from fpt.report.verdict import SHORT_WORDS
 
@@ -215,7 +216,7 @@ def stress_words(s: StressRun) -> str:
     st = s.evidence
     if s.kind is StressKind.HELD_EVERY_STAIR:
         return f"{s.test}: every stair held (up to {st.stairs[-1].rate if st.stairs else 0:g}/s)"
-    broke = f"{s.test}: broke at {st.broke_rate:g}/s ({'; '.join(st.how)})"
+    broke = f"{s.test}: broke at {st.broke_rate:g}/s ({how_words(st)})"
     if s.kind is StressKind.RECOVERY_NOT_OBSERVED:
         return f"{broke}; recovery not observed"
     if s.kind is StressKind.RECOVERED:

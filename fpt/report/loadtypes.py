@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fpt.evidence.loadtypes import FLOW, LoadEvidence, SpikeEvidence, StressEvidence, VolumeEvidence
+from fpt.config.thresholds import parse_threshold
+from fpt.evidence.loadtypes import (
+    FLOW,
+    Breach,
+    BreachKind,
+    FirstStep,
+    LoadEvidence,
+    SpikeEvidence,
+    StressEvidence,
+    VolumeEvidence,
+)
 from fpt.evidence.resources import ResourceSeries
 from fpt.judge.loadtypes import (
     StressKind,
@@ -17,6 +27,34 @@ from fpt.judge.loadtypes import (
 )
 
 
+def breach_words(b: Breach) -> str:
+    """One way a stair broke: ``latency: p90<100ms measured 250.0ms``."""
+    if b.kind is BreachKind.WRITTEN:
+        return b.words
+    if b.kind is BreachKind.NOTHING_FINISHED:
+        return "drops: no iteration finished within the stair"
+    try:
+        shown = parse_threshold(b.expr).show(b.measured)
+    except ValueError:  # a file fpt cannot read the threshold of: its number as it is
+        shown = f"{b.measured:g}"
+    return f"{b.kind}: {b.expr} measured {shown}"
+
+
+def first_step_words(f: FirstStep) -> str:
+    """The step that broke first: ``search: 12.5% errors`` or ``search: p90 20.0ms -> 250.0ms``."""
+    if f.words:
+        return f.words
+    if f.error_rate > 0:
+        return f"{f.step}: {f.error_rate * 100:.1f}% errors"
+    was = f"{f.p90_before_ms:.1f}ms -> " if f.p90_before_ms is not None else ""
+    return f"{f.step}: p90 {was}{f.p90_ms:.1f}ms"
+
+
+def how_words(st: StressEvidence) -> str:
+    """How the breaking stair broke, every breach in a phrase joined by ``; ``."""
+    return "; ".join(breach_words(b) for b in st.how)
+
+
 def stress_line(st: StressEvidence) -> str:
     """One line: held, broke, how, recovered."""
     kind = stress_kind(st)
@@ -24,8 +62,8 @@ def stress_line(st: StressEvidence) -> str:
         top = st.stairs[-1].rate if st.stairs else 0.0
         return f"stress: every stair held (up to {top:g}/s): no breaking point found"
     held = f"{st.held_rate:g}/s" if st.held_rate is not None else "no stair"
-    first = f"; first: {st.first_step}" if st.first_step else ""
-    line = f"stress: held {held}, broke at {st.broke_rate:g}/s ({'; '.join(st.how)}{first})"
+    first = f"; first: {first_step_words(st.first_step)}" if st.first_step is not None else ""
+    line = f"stress: held {held}, broke at {st.broke_rate:g}/s ({how_words(st)}{first})"
     if kind is StressKind.RECOVERY_NOT_OBSERVED:
         return line + "; recovery not observed"
     if kind is StressKind.RECOVERED:

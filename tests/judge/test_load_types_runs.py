@@ -29,6 +29,7 @@ from fpt.judge.merge import merge_results
 from fpt.judge.thresholds import measure
 from fpt.load import LoadRunner
 from fpt.report.checklist import detail
+from fpt.report.loadtypes import breach_words, first_step_words
 from fpt.report.problems import failures
 from fpt.report.thresholds import threshold_words
 from fpt.run.runner import Run
@@ -79,14 +80,14 @@ def test_stairs_stop_at_the_first_broken_one_and_say_how() -> None:
     steps = stairs(m, [10, 20, 30, 40], 1.0, TH, until=4)
     assert [s.rate for s in steps] == [10, 20, 30]
     assert [bool(s.broke) for s in steps] == [False, False, True]
-    assert any(h.startswith("latency: p90<100ms") for h in steps[2].broke)
-    assert any(h.startswith("errors: errors<5% measured 20.00%") for h in steps[2].broke)
+    assert any(h.startswith("latency: p90<100ms") for h in map(breach_words, steps[2].broke))
+    assert any(h.startswith("errors: errors<5% measured 20.00%") for h in map(breach_words, steps[2].broke))
     # Iterations short of the rate are drops, when throughput is a threshold.
     m2 = Metrics()
     seconds(m2, 0, 10, 5)
     seconds(m2, 1, 8, 5)
     dropped = stairs(m2, [10, 20], 1.0, parse_thresholds(["throughput>=90%"]), until=2)
-    assert dropped[-1].broke == ("drops: throughput>=90% measured 40.00%",)
+    assert tuple(map(breach_words, dropped[-1].broke)) == ("drops: throughput>=90% measured 40.00%",)
 
 
 @pytest.mark.parametrize(("recovery", "after", "recovered"), [
@@ -144,7 +145,7 @@ def test_a_stair_where_nothing_came_back_broke() -> None:
     m = Metrics()
     seconds(m, 0, 10, 5)  # the second stair hangs: nothing finishes in it
     steps = stairs(m, [10, 20], 1.0, TH, until=2)
-    assert steps[-1].broke == ("drops: no iteration finished within the stair",)
+    assert tuple(map(breach_words, steps[-1].broke)) == ("drops: no iteration finished within the stair",)
 
 
 def test_a_service_that_exited_shows_no_memory_trend() -> None:
@@ -202,8 +203,9 @@ def test_stress_breaks_then_judges_recovery(bugs: list[str], recovered: bool | N
         # 25 requests a second: the 30/s stair breaks (on a busy machine a burst may break 20/s)
         assert stress.broke_rate in (20, 30)
         assert stress.held_rate == stress.broke_rate - 10
-        assert any(h.startswith("errors:") for h in stress.how)
-        assert stress.first_step.startswith("health: ")  # the step that broke, named
+        assert any(h.startswith("errors:") for h in map(breach_words, stress.how))
+        assert stress.first_step is not None
+        assert first_step_words(stress.first_step).startswith("health: ")  # the step that broke, named
         assert stress.recovery_rate == stress.held_rate
         assert stress.recovery_iterations > 0
     else:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fpt.evidence.loadtypes import SpikeEvidence, Stair, StressEvidence
+from fpt.evidence.loadtypes import Breach, BreachKind, SpikeEvidence, Stair, StressEvidence
 from fpt.judge.loadtypes import (
     SpikeKind,
     StressKind,
@@ -20,12 +20,13 @@ from fpt.judge.loadtypes import (
 from fpt.judge.outcome import Status
 from fpt.report.loadtypes import spike_line, stress_line
 
+X = Breach(kind=BreachKind.WRITTEN, words="latency: x")
 STAIRS = (Stair(rate=10, start=0, seconds=1, iterations=10, p90_ms=5, error_rate=0),
-          Stair(rate=20, start=1, seconds=1, iterations=20, p90_ms=500, error_rate=0, broke=("latency: x",)))
+          Stair(rate=20, start=1, seconds=1, iterations=20, p90_ms=500, error_rate=0, broke=(X,)))
 
 
 def stress(**kw: Any) -> StressEvidence:
-    base: dict[str, Any] = dict(stairs=STAIRS, held_rate=10, broke_rate=20, how=("latency: x",),
+    base: dict[str, Any] = dict(stairs=STAIRS, held_rate=10, broke_rate=20, how=(X,),
                                 recovery_rate=10, recovery_start=2.0, recovery_seconds=6.0,
                                 recovery_within=3.0, recovered_after=1.0, recovery_iterations=50)
     return StressEvidence(**{**base, **kw})
