@@ -12,9 +12,11 @@ from fpt.config.errors import ConfigError
 from fpt.config.hist import Histogram
 from fpt.config.settings import FptConfig, build
 from fpt.config.shard import Shard, combined_split, engine_shard, parse_shard, parse_start_at, session_of
+from fpt.config.thresholds import Unmeasurable, evaluate, parse_threshold
 from fpt.evidence.findings import FindingLog
 from fpt.evidence.metrics import Metrics
 from fpt.evidence.result import RunResult
+from fpt.judge.dod.checklist import digest
 from fpt.judge.merge import merge_results
 from fpt.report.checklist import detail
 from fpt.run.engine import EngineStats
@@ -251,3 +253,21 @@ def test_merged_shards_never_claim_overlap_across_shards() -> None:
     item = evaluate([r]).item("data_swap.high_traffic_virtual")
     assert item.status == "not_evidenced"
     assert "overlap" in detail(item)
+
+
+@pytest.mark.parametrize(("field", "forged"), [
+    ("unmeasured", {"why": "looked fine to me"}),  # a reason this fpt does not know
+    ("unmeasured", {"why": "no_iteration_due", "hidden": 1}),  # a number no reason has
+])
+def test_a_shard_whose_threshold_reason_is_forged_is_refused_not_merged(tmp_path: Path, field: str,
+                                                                       forged: object) -> None:
+    unmeasured = evaluate(parse_threshold("p90<1s"), None, Unmeasurable.NO_ITERATION_DUE)
+    run = dataclasses.replace(_run("main", 0, 50, 1000.0), thresholds=(unmeasured,))
+    f = dataclasses.replace(_shard(1), results=(run,))
+    data = json.loads(write(f, tmp_path).read_text())
+    data["results"][0]["thresholds"][0][field] = forged
+    data["digest"] = digest({k: v for k, v in data.items() if k != "digest"})  # a forger recomputes it
+    path = tmp_path / "fpt-shard-1-of-2.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(MergeError, match=r"fpt-shard-1-of-2\.json: malformed shard file"):
+        read(path)
