@@ -9,10 +9,11 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from fpt.config.records import changed
 from fpt.config.units import parse_duration
 
 THRESHOLD_FORM = ("look like p90<800ms, login:p99<=1s, max<2s, errors<1%, throughput>=95%, "
@@ -140,12 +141,7 @@ class Unmeasured:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form: the reason and the numbers it uses."""
-        d: dict[str, Any] = {"why": str(self.why)}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name != "why" and value != f.default:
-                d[f.name] = value
-        return d
+        return {**changed(self), "why": str(self.why)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Unmeasured:

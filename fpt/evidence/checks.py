@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from fpt.config.records import changed
 from fpt.evidence.findings import Finding
 
 #: Answered requests older than this (seconds) are forgotten by the overlap count. A request
@@ -195,8 +196,7 @@ class AloneFailure:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form: the trouble and the fields it uses (the others are left at their default)."""
-        d = {k: v for k, v in plain(self).items() if v}
-        d["trouble"] = str(self.trouble)
+        d = {**changed(self), "trouble": str(self.trouble)}
         if self.errors:
             d["errors"] = dict(self.errors)
         if self.finding is not None:

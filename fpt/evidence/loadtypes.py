@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from fpt.config.records import changed
 from fpt.evidence.checks import plain
 
 
@@ -35,11 +36,7 @@ class Breach:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (the fields its kind uses)."""
-        if self.kind is BreachKind.WRITTEN:
-            return {"kind": str(self.kind), "words": self.words}
-        if self.kind is BreachKind.NOTHING_FINISHED:
-            return {"kind": str(self.kind)}
-        return {"kind": str(self.kind), "expr": self.expr, "measured": self.measured}
+        return {**changed(self), "kind": str(self.kind)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | str) -> Breach:
