@@ -249,11 +249,10 @@ class LoadRunner:
         name = getattr(flow, "__name__", "flow")
 
         def on_end(result: ExploreResult) -> None:
-            if result.shrunk is not None:
-                result.minimal = minimal_line(result.shrunk)
             if self._record_explore is not None:
+                minimal = minimal_line(result.shrunk) if result.shrunk is not None else ""
                 self._record_explore(ExploreRecord.of(result, test=self._name, worker=self._worker,
-                                                      flow=name))
+                                                      flow=name, minimal=minimal))
 
         result = explore(flow, strategy, make_user=make_user, max_examples=max_examples, seed=cfg.seed,
                          loop_factory=loop_factory(), max_rate=max_rate, on_end=on_end)

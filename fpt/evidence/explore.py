@@ -31,8 +31,6 @@ class ExploreResult:
     failing: list[Finding] = field(default_factory=list)
     #: the minimal failing example, once Hypothesis has shrunk it (None: no example failed)
     shrunk: ExampleFailure | None = None
-    #: ``shrunk`` in words (:func:`fpt.report.explore.minimal_line`), as ``fpt_load.explore`` records it
-    minimal: str = ""
     #: examples (shrinking included) that failed
     failed: int = 0
     #: finding kinds of the failing examples (an error kind such as ``status`` when none)
@@ -55,10 +53,12 @@ class ExploreRecord:
     worker: str = "main"
 
     @classmethod
-    def of(cls, result: ExploreResult, *, test: str, flow: str, worker: str = "main") -> ExploreRecord:
-        """The record of a finished (or stopped) exploration."""
+    def of(cls, result: ExploreResult, *, test: str, flow: str, worker: str = "main",
+           minimal: str = "") -> ExploreRecord:
+        """The record of a finished (or stopped) exploration (``minimal``: its shrunk example in words,
+        :func:`fpt.report.explore.minimal_line`)."""
         return cls(test=test, flow=flow, examples=result.examples, failed=result.failed,
-                   kinds=tuple(sorted(set(result.kinds))), minimal=scrub(result.minimal)[:500],
+                   kinds=tuple(sorted(set(result.kinds))), minimal=scrub(minimal)[:500],
                    error=result.error, worker=worker)
 
     @property

@@ -68,10 +68,10 @@ def test_an_exploration_counts_in_the_checklist_whatever_the_test_did() -> None:
     from fpt.judge.dod.evaluate import evaluate
     from fpt.report.checklist import checklist_dict, reasons
 
-    found = ExploreResult(examples=12, failed=3, kinds=["functional", "functional"],
-                          minimal="input 'xxxx' -> [functional] refused\nmore")
+    found = ExploreResult(examples=12, failed=3, kinds=["functional", "functional"])
     records = [ExploreRecord.of(ExploreResult(examples=5), test="t::ok", flow="f"),
-               ExploreRecord.of(found, test="t::bad", flow="f"),
+               ExploreRecord.of(found, test="t::bad", flow="f",
+                                minimal="input 'xxxx' -> [functional] refused\nmore"),
                ExploreRecord.of(ExploreResult(error="Unsatisfiable: nothing"), test="t::none", flow="f")]
     assert [ExploreRecord.from_dict(r.to_dict()) for r in records] == records
     assert [r.passed for r in records] == [True, False, False]
