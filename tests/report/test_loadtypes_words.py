@@ -18,6 +18,8 @@ K = BreachKind
     (Breach(kind=K.ERRORS, expr="errors<5%", measured=0.2), "errors: errors<5% measured 20.00%"),
     (Breach(kind=K.DROPS, expr="throughput>=90%", measured=0.4), "drops: throughput>=90% measured 40.00%"),
     (Breach(kind=K.NOTHING_FINISHED), "drops: no iteration finished within the stair"),
+    # measured 0 is the default, left out of the file: read back as 0, still a breach
+    (Breach(kind=K.DROPS, expr="throughput>=90%", measured=0.0), "drops: throughput>=90% measured 0.00%"),
     (Breach(kind=K.WRITTEN, words="latency: as an old fpt wrote it"), "latency: as an old fpt wrote it"),
     (Breach(kind=K.LATENCY, expr="not a threshold", measured=2.5), "latency: not a threshold measured 2.5"),
 ])
